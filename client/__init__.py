@@ -1,0 +1,1 @@
+"""chatmodel client."""

@@ -1,0 +1,59 @@
+"""create_app(): the lifespan builds the engine, the unit-of-work factory and the gateway."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from chatmodel_service import __version__
+from chatmodel_service.chat_models.router import router as chat_models_router
+from chatmodel_service.chat_models.service import seed_demo
+from chatmodel_service.config import Settings, get_settings
+from chatmodel_service.db import Database, create_engine
+from chatmodel_service.errors import install_error_handlers
+from chatmodel_service.limits import BodySizeLimit
+from chatmodel_service.llm.gateway import LLMGateway, create_gateway
+from chatmodel_service.runs.router import router as runs_router
+from chatmodel_service.sessions.router import router as sessions_router
+from fastapi import FastAPI
+
+logger = logging.getLogger("chatmodel_service")
+
+
+def create_app(settings: Settings | None = None, gateway: LLMGateway | None = None) -> FastAPI:
+    """Build the ASGI app. Nothing connects or imports LiteLLM until the lifespan starts."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = Database(create_engine(settings))
+        app.state.settings = settings
+        app.state.database = database
+        app.state.gateway = gateway or create_gateway()
+        if settings.seed_demo:
+            async with database.transaction() as db:
+                if await seed_demo(db):
+                    logger.info("created the demo chat model 'simple_assistant' (offline model)")
+        try:
+            yield
+        finally:
+            await database.dispose()
+
+    app = FastAPI(
+        title="chatmodel",
+        version=__version__,
+        summary="Stateful chat sessions with versioned system prompts.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    install_error_handlers(app)
+
+    @app.get("/health", tags=["system"])
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    app.include_router(chat_models_router)
+    app.include_router(sessions_router)
+    app.include_router(runs_router)
+    return app

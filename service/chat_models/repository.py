@@ -1,0 +1,132 @@
+"""All SQL for chat models, versions and releases."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from chatmodel_service.models import (
+    ChatModel,
+    ChatModelRelease,
+    ChatModelVersion,
+    ReleaseVersion,
+)
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+class ChatModelRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get_by_name(self, project_id: uuid.UUID, name: str) -> ChatModel | None:
+        result = await self.session.execute(
+            select(ChatModel).where(ChatModel.project_id == project_id, ChatModel.name == name)
+        )
+        return result.scalar_one_or_none()
+
+    async def list_for_project(self, project_id: uuid.UUID) -> list[ChatModel]:
+        result = await self.session.execute(
+            select(ChatModel).where(ChatModel.project_id == project_id).order_by(ChatModel.name)
+        )
+        return list(result.scalars())
+
+    async def count_all(self) -> int:
+        return int(await self.session.scalar(select(func.count()).select_from(ChatModel)) or 0)
+
+    async def add(self, chat_model: ChatModel) -> ChatModel:
+        self.session.add(chat_model)
+        await self.session.flush()
+        return chat_model
+
+    async def add_version(self, chat_model_id: uuid.UUID, **fields: Any) -> ChatModelVersion:
+        """Insert the next version number (the unique constraint settles races)."""
+        next_number = await self.session.scalar(
+            select(func.coalesce(func.max(ChatModelVersion.number), 0) + 1).where(
+                ChatModelVersion.chat_model_id == chat_model_id
+            )
+        )
+        version = ChatModelVersion(
+            chat_model_id=chat_model_id, number=int(next_number or 1), **fields
+        )
+        self.session.add(version)
+        await self.session.flush()
+        return version
+
+    async def list_versions(self, chat_model_id: uuid.UUID) -> list[ChatModelVersion]:
+        result = await self.session.execute(
+            select(ChatModelVersion)
+            .where(ChatModelVersion.chat_model_id == chat_model_id)
+            .order_by(ChatModelVersion.number)
+        )
+        return list(result.scalars())
+
+    async def get_version(self, chat_model_id: uuid.UUID, number: int) -> ChatModelVersion | None:
+        result = await self.session.execute(
+            select(ChatModelVersion).where(
+                ChatModelVersion.chat_model_id == chat_model_id, ChatModelVersion.number == number
+            )
+        )
+        return result.scalar_one_or_none()
+
+    async def get_version_by_id(self, version_id: uuid.UUID) -> ChatModelVersion | None:
+        return await self.session.get(ChatModelVersion, version_id)
+
+    async def latest_version(self, chat_model_id: uuid.UUID) -> ChatModelVersion | None:
+        result = await self.session.execute(
+            select(ChatModelVersion)
+            .where(ChatModelVersion.chat_model_id == chat_model_id)
+            .order_by(ChatModelVersion.number.desc())
+            .limit(1)
+        )
+        return result.scalar_one_or_none()
+
+    async def current_release(
+        self, chat_model_id: uuid.UUID
+    ) -> tuple[ChatModelRelease, list[tuple[ChatModelVersion, int]]] | None:
+        """The newest release and its (version, weight) pairs, or None if never published."""
+        release = (
+            await self.session.execute(
+                select(ChatModelRelease)
+                .where(ChatModelRelease.chat_model_id == chat_model_id)
+                .order_by(ChatModelRelease.seq.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        if release is None:
+            return None
+        rows = await self.session.execute(
+            select(ChatModelVersion, ReleaseVersion.weight)
+            .join(ReleaseVersion, ReleaseVersion.version_id == ChatModelVersion.id)
+            .where(ReleaseVersion.release_id == release.id)
+            .order_by(ChatModelVersion.number)
+        )
+        return release, [(version, int(weight)) for version, weight in rows.tuples()]
+
+    async def add_release(
+        self,
+        chat_model_id: uuid.UUID,
+        weights: list[tuple[uuid.UUID, int]],
+        *,
+        published_by: str | None,
+        note: str,
+    ) -> ChatModelRelease:
+        next_seq = await self.session.scalar(
+            select(func.coalesce(func.max(ChatModelRelease.seq), 0) + 1).where(
+                ChatModelRelease.chat_model_id == chat_model_id
+            )
+        )
+        release = ChatModelRelease(
+            chat_model_id=chat_model_id,
+            seq=int(next_seq or 1),
+            published_by=published_by,
+            note=note,
+        )
+        self.session.add(release)
+        await self.session.flush()
+        self.session.add_all(
+            ReleaseVersion(release_id=release.id, version_id=version_id, weight=weight)
+            for version_id, weight in weights
+        )
+        await self.session.flush()
+        return release

@@ -1,0 +1,149 @@
+"""Wire formats for chat models, versions, publishing and ChatModelConfig."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$"
+FUNCTION_NAME_PATTERN = r"^[A-Za-z0-9_\-]{1,64}$"
+
+VersionSelector = Literal["deploy", "latest"] | Annotated[int, Field(ge=1)]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelParams(StrictModel):
+    """Typed model parameters; ``None`` means "provider default"."""
+
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    stop: str | Annotated[list[str], Field(max_length=4)] | None = None
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    seed: int | None = None
+    response_format: dict[str, Any] | None = None
+    timeout: float | None = Field(default=None, gt=0, description="Seconds for one model call.")
+
+    def as_call_params(self) -> dict[str, Any]:
+        """Only the parameters that were set, without the timeout (passed separately)."""
+        return self.model_dump(exclude_none=True, exclude={"timeout"})
+
+
+class FunctionDefinition(StrictModel):
+    name: str = Field(pattern=FUNCTION_NAME_PATTERN)
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameters_are_json_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        try:
+            Draft202012Validator.check_schema(value)
+        except SchemaError as exc:
+            raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+        if value.get("type", "object") != "object":
+            raise ValueError("the parameters schema must have type 'object'")
+        return value
+
+
+class ToolDefinition(StrictModel):
+    type: Literal["function"] = "function"
+    function: FunctionDefinition
+
+
+ToolChoice = Literal["none", "auto", "required"] | dict[str, Any]
+
+
+class ChatModelCreate(StrictModel):
+    name: str = Field(pattern=NAME_PATTERN, description="Unique in the project; used in URLs.")
+    description: str = Field(default="", max_length=10_000)
+
+
+class ChatModelOut(BaseModel):
+    name: str
+    description: str
+    archived: bool
+    created_at: datetime
+    updated_at: datetime
+    latest_version: int | None
+    published_versions: dict[int, int] = Field(
+        description="Published version number -> traffic weight (empty when nothing is published)."
+    )
+
+
+class ChatModelList(BaseModel):
+    data: list[ChatModelOut]
+
+
+class VersionCreate(StrictModel):
+    system_prompt: str = Field(max_length=200_000)
+    model: str = Field(min_length=1, max_length=200, description="Any LiteLLM model string.")
+    api_base: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        max_length=500,
+        description="OpenAI-compatible server to call (Ollama, vLLM, llama.cpp, ...).",
+    )
+    params: ModelParams = Field(default_factory=ModelParams)
+    functions: list[FunctionDefinition] | None = Field(default=None, max_length=128)
+    tools: list[ToolDefinition] | None = Field(default=None, max_length=128)
+    memo: str = Field(default="", max_length=10_000)
+    publish: bool = Field(default=False, description="Publish this version right away.")
+
+
+class VersionOut(BaseModel):
+    uuid: UUID
+    chat_model: str
+    number: int
+    system_prompt: str
+    model: str
+    api_base: str | None
+    params: dict[str, Any]
+    functions: list[dict[str, Any]] | None
+    tools: list[dict[str, Any]] | None
+    memo: str
+    created_at: datetime
+
+
+class VersionList(BaseModel):
+    data: list[VersionOut]
+
+
+class PublishRequest(StrictModel):
+    version: int = Field(ge=1)
+    note: str = Field(default="", max_length=10_000)
+    by: str | None = Field(default=None, max_length=200, description="Who published (free text).")
+
+
+class ReleaseOut(BaseModel):
+    chat_model: str
+    release: int
+    versions: dict[int, int]
+    published_by: str | None
+    note: str
+    created_at: datetime
+
+
+class ChatModelConfig(BaseModel):
+    """What seed 004's ``get_config()`` returns."""
+
+    name: str
+    system_prompt: str
+    model: str
+    version: int
+    version_uuid: UUID
+    version_detail: dict[str, Any]
+    message_logs: list[dict[str, Any]]
+    session_uuid: UUID | None = None

@@ -1,0 +1,42 @@
+"""The one Settings class. Nothing else in the service reads ``os.environ``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./chatmodel.db"
+
+
+class Settings(BaseSettings):
+    """Service settings, read from ``CHATMODEL_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="CHATMODEL_", extra="ignore")
+
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://...",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `chatmodel serve` binds.")
+    port: int = Field(default=8000, description="Port `chatmodel serve` binds.")
+    seed_demo: bool = Field(
+        default=True,
+        description="On an empty database, create the demo chat model on the offline model.",
+    )
+    llm_timeout_seconds: float = Field(
+        default=120.0, gt=0, description="Upper bound for one model call (a version may lower it)."
+    )
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, gt=0, description="Largest accepted request body, in bytes."
+    )
+    db_pool_size: int = Field(default=10, gt=0, description="Connection pool size (PostgreSQL).")
+    db_echo: bool = Field(default=False, description="Log every SQL statement.")
+    log_level: str = Field(default="info", description="uvicorn / service log level.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings from the environment, read once per process (tests pass their own)."""
+    return Settings()

@@ -1,0 +1,143 @@
+"""One error vocabulary: every domain error is a ServiceError, rendered in one place.
+
+The body is always ``{"error": <stable code>, "detail": <human text>, "field": <path or null>}``.
+The Python client maps ``error`` back onto exception classes with the same names.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ServiceError(Exception):
+    """Base class. ``code`` is the stable machine name; ``status_code`` the HTTP status."""
+
+    status_code: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.code, "detail": self.detail, "field": self.field}
+
+
+class NotFound(ServiceError):
+    status_code = 404
+    code = "not_found"
+
+
+class ChatModelNotFound(NotFound):
+    code = "chat_model_not_found"
+
+
+class VersionNotFound(NotFound):
+    code = "version_not_found"
+
+
+class SessionNotFound(NotFound):
+    code = "session_not_found"
+
+
+class Conflict(ServiceError):
+    status_code = 409
+    code = "conflict"
+
+
+class AlreadyExists(Conflict):
+    code = "already_exists"
+
+
+class InvalidInput(ServiceError):
+    """Well-formed JSON that breaks a domain rule (names the offending field)."""
+
+    status_code = 422
+    code = "invalid_input"
+
+
+class NothingPublished(InvalidInput):
+    code = "nothing_published"
+
+
+class PayloadTooLarge(ServiceError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def _message(error: dict[str, Any]) -> str:
+    text = str(error.get("msg", "invalid"))
+    return text.removeprefix("Value error, ")
+
+
+def validation_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pydantic errors as our body: ``field`` is the first offending path."""
+    fields = [
+        {"field": _field_path(tuple(e.get("loc", ()))), "message": _message(e)} for e in errors
+    ]
+    detail = "; ".join(f"{f['field']}: {f['message']}" for f in fields) or "invalid request"
+    return {
+        "error": "validation_error",
+        "detail": detail,
+        "field": fields[0]["field"] if fields else None,
+        "errors": fields,
+    }
+
+
+def install_error_handlers(app: Any) -> None:
+    """Register the one mapping from exceptions to JSON bodies (no tracebacks, ever)."""
+    import logging
+
+    from fastapi import Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from sqlalchemy.exc import IntegrityError
+    from starlette.exceptions import HTTPException
+
+    logger = logging.getLogger("chatmodel_service")
+
+    async def service_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ServiceError)
+        return JSONResponse(exc.body(), status_code=exc.status_code)
+
+    async def request_validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return JSONResponse(validation_body(list(exc.errors())), status_code=422)
+
+    async def integrity(_: Request, exc: Exception) -> JSONResponse:
+        logger.info("integrity conflict: %s", type(exc).__name__)
+        body = Conflict("The write conflicts with data stored concurrently; retry.").body()
+        return JSONResponse(body, status_code=409)
+
+    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        body = {
+            "error": codes.get(exc.status_code, "http_error"),
+            "detail": exc.detail,
+            "field": None,
+        }
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unexpected error", exc_info=exc)
+        body = {
+            "error": "internal_error",
+            "detail": "Unexpected server error; see the server log.",
+            "field": None,
+        }
+        return JSONResponse(body, status_code=500)
+
+    app.add_exception_handler(ServiceError, service_error)
+    app.add_exception_handler(RequestValidationError, request_validation)
+    app.add_exception_handler(IntegrityError, integrity)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)

@@ -1,0 +1,169 @@
+"""The one door to LiteLLM. Every outcome leaves as an ``LLMResult`` or ``LLMFailure``.
+
+LiteLLM is imported lazily, by ``create_gateway()`` inside the app's lifespan, so the
+client, the CLI and plain ``import chatmodel_service`` never pay its ~4 s import, and
+its cost map is read from the installed package instead of fetched from the internet.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from typing import Any
+
+from chatmodel_service.llm import OFFLINE_PROVIDER
+from chatmodel_service.llm.types import LLMCall, LLMFailure, LLMOutcome, LLMResult
+
+logger = logging.getLogger(__name__)
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
+
+
+class LLMGateway:
+    """Calls models through LiteLLM. Build it with ``create_gateway()``."""
+
+    def __init__(self, litellm_module: Any) -> None:
+        self._litellm = litellm_module
+
+    def _kwargs(self, call: LLMCall) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            **call.params,
+            "model": call.model,
+            "messages": call.messages,
+            "timeout": call.timeout,
+            # We own the retry policy: no hidden retries in LiteLLM or the OpenAI SDK.
+            "num_retries": 0,
+            "max_retries": 0,
+        }
+        optional = {
+            "api_base": call.api_base,
+            "functions": call.functions,
+            "function_call": call.function_call,
+            "tools": call.tools,
+            "tool_choice": call.tool_choice,
+        }
+        kwargs.update({k: v for k, v in optional.items() if v is not None})
+        return kwargs
+
+    async def complete(self, call: LLMCall) -> LLMOutcome:
+        """One non-streamed call; never raises for anything the provider or LiteLLM does."""
+        from chatmodel_service.llm.outcomes import api_response_dict, classify_exception
+
+        started = time.perf_counter()
+        try:
+            response = await self._litellm.acompletion(**self._kwargs(call))
+        except Exception as exc:  # the gateway's job: every LiteLLM outcome becomes ours
+            logger.info("model call failed: %s", type(exc).__name__)
+            return classify_exception(
+                exc,
+                model=call.model,
+                api_base=call.api_base,
+                timeout=call.timeout,
+                latency_ms=_elapsed_ms(started),
+            )
+        latency = _elapsed_ms(started)
+        try:
+            api_response = api_response_dict(response)
+            return self._result(call, response, api_response, latency)
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+            return LLMFailure(
+                model=call.model,
+                error_type="malformed_response",
+                error_log=f"The provider's response could not be read: {type(exc).__name__}",
+                latency_ms=latency,
+            )
+
+    def _result(
+        self, call: LLMCall, response: Any, api_response: dict[str, Any], latency: int
+    ) -> LLMOutcome:
+        choice = response.choices[0]
+        message = choice.message
+        function_call = None
+        if getattr(message, "function_call", None):
+            function_call = {
+                "name": str(message.function_call.name),
+                "arguments": str(message.function_call.arguments or ""),
+            }
+        tool_calls = None
+        if getattr(message, "tool_calls", None):
+            tool_calls = [
+                {
+                    "id": str(tc.id),
+                    "type": "function",
+                    "function": {
+                        "name": str(tc.function.name),
+                        "arguments": str(tc.function.arguments or ""),
+                    },
+                }
+                for tc in message.tool_calls
+            ]
+        usage = getattr(response, "usage", None)
+        answered = str(getattr(response, "model", None) or call.model)
+        bad_json = _first_invalid_arguments(function_call, tool_calls)
+        if bad_json is not None:
+            return LLMFailure(
+                model=answered,
+                error_type="malformed_tool_call",
+                error_log=(
+                    f"The model called '{bad_json[0]}' with arguments that are not valid JSON "
+                    f"({bad_json[1]}); nothing was stored, run again"
+                ),
+                latency_ms=latency,
+                api_response=api_response,
+            )
+        return LLMResult(
+            model=answered,
+            content=message.content,
+            function_call=function_call,
+            tool_calls=tool_calls,
+            finish_reason=getattr(choice, "finish_reason", None),
+            prompt_tokens=getattr(usage, "prompt_tokens", None),
+            completion_tokens=getattr(usage, "completion_tokens", None),
+            cost=self._cost(call, response),
+            latency_ms=latency,
+            api_response=api_response,
+        )
+
+    def _cost(self, call: LLMCall, response: Any) -> float | None:
+        if call.model.startswith(f"{OFFLINE_PROVIDER}/"):
+            return 0.0
+        hidden = getattr(response, "_hidden_params", None) or {}
+        cost = hidden.get("response_cost")
+        if cost is None:
+            try:
+                cost = self._litellm.completion_cost(completion_response=response)
+            except Exception:  # LiteLLM raises for models missing from its price table
+                return None
+        return float(cost) if cost is not None else None
+
+
+def _first_invalid_arguments(
+    function_call: dict[str, str] | None, tool_calls: list[dict[str, Any]] | None
+) -> tuple[str, str] | None:
+    calls = [function_call] if function_call else [tc["function"] for tc in tool_calls or []]
+    for call in calls:
+        try:
+            json.loads(call["arguments"] or "{}")
+        except json.JSONDecodeError as exc:
+            return call["name"], exc.msg
+    return None
+
+
+def create_gateway() -> LLMGateway:
+    """Import LiteLLM with the local cost map and register the offline model."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+    from chatmodel_service.llm.offline import OfflineModel
+
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+    if not any(item.get("provider") == OFFLINE_PROVIDER for item in litellm.custom_provider_map):
+        litellm.custom_provider_map = [
+            *litellm.custom_provider_map,
+            {"provider": OFFLINE_PROVIDER, "custom_handler": OfflineModel()},
+        ]
+    return LLMGateway(litellm)

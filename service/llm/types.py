@@ -1,0 +1,52 @@
+"""The gateway's own types: nothing outside ``llm/`` ever sees a LiteLLM object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LLMCall:
+    """Everything needed for one model call, already merged from version and request."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    params: dict[str, Any] = field(default_factory=dict)
+    api_base: str | None = None
+    functions: list[dict[str, Any]] | None = None
+    function_call: str | dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    timeout: float = 120.0
+
+
+@dataclass(frozen=True)
+class LLMResult:
+    """A completed assistant reply."""
+
+    model: str
+    content: str | None
+    function_call: dict[str, str] | None
+    tool_calls: list[dict[str, Any]] | None
+    finish_reason: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost: float | None
+    latency_ms: int
+    api_response: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LLMFailure:
+    """A call that produced no usable reply. ``error_log`` is safe to show to a person."""
+
+    model: str
+    error_type: str
+    error_log: str
+    latency_ms: int
+    provider_status: int | None = None
+    api_response: dict[str, Any] | None = None
+
+
+LLMOutcome = LLMResult | LLMFailure

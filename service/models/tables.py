@@ -1,0 +1,155 @@
+"""ORM tables. Wire formats live in each domain's schemas.py, never here."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from chatmodel_service.models.base import Base, CreatedAt, UUIDPrimaryKey, utcnow
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+MESSAGE_ROLES = ("system", "user", "assistant", "function", "tool")
+RUN_STATUSES = ("succeeded", "failed")
+
+
+class Project(UUIDPrimaryKey, CreatedAt, Base):
+    __tablename__ = "project"
+
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+
+
+class ChatModel(UUIDPrimaryKey, CreatedAt, Base):
+    __tablename__ = "chat_model"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ChatModelVersion(UUIDPrimaryKey, CreatedAt, Base):
+    """Immutable once inserted: editing a prompt means inserting the next number."""
+
+    __tablename__ = "chat_model_version"
+    __table_args__ = (UniqueConstraint("chat_model_id", "number"),)
+
+    chat_model_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("chat_model.id", ondelete="CASCADE")
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    system_prompt: Mapped[str] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(String(200))
+    api_base: Mapped[str | None] = mapped_column(String(500))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    functions: Mapped[list[dict[str, Any]] | None] = mapped_column()
+    tools: Mapped[list[dict[str, Any]] | None] = mapped_column()
+    memo: Mapped[str] = mapped_column(Text, default="")
+
+
+class ChatModelRelease(UUIDPrimaryKey, CreatedAt, Base):
+    """Append-only publish history; the highest ``seq`` is what "deploy" means."""
+
+    __tablename__ = "chat_model_release"
+    __table_args__ = (UniqueConstraint("chat_model_id", "seq"),)
+
+    chat_model_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("chat_model.id", ondelete="CASCADE")
+    )
+    seq: Mapped[int] = mapped_column(Integer)
+    published_by: Mapped[str | None] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class ReleaseVersion(Base):
+    """One version of a release with its traffic weight (one row, weight 100, for now)."""
+
+    __tablename__ = "release_version"
+    __table_args__ = (CheckConstraint("weight >= 0 AND weight <= 100", name="weight_range"),)
+
+    release_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("chat_model_release.id", ondelete="CASCADE"), primary_key=True
+    )
+    version_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("chat_model_version.id", ondelete="CASCADE"), primary_key=True
+    )
+    weight: Mapped[int] = mapped_column(Integer)
+
+
+class ChatSession(CreatedAt, Base):
+    __tablename__ = "chat_session"
+    __table_args__ = (Index(None, "chat_model_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    chat_model_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("chat_model.id", ondelete="CASCADE")
+    )
+    version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("chat_model_version.id"))
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+
+
+class ChatRun(UUIDPrimaryKey, CreatedAt, Base):
+    """One call of the model for a session, kept whether it succeeded or failed."""
+
+    __tablename__ = "chat_run"
+    __table_args__ = (
+        CheckConstraint("status IN ('succeeded', 'failed')", name="status"),
+        Index(None, "session_id"),
+        Index(None, "version_id"),
+    )
+
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("chat_session.id", ondelete="CASCADE"))
+    version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("chat_model_version.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    stream: Mapped[bool] = mapped_column(Boolean, default=False)
+    model: Mapped[str] = mapped_column(String(200))
+    error_type: Mapped[str | None] = mapped_column(String(64))
+    error_log: Mapped[str | None] = mapped_column(Text)
+    latency_ms: Mapped[int] = mapped_column(Integer)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    cost: Mapped[float | None] = mapped_column(Float)
+    finished_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SessionMessage(CreatedAt, Base):
+    """Append-only; ``seq`` orders a session's messages without gaps from 1."""
+
+    __tablename__ = "session_message"
+    __table_args__ = (
+        UniqueConstraint("session_id", "seq"),
+        CheckConstraint("role IN ('system', 'user', 'assistant', 'function', 'tool')", name="role"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("chat_session.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str | None] = mapped_column(Text)
+    name: Mapped[str | None] = mapped_column(String(200))
+    function_call: Mapped[dict[str, Any] | None] = mapped_column()
+    tool_calls: Mapped[list[dict[str, Any]] | None] = mapped_column()
+    tool_call_id: Mapped[str | None] = mapped_column(String(200))
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata")
+    # Filled for assistant replies produced by a run.
+    run_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("chat_run.id"))
+    model: Mapped[str | None] = mapped_column(String(200))
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    cost: Mapped[float | None] = mapped_column(Float)
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    finish_reason: Mapped[str | None] = mapped_column(String(32))

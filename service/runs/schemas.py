@@ -1,0 +1,79 @@
+"""The run contract: RunRequest in, LLMResponse out (seed 004's fields)."""
+
+from __future__ import annotations
+
+from typing import Any, Self
+from uuid import UUID
+
+from chatmodel_service.chat_models.schemas import (
+    FunctionDefinition,
+    ModelParams,
+    ToolChoice,
+    ToolDefinition,
+)
+from chatmodel_service.sessions.schemas import UsageOut
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class RunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    functions: list[FunctionDefinition] | None = Field(
+        default=None, max_length=128, description="Overrides the version's default functions."
+    )
+    tools: list[ToolDefinition] | None = Field(
+        default=None, max_length=128, description="Overrides the version's default tools."
+    )
+    tool_choice: ToolChoice | None = None
+    function_call: str | dict[str, Any] | None = Field(
+        default=None, description='"none", "auto" or {"name": ...} (legacy functions).'
+    )
+    params: ModelParams | None = Field(
+        default=None, description="Per-run overrides of the version's parameters."
+    )
+
+    @model_validator(mode="after")
+    def _functions_or_tools(self) -> Self:
+        if self.functions and self.tools:
+            raise ValueError("give functions or tools, not both")
+        return self
+
+
+class FunctionCallOut(BaseModel):
+    name: str
+    arguments: str = Field(description="The raw JSON text the model produced.")
+    args: dict[str, Any] | None = Field(description="``arguments`` parsed, or null if not JSON.")
+
+
+class ToolCallOut(BaseModel):
+    id: str
+    type: str = "function"
+    function: FunctionCallOut
+
+
+class ResponseDetail(BaseModel):
+    name: str
+    version: int
+    version_uuid: UUID
+    model: str
+    session_uuid: UUID
+    message_uuid: UUID | None = Field(description="The stored assistant reply (null on error).")
+    run_uuid: UUID
+
+
+class LLMResponse(BaseModel):
+    """A run's result. Failures upstream are reported here, never raised."""
+
+    content: str | None = None
+    raw_output: str | None = None
+    function_call: FunctionCallOut | None = None
+    tool_calls: list[ToolCallOut] | None = None
+    finish_reason: str | None = None
+    usage: UsageOut | None = None
+    cost: float | None = None
+    latency_ms: int | None = None
+    error: bool = False
+    error_type: str | None = None
+    error_log: str | None = None
+    api_response: dict[str, Any] | None = None
+    detail: ResponseDetail | None = None

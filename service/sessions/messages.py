@@ -1,0 +1,130 @@
+"""Message shaping shared by sessions, runs and config: no I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from chatmodel_service.errors import InvalidInput
+from chatmodel_service.models import SessionMessage
+from chatmodel_service.sessions.schemas import MessageIn, MessageOut, UsageOut
+
+
+def message_to_openai(message: SessionMessage) -> dict[str, Any]:
+    """The stored message in OpenAI chat format, as sent to the model."""
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.name is not None:
+        out["name"] = message.name
+    if message.function_call is not None:
+        out["function_call"] = message.function_call
+    if message.tool_calls is not None:
+        out["tool_calls"] = message.tool_calls
+    if message.tool_call_id is not None:
+        out["tool_call_id"] = message.tool_call_id
+    return out
+
+
+def message_out(message: SessionMessage) -> MessageOut:
+    usage = None
+    if message.prompt_tokens is not None or message.completion_tokens is not None:
+        total = (message.prompt_tokens or 0) + (message.completion_tokens or 0)
+        usage = UsageOut(
+            prompt_tokens=message.prompt_tokens,
+            completion_tokens=message.completion_tokens,
+            total_tokens=total,
+        )
+    return MessageOut(
+        uuid=message.id,
+        seq=message.seq,
+        role=message.role,
+        content=message.content,
+        name=message.name,
+        function_call=message.function_call,
+        tool_calls=message.tool_calls,
+        tool_call_id=message.tool_call_id,
+        metadata=message.meta,
+        created_at=message.created_at,
+        run_uuid=message.run_id,
+        model=message.model,
+        usage=usage,
+        cost=message.cost,
+        latency_ms=message.latency_ms,
+        finish_reason=message.finish_reason,
+    )
+
+
+@dataclass
+class PendingCalls:
+    """Calls of the newest assistant message that have no result yet."""
+
+    function_name: str | None = None
+    tool_calls: dict[str, str] = field(default_factory=dict)  # id -> function name
+
+    def see(
+        self,
+        role: str,
+        name: str | None,
+        function_call: dict[str, Any] | None,
+        tool_calls: list[dict[str, Any]] | None,
+        tool_call_id: str | None,
+    ) -> None:
+        if role == "assistant":
+            self.function_name = function_call["name"] if function_call else None
+            self.tool_calls = {tc["id"]: tc["function"]["name"] for tc in tool_calls or []}
+        elif role == "function" and name in (None, self.function_name):
+            self.function_name = None
+        elif role == "tool" and tool_call_id is not None:
+            self.tool_calls.pop(tool_call_id, None)
+
+
+def pending_after(tail: list[SessionMessage]) -> PendingCalls:
+    """Replay the stored messages since the newest assistant message."""
+    pending = PendingCalls()
+    for m in tail:
+        pending.see(m.role, m.name, m.function_call, m.tool_calls, m.tool_call_id)
+    return pending
+
+
+def link_results(
+    messages: list[tuple[int, MessageIn]], pending: PendingCalls
+) -> list[tuple[int, MessageIn]]:
+    """Fill a missing function ``name`` / ``tool_call_id`` from the call it answers.
+
+    Seed 004 posts ``{"role": "function", "content": "13 degrees celsius"}``: the result
+    belongs to the one function call still waiting. No pending call, or several tool
+    calls to choose from, is the caller's mistake (422 naming the message).
+    ``messages`` pairs each message with its index in the request, for error paths.
+    """
+    linked: list[tuple[int, MessageIn]] = []
+    for index, message in messages:
+        where = f"messages.{index}"
+        if message.role == "function" and message.name is None:
+            if pending.function_name is None:
+                raise InvalidInput(
+                    "This function result has no name and no function call is waiting for a "
+                    "result; give 'name'.",
+                    field=f"{where}.name",
+                )
+            message = message.model_copy(update={"name": pending.function_name})
+        elif message.role == "tool" and message.tool_call_id is None:
+            waiting = list(pending.tool_calls)
+            if len(waiting) != 1:
+                detail = (
+                    "no tool call is waiting for a result"
+                    if not waiting
+                    else f"several tool calls are waiting ({', '.join(waiting)})"
+                )
+                raise InvalidInput(
+                    f"This tool result has no tool_call_id and {detail}; give 'tool_call_id'.",
+                    field=f"{where}.tool_call_id",
+                )
+            message = message.model_copy(update={"tool_call_id": waiting[0]})
+        pending.see(
+            message.role,
+            message.name,
+            message.function_call.model_dump() if message.function_call else None,
+            [tc.model_dump() for tc in message.tool_calls] if message.tool_calls else None,
+            message.tool_call_id,
+        )
+        linked.append((index, message))
+    return linked

@@ -1,0 +1,52 @@
+"""Session and message routes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from chatmodel_service.deps import DbSession, ProjectId
+from chatmodel_service.sessions import service
+from chatmodel_service.sessions.schemas import (
+    MessageList,
+    MessagePage,
+    MessagesAdd,
+    SessionCreate,
+    SessionOut,
+)
+from fastapi import APIRouter, Query, Response
+
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
+
+
+@router.post("", status_code=201, responses={200: {"description": "The session already existed."}})
+async def create_session(
+    body: SessionCreate, db: DbSession, project: ProjectId, response: Response
+) -> SessionOut:
+    session, created = await service.create_session(db, project, body)
+    if not created:
+        response.status_code = 200
+    return session
+
+
+@router.get("/{session_uuid}")
+async def get_session(session_uuid: uuid.UUID, db: DbSession, project: ProjectId) -> SessionOut:
+    return await service.get_session(db, project, session_uuid)
+
+
+@router.get("/{session_uuid}/messages")
+async def list_messages(
+    session_uuid: uuid.UUID,
+    db: DbSession,
+    project: ProjectId,
+    after: Annotated[int, Query(ge=0, description="Return messages with seq > after.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> MessagePage:
+    return await service.list_messages(db, project, session_uuid, after, limit)
+
+
+@router.post("/{session_uuid}/messages", status_code=201)
+async def add_messages(
+    session_uuid: uuid.UUID, body: MessagesAdd, db: DbSession, project: ProjectId
+) -> MessageList:
+    return await service.add_messages(db, project, session_uuid, body)

@@ -1,0 +1,112 @@
+"""Wire formats for sessions and their messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, Self
+from uuid import UUID
+
+from chatmodel_service.chat_models.schemas import VersionSelector
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Role = Literal["system", "user", "assistant", "function", "tool"]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FunctionCallIn(StrictModel):
+    name: str = Field(min_length=1, max_length=64)
+    arguments: str = ""
+
+
+class ToolCallIn(StrictModel):
+    id: str = Field(min_length=1, max_length=200)
+    type: Literal["function"] = "function"
+    function: FunctionCallIn
+
+
+class MessageIn(StrictModel):
+    """One message as a client posts it (OpenAI chat format plus ``uuid`` and ``metadata``)."""
+
+    role: Role
+    content: str | None = Field(default=None, max_length=1_000_000)
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    function_call: FunctionCallIn | None = None
+    tool_calls: list[ToolCallIn] | None = Field(default=None, min_length=1, max_length=128)
+    tool_call_id: str | None = Field(default=None, min_length=1, max_length=200)
+    uuid: UUID | None = Field(
+        default=None, description="Client-chosen id; posting it again returns the stored message."
+    )
+    metadata: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _fields_fit_role(self) -> Self:
+        if self.role != "assistant" and (self.function_call or self.tool_calls):
+            raise ValueError("function_call and tool_calls are only allowed on assistant messages")
+        if self.role != "tool" and self.tool_call_id is not None:
+            raise ValueError("tool_call_id is only allowed on tool messages")
+        if self.role == "assistant":
+            if self.content is None and not self.function_call and not self.tool_calls:
+                raise ValueError("an assistant message needs content, function_call or tool_calls")
+        elif self.content is None:
+            raise ValueError(f"a {self.role} message needs content")
+        return self
+
+
+class MessagesAdd(StrictModel):
+    messages: list[MessageIn] = Field(min_length=1, max_length=1000)
+
+
+class UsageOut(BaseModel):
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_tokens: int | None
+
+
+class MessageOut(BaseModel):
+    uuid: UUID
+    seq: int
+    role: Role
+    content: str | None
+    name: str | None = None
+    function_call: dict[str, Any] | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    created_at: datetime
+    # Assistant replies produced by a run:
+    run_uuid: UUID | None = None
+    model: str | None = None
+    usage: UsageOut | None = None
+    cost: float | None = None
+    latency_ms: int | None = None
+    finish_reason: str | None = None
+
+
+class MessageList(BaseModel):
+    data: list[MessageOut]
+
+
+class MessagePage(BaseModel):
+    data: list[MessageOut]
+    has_more: bool
+    next_after: int | None = Field(description="Pass as ?after= to read the next page.")
+
+
+class SessionCreate(StrictModel):
+    chat_model: str = Field(min_length=1, max_length=200)
+    version: VersionSelector = "deploy"
+    session_uuid: UUID | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class SessionOut(BaseModel):
+    uuid: UUID
+    chat_model: str
+    version: int
+    version_uuid: UUID
+    model: str
+    metadata: dict[str, Any]
+    created_at: datetime

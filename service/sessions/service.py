@@ -1,0 +1,169 @@
+"""Session and message logic. Never commits: the request's unit of work does."""
+
+from __future__ import annotations
+
+import uuid
+
+from chatmodel_service.chat_models.repository import ChatModelRepository
+from chatmodel_service.chat_models.service import require_chat_model, resolve_version
+from chatmodel_service.errors import Conflict, InvalidInput, SessionNotFound
+from chatmodel_service.models import ChatSession, SessionMessage
+from chatmodel_service.sessions.messages import link_results, message_out, pending_after
+from chatmodel_service.sessions.repository import LoadedSession, SessionRepository
+from chatmodel_service.sessions.schemas import (
+    MessageIn,
+    MessageList,
+    MessagePage,
+    MessagesAdd,
+    SessionCreate,
+    SessionOut,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def session_out(loaded: LoadedSession) -> SessionOut:
+    return SessionOut(
+        uuid=loaded.session.id,
+        chat_model=loaded.chat_model.name,
+        version=loaded.version.number,
+        version_uuid=loaded.version.id,
+        model=loaded.version.model,
+        metadata=loaded.session.meta,
+        created_at=loaded.session.created_at,
+    )
+
+
+async def require_session(
+    repo: SessionRepository, project_id: uuid.UUID, session_uuid: uuid.UUID
+) -> LoadedSession:
+    loaded = await repo.get_with_version(project_id, session_uuid)
+    if loaded is None:
+        raise SessionNotFound(f"No session {session_uuid}.", field="session_uuid")
+    return loaded
+
+
+async def create_session(
+    db: AsyncSession, project_id: uuid.UUID, body: SessionCreate
+) -> tuple[SessionOut, bool]:
+    """Create a session pinned to a version; re-creating the same uuid returns it.
+
+    Returns the session and whether it was created by this call.
+    """
+    chat_models = ChatModelRepository(db)
+    sessions = SessionRepository(db)
+    chat_model = await require_chat_model(chat_models, project_id, body.chat_model)
+    if body.session_uuid is not None:
+        existing = await sessions.get_with_version(project_id, body.session_uuid)
+        if existing is not None:
+            if existing.chat_model.id != chat_model.id:
+                raise Conflict(
+                    f"Session {body.session_uuid} already exists for chat model "
+                    f"'{existing.chat_model.name}'.",
+                    field="session_uuid",
+                )
+            return session_out(existing), False
+        if await sessions.exists_anywhere(body.session_uuid):
+            raise Conflict(f"Session {body.session_uuid} is taken.", field="session_uuid")
+    version = await resolve_version(chat_models, chat_model, body.version)
+    chat_session = await sessions.add(
+        ChatSession(
+            id=body.session_uuid or uuid.uuid4(),
+            project_id=project_id,
+            chat_model_id=chat_model.id,
+            version_id=version.id,
+            meta=body.metadata,
+        )
+    )
+    return session_out(LoadedSession(chat_session, version, chat_model)), True
+
+
+async def get_session(
+    db: AsyncSession, project_id: uuid.UUID, session_uuid: uuid.UUID
+) -> SessionOut:
+    return session_out(await require_session(SessionRepository(db), project_id, session_uuid))
+
+
+async def list_messages(
+    db: AsyncSession, project_id: uuid.UUID, session_uuid: uuid.UUID, after: int, limit: int
+) -> MessagePage:
+    repo = SessionRepository(db)
+    await require_session(repo, project_id, session_uuid)
+    rows = await repo.page_messages(session_uuid, after, limit + 1)
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    return MessagePage(
+        data=[message_out(m) for m in rows],
+        has_more=has_more,
+        next_after=rows[-1].seq if has_more else None,
+    )
+
+
+def _check_reposts(
+    messages: list[MessageIn], stored: dict[uuid.UUID, SessionMessage], session_uuid: uuid.UUID
+) -> None:
+    seen: set[uuid.UUID] = set()
+    for index, message in enumerate(messages):
+        if message.uuid is None:
+            continue
+        if message.uuid in seen:
+            raise InvalidInput(
+                "This uuid appears twice in the request.", field=f"messages.{index}.uuid"
+            )
+        seen.add(message.uuid)
+        previous = stored.get(message.uuid)
+        if previous is None:
+            continue
+        if previous.session_id != session_uuid:
+            raise Conflict(
+                "This message uuid belongs to another session.", field=f"messages.{index}.uuid"
+            )
+        if (previous.role, previous.content) != (message.role, message.content):
+            raise Conflict(
+                "This message uuid is already stored with a different role or content.",
+                field=f"messages.{index}.uuid",
+            )
+
+
+async def add_messages(
+    db: AsyncSession, project_id: uuid.UUID, session_uuid: uuid.UUID, body: MessagesAdd
+) -> MessageList:
+    """Append messages in order, all or none. Re-posted uuids return the stored message."""
+    repo = SessionRepository(db)
+    await require_session(repo, project_id, session_uuid)
+    stored = await repo.messages_by_id([m.uuid for m in body.messages if m.uuid is not None])
+    _check_reposts(body.messages, stored, session_uuid)
+    fresh = [(i, m) for i, m in enumerate(body.messages) if m.uuid is None or m.uuid not in stored]
+    if any(_needs_link(m) for _, m in fresh):
+        tail = await repo.tail_since_last_assistant(session_uuid)
+        fresh = link_results(fresh, pending_after(tail))
+    seq = await repo.last_seq(session_uuid)
+    rows: dict[int, SessionMessage] = {}
+    for index, message in fresh:
+        seq += 1
+        rows[index] = _new_row(session_uuid, seq, message)
+    await repo.append(list(rows.values()))
+    for index, message in enumerate(body.messages):
+        if message.uuid is not None and message.uuid in stored:
+            rows[index] = stored[message.uuid]
+    return MessageList(data=[message_out(rows[i]) for i in range(len(body.messages))])
+
+
+def _needs_link(message: MessageIn) -> bool:
+    return (message.role == "function" and message.name is None) or (
+        message.role == "tool" and message.tool_call_id is None
+    )
+
+
+def _new_row(session_uuid: uuid.UUID, seq: int, message: MessageIn) -> SessionMessage:
+    return SessionMessage(
+        id=message.uuid or uuid.uuid4(),
+        session_id=session_uuid,
+        seq=seq,
+        role=message.role,
+        content=message.content,
+        name=message.name,
+        function_call=message.function_call.model_dump() if message.function_call else None,
+        tool_calls=[tc.model_dump() for tc in message.tool_calls] if message.tool_calls else None,
+        tool_call_id=message.tool_call_id,
+        meta=message.metadata,
+    )
