@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
-from chatmodel_service.config import get_settings
-from chatmodel_service.models import Base
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
+
+from chatmodel_service.config import get_settings
+from chatmodel_service.models import Base
 
 config = context.config
 target_metadata = Base.metadata

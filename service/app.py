@@ -6,6 +6,8 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from fastapi import FastAPI
+
 from chatmodel_service import __version__
 from chatmodel_service.chat_models.router import router as chat_models_router
 from chatmodel_service.chat_models.service import seed_demo
@@ -16,7 +18,6 @@ from chatmodel_service.limits import BodySizeLimit
 from chatmodel_service.llm.gateway import LLMGateway, create_gateway
 from chatmodel_service.runs.router import router as runs_router
 from chatmodel_service.sessions.router import router as sessions_router
-from fastapi import FastAPI
 
 logger = logging.getLogger("chatmodel_service")
 

@@ -10,9 +10,10 @@ import logging
 import sys
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from chatmodel_service import __version__
 from chatmodel_service.config import Settings, get_settings
-from sqlalchemy.engine import make_url
 
 
 def _safe_url(url: str) -> str:
@@ -42,6 +43,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"chatmodel {__version__}: database {_safe_url(settings.database_url)}", file=sys.stderr)
     _upgrade(settings, "head")
     import uvicorn
+
     from chatmodel_service.app import create_app
 
     print(f"chatmodel: serving on http://{settings.host}:{settings.port}", file=sys.stderr)

@@ -6,12 +6,13 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, cast
 
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from chatmodel_service.config import Settings
 from chatmodel_service.db import Database
 from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.models import DEFAULT_PROJECT_ID
-from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
 
 
 def get_database(request: Request) -> Database:

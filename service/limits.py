@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from chatmodel_service.errors import PayloadTooLarge
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from chatmodel_service.errors import PayloadTooLarge
 
 
 class BodySizeLimit:

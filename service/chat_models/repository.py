@@ -5,14 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from chatmodel_service.models import (
     ChatModel,
     ChatModelRelease,
     ChatModelVersion,
     ReleaseVersion,
 )
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 
 class ChatModelRepository:
@@ -101,7 +102,7 @@ class ChatModelRepository:
             .where(ReleaseVersion.release_id == release.id)
             .order_by(ChatModelVersion.number)
         )
-        return release, [(version, int(weight)) for version, weight in rows.tuples()]
+        return release, [(version, int(weight)) for version, weight in rows]
 
     async def add_release(
         self,

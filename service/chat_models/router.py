@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
+from fastapi import APIRouter, Path, Query
+
 from chatmodel_service.chat_models import service
 from chatmodel_service.chat_models.schemas import (
     ChatModelConfig,
@@ -19,7 +21,6 @@ from chatmodel_service.chat_models.schemas import (
     VersionSelector,
 )
 from chatmodel_service.deps import DbSession, ProjectId
-from fastapi import APIRouter, Path, Query
 
 router = APIRouter(prefix="/v1/chat-models", tags=["chat models"])
 

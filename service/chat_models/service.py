@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from chatmodel_service.chat_models.repository import ChatModelRepository
 from chatmodel_service.chat_models.schemas import (
     ChatModelConfig,
@@ -26,7 +28,6 @@ from chatmodel_service.errors import (
 from chatmodel_service.models import ChatModel, ChatModelVersion
 from chatmodel_service.sessions.messages import message_to_openai
 from chatmodel_service.sessions.repository import SessionRepository
-from sqlalchemy.ext.asyncio import AsyncSession
 
 
 def version_out(chat_model: ChatModel, version: ChatModelVersion) -> VersionOut:

@@ -157,6 +157,7 @@ def create_gateway() -> LLMGateway:
     """Import LiteLLM with the local cost map and register the offline model."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
+
     from chatmodel_service.llm.offline import OfflineModel
 
     litellm.telemetry = False

@@ -22,9 +22,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from chatmodel_service.llm import OFFLINE_MODEL
 from litellm import CustomLLM, ModelResponse
 from litellm.types.utils import Message, Usage
+
+from chatmodel_service.llm import OFFLINE_MODEL
 
 _CAPITALISED_RUN = re.compile(r"(?:[A-Z][\w'-]*)(?:\s+[A-Z][\w'-]*)*")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 import litellm
+
 from chatmodel_service.llm.types import LLMFailure
 
 _MAX_PROVIDER_TEXT = 600

@@ -6,7 +6,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from chatmodel_service.models.base import Base, CreatedAt, UUIDPrimaryKey, utcnow
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
@@ -19,6 +18,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+
+from chatmodel_service.models.base import Base, CreatedAt, UUIDPrimaryKey, utcnow
 
 MESSAGE_ROLES = ("system", "user", "assistant", "function", "tool")
 RUN_STATUSES = ("succeeded", "failed")

@@ -6,10 +6,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from chatmodel_service.deps import DatabaseDep, GatewayDep, ProjectId, SettingsDep
-from chatmodel_service.runs.schemas import LLMResponse, RunRequest
-from chatmodel_service.runs.service import run_session
 from fastapi import APIRouter, Body
+
+from chatmodel_service.deps import DatabaseDep, DbSession, GatewayDep, ProjectId, SettingsDep
+from chatmodel_service.runs.schemas import LLMResponse, RunList, RunRequest
+from chatmodel_service.runs.service import list_runs, run_session
 
 router = APIRouter(prefix="/v1/sessions", tags=["runs"])
 
@@ -26,3 +27,8 @@ async def run(
     return await run_session(
         database, gateway, settings, project, session_uuid, body or RunRequest()
     )
+
+
+@router.get("/{session_uuid}/runs")
+async def get_runs(session_uuid: uuid.UUID, db: DbSession, project: ProjectId) -> RunList:
+    return await list_runs(db, project, session_uuid)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Self
 from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chatmodel_service.chat_models.schemas import (
     FunctionDefinition,
@@ -12,7 +15,6 @@ from chatmodel_service.chat_models.schemas import (
     ToolDefinition,
 )
 from chatmodel_service.sessions.schemas import UsageOut
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class RunRequest(BaseModel):
@@ -77,3 +79,27 @@ class LLMResponse(BaseModel):
     error_log: str | None = None
     api_response: dict[str, Any] | None = None
     detail: ResponseDetail | None = None
+
+
+class RunOut(BaseModel):
+    """The stored record of one run, kept whether it succeeded or failed."""
+
+    uuid: UUID
+    session_uuid: UUID
+    version: int
+    version_uuid: UUID
+    status: str
+    stream: bool
+    model: str
+    error_type: str | None
+    error_log: str | None
+    latency_ms: int
+    usage: UsageOut | None
+    cost: float | None
+    message_uuid: UUID | None
+    created_at: datetime
+    finished_at: datetime
+
+
+class RunList(BaseModel):
+    data: list[RunOut]

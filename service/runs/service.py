@@ -11,6 +11,8 @@ import json
 import uuid
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from chatmodel_service.config import Settings
 from chatmodel_service.db import Database
 from chatmodel_service.llm.gateway import LLMGateway
@@ -21,6 +23,8 @@ from chatmodel_service.runs.schemas import (
     FunctionCallOut,
     LLMResponse,
     ResponseDetail,
+    RunList,
+    RunOut,
     RunRequest,
     ToolCallOut,
 )
@@ -81,10 +85,7 @@ def _function_call_out(call: dict[str, str] | None) -> FunctionCallOut | None:
 def _tool_calls_out(calls: list[dict[str, Any]] | None) -> list[ToolCallOut] | None:
     if not calls:
         return None
-    return [
-        ToolCallOut(id=c["id"], function=_function_call_out(c["function"]))
-        for c in calls
-    ]
+    return [ToolCallOut(id=c["id"], function=_function_call_out(c["function"])) for c in calls]
 
 
 def llm_response(
@@ -183,3 +184,36 @@ async def run_session(
     async with database.transaction() as db:
         await RunRepository(db).record(run, reply)
     return llm_response(loaded, run.id, outcome, reply["id"] if reply else None)
+
+
+async def list_runs(db: AsyncSession, project_id: uuid.UUID, session_uuid: uuid.UUID) -> RunList:
+    await require_session(SessionRepository(db), project_id, session_uuid)
+    data = []
+    for run, number, message_id in await RunRepository(db).list_for_session(session_uuid):
+        usage = None
+        if run.prompt_tokens is not None or run.completion_tokens is not None:
+            usage = UsageOut(
+                prompt_tokens=run.prompt_tokens,
+                completion_tokens=run.completion_tokens,
+                total_tokens=(run.prompt_tokens or 0) + (run.completion_tokens or 0),
+            )
+        data.append(
+            RunOut(
+                uuid=run.id,
+                session_uuid=run.session_id,
+                version=number,
+                version_uuid=run.version_id,
+                status=run.status,
+                stream=run.stream,
+                model=run.model,
+                error_type=run.error_type,
+                error_log=run.error_log,
+                latency_ms=run.latency_ms,
+                usage=usage,
+                cost=run.cost,
+                message_uuid=message_id,
+                created_at=run.created_at,
+                finished_at=run.finished_at,
+            )
+        )
+    return RunList(data=data)

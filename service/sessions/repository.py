@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chatmodel_service.models import ChatModel, ChatModelVersion, ChatSession, SessionMessage
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from chatmodel_service.models import ChatModel, ChatModelVersion, ChatSession, SessionMessage
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class SessionRepository:
                 .where(ChatSession.id == session_id, ChatSession.project_id == project_id)
             )
         ).one_or_none()
-        return LoadedSession(*row.tuple()) if row is not None else None
+        return LoadedSession(*row) if row is not None else None
 
     async def exists_anywhere(self, session_id: uuid.UUID) -> bool:
         return await self.session.get(ChatSession, session_id) is not None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
+from fastapi import APIRouter, Query, Response
+
 from chatmodel_service.deps import DbSession, ProjectId
 from chatmodel_service.sessions import service
 from chatmodel_service.sessions.schemas import (
@@ -14,7 +16,6 @@ from chatmodel_service.sessions.schemas import (
     SessionCreate,
     SessionOut,
 )
-from fastapi import APIRouter, Query, Response
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 

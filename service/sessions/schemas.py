@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Any, Literal, Self
 from uuid import UUID
 
-from chatmodel_service.chat_models.schemas import VersionSelector
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from chatmodel_service.chat_models.schemas import VersionSelector
 
 Role = Literal["system", "user", "assistant", "function", "tool"]
 

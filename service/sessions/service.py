@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from chatmodel_service.chat_models.repository import ChatModelRepository
 from chatmodel_service.chat_models.service import require_chat_model, resolve_version
 from chatmodel_service.errors import Conflict, InvalidInput, SessionNotFound
@@ -18,7 +20,6 @@ from chatmodel_service.sessions.schemas import (
     SessionCreate,
     SessionOut,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
 
 
 def session_out(loaded: LoadedSession) -> SessionOut:

@@ -1,0 +1,69 @@
+"""Factory functions for test data, all through the public REST API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from chatmodel_service.llm import OFFLINE_MODEL
+
+WEATHER_FUNCTION: dict[str, Any] = {
+    "name": "get_weather",
+    "description": "Current weather for a city.",
+    "parameters": {
+        "type": "object",
+        "properties": {"location": {"type": "string", "description": "City name"}},
+        "required": ["location"],
+    },
+}
+
+
+async def make_chat_model(
+    client: httpx.AsyncClient,
+    name: str = "assistant",
+    *,
+    model: str = OFFLINE_MODEL,
+    system_prompt: str = "You are a test assistant.",
+    publish: bool = True,
+    **version_fields: Any,
+) -> dict[str, Any]:
+    """Create a chat model with one version (published by default); returns the version."""
+    created = await client.post("/v1/chat-models", json={"name": name})
+    assert created.status_code == 201, created.text
+    version = await client.post(
+        f"/v1/chat-models/{name}/versions",
+        json={"system_prompt": system_prompt, "model": model, "publish": publish, **version_fields},
+    )
+    assert version.status_code == 201, version.text
+    body: dict[str, Any] = version.json()
+    return body
+
+
+async def make_session(client: httpx.AsyncClient, chat_model: str, **fields: Any) -> str:
+    response = await client.post("/v1/sessions", json={"chat_model": chat_model, **fields})
+    assert response.status_code == 201, response.text
+    return str(response.json()["uuid"])
+
+
+async def add_messages(
+    client: httpx.AsyncClient, session: str, *messages: dict[str, Any]
+) -> list[dict[str, Any]]:
+    response = await client.post(f"/v1/sessions/{session}/messages", json={"messages": messages})
+    assert response.status_code == 201, response.text
+    data: list[dict[str, Any]] = response.json()["data"]
+    return data
+
+
+async def stored_messages(client: httpx.AsyncClient, session: str) -> list[dict[str, Any]]:
+    response = await client.get(f"/v1/sessions/{session}/messages", params={"limit": 1000})
+    assert response.status_code == 200, response.text
+    data: list[dict[str, Any]] = response.json()["data"]
+    return data
+
+
+async def run(client: httpx.AsyncClient, session: str, **body: Any) -> dict[str, Any]:
+    response = await client.post(f"/v1/sessions/{session}/run", json=body)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
