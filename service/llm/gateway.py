@@ -18,6 +18,10 @@ from chatmodel_service.llm.types import LLMCall, LLMFailure, LLMOutcome, LLMResu
 
 logger = logging.getLogger(__name__)
 
+# Sent to a version's own api_base (Ollama, vLLM, llama.cpp...) when its provider wants a
+# key and the server's environment has none: local servers accept any value.
+PLACEHOLDER_API_KEY = "chatmodel-no-key"
+
 
 def _elapsed_ms(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
@@ -47,7 +51,16 @@ class LLMGateway:
             "tool_choice": call.tool_choice,
         }
         kwargs.update({k: v for k, v in optional.items() if v is not None})
+        if call.api_base and not self._has_key(call.model, call.api_base):
+            kwargs["api_key"] = PLACEHOLDER_API_KEY
         return kwargs
+
+    def _has_key(self, model: str, api_base: str) -> bool:
+        try:
+            found = self._litellm.validate_environment(model=model, api_base=api_base)
+        except Exception:  # unknown provider: let the call itself report it
+            return True
+        return bool(found.get("keys_in_environment", True))
 
     async def complete(self, call: LLMCall) -> LLMOutcome:
         """One non-streamed call; never raises for anything the provider or LiteLLM does."""

@@ -1,0 +1,134 @@
+"""`chatmodel serve` for real: a uvicorn process on 127.0.0.1, migrated and seeded on start."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.factories import WEATHER_FUNCTION
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real server process on a fresh SQLite file; yields its base URL."""
+    workdir = tmp_path_factory.mktemp("serve")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATMODEL_")}
+    env |= {"CHATMODEL_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'data' / 'chat.db'}"}
+    env.pop("OPENAI_API_KEY", None)  # the quick start needs no provider key
+    log = (workdir / "serve.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chatmodel_service.cli", "serve", "--port", str(port)],
+        cwd=workdir,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"server exited: {(workdir / 'serve.log').read_text()}")
+            try:
+                if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"server did not start: {(workdir / 'serve.log').read_text()}")
+            time.sleep(0.2)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def test_demo_conversation_with_function_call(served: str) -> None:
+    with httpx.Client(base_url=served, timeout=30) as http:
+        models = http.get("/v1/chat-models").json()["data"]
+        assert [m["name"] for m in models] == ["simple_assistant"]
+        session = http.post("/v1/sessions", json={"chat_model": "simple_assistant"}).json()["uuid"]
+        http.post(
+            f"/v1/sessions/{session}/messages",
+            json={"messages": [{"role": "user", "content": "What's the weather in Boston?"}]},
+        ).raise_for_status()
+
+        call = http.post(f"/v1/sessions/{session}/run", json={"functions": [WEATHER_FUNCTION]})
+        assert call.status_code == 200
+        assert call.json()["function_call"]["args"] == {"location": "Boston"}
+
+        http.post(
+            f"/v1/sessions/{session}/messages",
+            json={"messages": [{"role": "function", "content": "13 degrees celsius"}]},
+        ).raise_for_status()
+        answer = http.post(f"/v1/sessions/{session}/run").json()
+        assert answer["error"] is False
+        assert "13 degrees celsius" in answer["content"]
+        roles = [m["role"] for m in http.get(f"/v1/sessions/{session}/messages").json()["data"]]
+        assert roles == ["user", "assistant", "function", "assistant"]
+
+
+def test_unreachable_provider_is_an_error_response(served: str) -> None:
+    closed_port = free_port()
+    with httpx.Client(base_url=served, timeout=30) as http:
+        http.post("/v1/chat-models", json={"name": "unreachable"}).raise_for_status()
+        http.post(
+            "/v1/chat-models/unreachable/versions",
+            json={
+                "system_prompt": "You are remote.",
+                "model": "openai/some-model",
+                "api_base": f"http://127.0.0.1:{closed_port}/v1",
+                "publish": True,
+            },
+        ).raise_for_status()
+        session = http.post("/v1/sessions", json={"chat_model": "unreachable"}).json()["uuid"]
+        http.post(
+            f"/v1/sessions/{session}/messages",
+            json={"messages": [{"role": "user", "content": "Anyone there?"}]},
+        ).raise_for_status()
+
+        response = http.post(f"/v1/sessions/{session}/run")
+
+        assert response.status_code == 200
+        body = response.json()
+        assert body["error"] is True
+        assert body["error_type"] == "connection_error", body["error_log"]
+        assert f"127.0.0.1:{closed_port}" in body["error_log"]
+        assert "Traceback" not in body["error_log"]
+        messages = http.get(f"/v1/sessions/{session}/messages").json()["data"]
+        assert [(m["role"], m["content"]) for m in messages] == [("user", "Anyone there?")]
+
+
+def test_db_upgrade_command(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATMODEL_")}
+    env["CHATMODEL_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "chatmodel_service.cli", "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "upgraded to head" in done.stdout
+    assert (tmp_path / "fresh.db").exists()
