@@ -24,8 +24,9 @@ from chatmodel_service.config import Settings
 from chatmodel_service.llm.gateway import LLMGateway, create_gateway
 from chatmodel_service.migrate import upgrade
 from tests.support.llm_server import llm_server, llm_server_session
+from tests.support.servers import live_app, served
 
-__all__ = ["llm_server", "llm_server_session"]
+__all__ = ["live_app", "llm_server", "llm_server_session", "served"]
 
 
 def sqlite_url(path: Path) -> str:

@@ -3,63 +3,14 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.factories import WEATHER_FUNCTION
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real server process on a fresh SQLite file; yields its base URL."""
-    workdir = tmp_path_factory.mktemp("serve")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATMODEL_")}
-    env |= {"CHATMODEL_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'data' / 'chat.db'}"}
-    env.pop("OPENAI_API_KEY", None)  # the quick start needs no provider key
-    log = (workdir / "serve.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "chatmodel_service.cli", "serve", "--port", str(port)],
-        cwd=workdir,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"server exited: {(workdir / 'serve.log').read_text()}")
-            try:
-                if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server did not start: {(workdir / 'serve.log').read_text()}")
-            time.sleep(0.2)
-        yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+from tests.support.servers import free_port
 
 
 def test_demo_conversation_with_function_call(served: str) -> None:

@@ -11,10 +11,18 @@ import json
 import logging
 import os
 import time
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from chatmodel_service.llm import OFFLINE_PROVIDER
-from chatmodel_service.llm.types import LLMCall, LLMFailure, LLMOutcome, LLMResult
+from chatmodel_service.llm.streaming import delta_of
+from chatmodel_service.llm.types import (
+    LLMCall,
+    LLMFailure,
+    LLMOutcome,
+    LLMResult,
+    StreamEvent,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +98,73 @@ class LLMGateway:
                 latency_ms=latency,
             )
 
+    async def stream(self, call: LLMCall) -> AsyncGenerator[StreamEvent]:
+        """Stream one call: ``StreamDelta`` pieces, then exactly one ``LLMResult`` or
+        ``LLMFailure``. Closing this generator early closes the upstream response."""
+        from chatmodel_service.llm.outcomes import classify_exception
+
+        started = time.perf_counter()
+        kwargs = self._kwargs(call) | {"stream": True, "stream_options": {"include_usage": True}}
+        try:
+            response = await self._litellm.acompletion(**kwargs)
+        except Exception as exc:  # every LiteLLM outcome becomes ours
+            yield classify_exception(
+                exc,
+                model=call.model,
+                api_base=call.api_base,
+                timeout=call.timeout,
+                latency_ms=_elapsed_ms(started),
+            )
+            return
+        chunks: list[Any] = []
+        try:
+            async for chunk in response:
+                chunks.append(chunk)
+                delta = delta_of(chunk)
+                if delta is not None:
+                    yield delta
+        except Exception as exc:  # a drop mid-stream: report it, keep nothing partial
+            failure = classify_exception(
+                exc,
+                model=call.model,
+                api_base=call.api_base,
+                timeout=call.timeout,
+                latency_ms=_elapsed_ms(started),
+            )
+            yield LLMFailure(
+                model=failure.model,
+                error_type="stream_interrupted",
+                error_log=f"The stream broke off before the reply was complete. "
+                f"{failure.error_log}",
+                latency_ms=failure.latency_ms,
+                provider_status=failure.provider_status,
+            )
+            return
+        finally:
+            await response.aclose()
+        yield self._assembled(call, chunks, _elapsed_ms(started))
+
+    def _assembled(self, call: LLMCall, chunks: list[Any], latency: int) -> LLMOutcome:
+        from chatmodel_service.llm.outcomes import api_response_dict
+
+        if not chunks:
+            return LLMFailure(
+                model=call.model,
+                error_type="malformed_response",
+                error_log="The provider ended the stream without sending anything.",
+                latency_ms=latency,
+            )
+        try:
+            response = self._litellm.stream_chunk_builder(chunks, messages=call.messages)
+            return self._result(call, response, api_response_dict(response), latency)
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+            return LLMFailure(
+                model=call.model,
+                error_type="malformed_response",
+                error_log=f"The streamed reply could not be assembled: {type(exc).__name__}",
+                latency_ms=latency,
+            )
+
     def _result(
         self, call: LLMCall, response: Any, api_response: dict[str, Any], latency: int
     ) -> LLMOutcome:
@@ -116,6 +191,8 @@ class LLMGateway:
             ]
         usage = getattr(response, "usage", None)
         answered = str(getattr(response, "model", None) or call.model)
+        if answered == call.model.split("/", 1)[-1]:
+            answered = call.model  # keep the provider prefix the version asked for
         bad_json = _first_invalid_arguments(function_call, tool_calls)
         if bad_json is not None:
             return LLMFailure(
@@ -130,7 +207,7 @@ class LLMGateway:
             )
         return LLMResult(
             model=answered,
-            content=message.content,
+            content=(message.content or None) if (function_call or tool_calls) else message.content,
             function_call=function_call,
             tool_calls=tool_calls,
             finish_reason=getattr(choice, "finish_reason", None),

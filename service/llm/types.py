@@ -50,3 +50,15 @@ class LLMFailure:
 
 
 LLMOutcome = LLMResult | LLMFailure
+
+
+@dataclass(frozen=True)
+class StreamDelta:
+    """One piece of a streamed reply, as the provider sent it."""
+
+    content: str | None = None
+    function_call: dict[str, str] | None = None  # {"name"?: ..., "arguments": fragment}
+    tool_calls: list[dict[str, Any]] | None = None  # [{"index", "id"?, "type"?, "function"}]
+
+
+StreamEvent = StreamDelta | LLMResult | LLMFailure

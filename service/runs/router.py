@@ -1,21 +1,32 @@
-"""The run route. It takes the database factory, not a request transaction: a run
-must not hold a transaction open while the model answers."""
+"""Run routes. A run takes the database factory, not a request transaction: it must not
+hold a transaction open while the model answers."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from chatmodel_service.deps import DatabaseDep, DbSession, GatewayDep, ProjectId, SettingsDep
-from chatmodel_service.runs.schemas import LLMResponse, RunList, RunRequest
-from chatmodel_service.runs.service import list_runs, run_session
+from chatmodel_service.runs.schemas import LLMResponse, LLMStreamResponse, RunList, RunRequest
+from chatmodel_service.runs.service import list_runs, prepare_run, run_session
+from chatmodel_service.runs.streaming import sse_lines, stream_run
 
 router = APIRouter(prefix="/v1/sessions", tags=["runs"])
 
+RUN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": LLMResponse,
+        "description": "An LLMResponse, or with `stream: true` a text/event-stream of "
+        "LLMStreamResponse events ending with `data: [DONE]`.",
+        "content": {"text/event-stream": {"schema": LLMStreamResponse.model_json_schema()}},
+    }
+}
 
-@router.post("/{session_uuid}/run")
+
+@router.post("/{session_uuid}/run", response_model=None, responses=RUN_RESPONSES)
 async def run(
     session_uuid: uuid.UUID,
     database: DatabaseDep,
@@ -23,10 +34,17 @@ async def run(
     settings: SettingsDep,
     project: ProjectId,
     body: Annotated[RunRequest | None, Body()] = None,
-) -> LLMResponse:
-    return await run_session(
-        database, gateway, settings, project, session_uuid, body or RunRequest()
-    )
+) -> Response:
+    request = body or RunRequest()
+    if request.stream:
+        prepared = await prepare_run(database, settings, project, session_uuid, request)
+        return StreamingResponse(
+            sse_lines(stream_run(database, gateway, prepared)),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    result = await run_session(database, gateway, settings, project, session_uuid, request)
+    return JSONResponse(result.model_dump(mode="json"))
 
 
 @router.get("/{session_uuid}/runs")

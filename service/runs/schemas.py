@@ -18,6 +18,8 @@ from chatmodel_service.sessions.schemas import UsageOut
 
 
 class RunRequest(BaseModel):
+    """Body of ``POST /v1/sessions/{uuid}/run``; every field is optional."""
+
     model_config = ConfigDict(extra="forbid")
 
     functions: list[FunctionDefinition] | None = Field(
@@ -32,6 +34,9 @@ class RunRequest(BaseModel):
     )
     params: ModelParams | None = Field(
         default=None, description="Per-run overrides of the version's parameters."
+    )
+    stream: bool = Field(
+        default=False, description="Answer text/event-stream of LLMStreamResponse events."
     )
 
     @model_validator(mode="after")
@@ -103,3 +108,49 @@ class RunOut(BaseModel):
 
 class RunList(BaseModel):
     data: list[RunOut]
+
+
+class FunctionCallDelta(BaseModel):
+    name: str | None = None
+    arguments: str = ""
+
+
+class ToolCallDelta(BaseModel):
+    index: int
+    id: str | None = None
+    type: str | None = None
+    function: FunctionCallDelta
+
+
+class AssembledMessage(BaseModel):
+    """The complete reply, as stored, on a stream's last event."""
+
+    role: str = "assistant"
+    content: str | None = None
+    function_call: FunctionCallOut | None = None
+    tool_calls: list[ToolCallOut] | None = None
+
+
+class LLMStreamResponse(BaseModel):
+    """One server-sent event of a streamed run.
+
+    Pieces carry ``content`` / ``function_call`` / ``tool_calls`` deltas. The last event has
+    ``done: true`` and either the assembled ``message`` with ``usage``, ``finish_reason``,
+    ``cost`` and ``detail`` (with the stored message's uuid), or ``error: true`` with
+    ``error_type`` and ``error_log``. After it the server sends ``data: [DONE]``.
+    """
+
+    content: str | None = None
+    raw_output: str | None = None
+    function_call: FunctionCallDelta | None = None
+    tool_calls: list[ToolCallDelta] | None = None
+    done: bool = False
+    message: AssembledMessage | None = None
+    finish_reason: str | None = None
+    usage: UsageOut | None = None
+    cost: float | None = None
+    latency_ms: int | None = None
+    error: bool = False
+    error_type: str | None = None
+    error_log: str | None = None
+    detail: ResponseDetail | None = None

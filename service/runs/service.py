@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -165,6 +166,40 @@ def _reply_values(loaded: LoadedSession, result: LLMResult) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class PreparedRun:
+    """A run whose session was read and whose model call is built, ready to send."""
+
+    loaded: LoadedSession
+    call: LLMCall
+
+
+async def prepare_run(
+    database: Database,
+    settings: Settings,
+    project_id: uuid.UUID,
+    session_uuid: uuid.UUID,
+    body: RunRequest,
+) -> PreparedRun:
+    """The read phase: session with version, then its messages; the connection is released."""
+    async with database.transaction() as db:
+        repo = SessionRepository(db)
+        loaded = await require_session(repo, project_id, session_uuid)
+        history = await repo.all_messages(session_uuid)
+    return PreparedRun(loaded, build_call(loaded, history, body, settings))
+
+
+async def finish_run(
+    database: Database, prepared: PreparedRun, outcome: LLMOutcome, *, stream: bool
+) -> tuple[uuid.UUID, uuid.UUID | None]:
+    """The write phase: run record and (on success) the reply, in one transaction."""
+    run = _run_row(prepared.loaded, outcome, stream=stream)
+    reply = _reply_values(prepared.loaded, outcome) if isinstance(outcome, LLMResult) else None
+    async with database.transaction() as db:
+        await RunRepository(db).record(run, reply)
+    return run.id, reply["id"] if reply else None
+
+
 async def run_session(
     database: Database,
     gateway: LLMGateway,
@@ -174,16 +209,10 @@ async def run_session(
     body: RunRequest,
 ) -> LLMResponse:
     """Run the model on a session and store its reply; upstream failures come back as data."""
-    async with database.transaction() as db:
-        repo = SessionRepository(db)
-        loaded = await require_session(repo, project_id, session_uuid)
-        history = await repo.all_messages(session_uuid)
-    outcome = await gateway.complete(build_call(loaded, history, body, settings))
-    run = _run_row(loaded, outcome, stream=False)
-    reply = _reply_values(loaded, outcome) if isinstance(outcome, LLMResult) else None
-    async with database.transaction() as db:
-        await RunRepository(db).record(run, reply)
-    return llm_response(loaded, run.id, outcome, reply["id"] if reply else None)
+    prepared = await prepare_run(database, settings, project_id, session_uuid, body)
+    outcome = await gateway.complete(prepared.call)
+    run_id, message_id = await finish_run(database, prepared, outcome, stream=False)
+    return llm_response(prepared.loaded, run_id, outcome, message_id)
 
 
 async def list_runs(db: AsyncSession, project_id: uuid.UUID, session_uuid: uuid.UUID) -> RunList:

@@ -57,6 +57,7 @@ __all__ = [
     "MalformedBody",
     "Reply",
     "ScriptedLLMServer",
+    "SlowStream",
     "Step",
     "StreamDrop",
     "ToolCall",
@@ -136,7 +137,25 @@ class StreamDrop:
     after_chunks: int = 2
 
 
-Step = Reply | FunctionCallReply | ToolCallsReply | ErrorReply | Delay | MalformedBody | StreamDrop
+@dataclass(frozen=True)
+class SlowStream:
+    """Stream requests: send ``reply`` with ``chunk_delay`` seconds between chunks (for
+    disconnect tests); non-stream requests get the reply at once."""
+
+    reply: Reply | FunctionCallReply | ToolCallsReply
+    chunk_delay: float = 0.2
+
+
+Step = (
+    Reply
+    | FunctionCallReply
+    | ToolCallsReply
+    | ErrorReply
+    | Delay
+    | MalformedBody
+    | StreamDrop
+    | SlowStream
+)
 
 _Kind = Literal["chat", "text"]
 _ARG_FRAGMENT = 4  # characters per streamed argument fragment
@@ -250,6 +269,9 @@ class ScriptedLLMServer:
     def __init__(self) -> None:
         self.base_url: str = ""
         self.requests: list[dict[str, Any]] = []
+        # Streaming responses in flight, and those whose client went away before the end.
+        self.open_streams = 0
+        self.abandoned_streams = 0
         self._steps: deque[Step] = deque()
         self._lock = threading.Lock()
         self._server: uvicorn.Server | None = None
@@ -273,6 +295,7 @@ class ScriptedLLMServer:
         with self._lock:
             self._steps.clear()
             self.requests.clear()
+            self.abandoned_streams = 0
 
     def start(self, timeout: float = 10.0) -> None:
         if self._thread is not None:
@@ -367,7 +390,7 @@ class ScriptedLLMServer:
         if isinstance(step, MalformedBody):
             return Response(step.body, media_type="application/json")
         stream = bool(body.get("stream"))
-        reply = step.reply if isinstance(step, StreamDrop) else step
+        reply = step.reply if isinstance(step, StreamDrop | SlowStream) else step
         if isinstance(step, StreamDrop) and not stream:
             return _error(500, "StreamDrop scripted for a non-stream request")
         if kind == "text" and not isinstance(reply, Reply):
@@ -380,7 +403,10 @@ class ScriptedLLMServer:
         if isinstance(options, dict) and options.get("include_usage"):
             chunks.append(self._envelope(kind, model, [], _usage(reply)))
         drop_after = step.after_chunks if isinstance(step, StreamDrop) else None
-        return StreamingResponse(self._sse(chunks, drop_after), media_type="text/event-stream")
+        delay = step.chunk_delay if isinstance(step, SlowStream) else 0.0
+        return StreamingResponse(
+            self._sse(chunks, drop_after, delay), media_type="text/event-stream"
+        )
 
     @staticmethod
     def _envelope(
@@ -435,17 +461,30 @@ class ScriptedLLMServer:
             choices.append({"index": 0, "text": "", "logprobs": None, "finish_reason": finish})
         return [{**base, "choices": [c]} for c in choices]
 
-    @staticmethod
-    async def _sse(chunks: list[dict[str, Any]], drop_after: int | None) -> AsyncIterator[str]:
-        for n, chunk in enumerate(chunks):
-            if drop_after is not None and n >= drop_after:
-                await asyncio.sleep(0.05)  # let the sent chunks reach the socket
+    async def _sse(
+        self, chunks: list[dict[str, Any]], drop_after: int | None, delay: float
+    ) -> AsyncIterator[str]:
+        with self._lock:
+            self.open_streams += 1
+        finished = False
+        try:
+            for n, chunk in enumerate(chunks):
+                if drop_after is not None and n >= drop_after:
+                    await asyncio.sleep(0.05)  # let the sent chunks reach the socket
+                    raise _StreamDropped("scripted stream drop")
+                if delay and n:
+                    await asyncio.sleep(delay)
+                yield f"data: {json.dumps(chunk)}\n\n"
+            if drop_after is not None:  # asked to drop after everything: still no [DONE]
+                await asyncio.sleep(0.05)
                 raise _StreamDropped("scripted stream drop")
-            yield f"data: {json.dumps(chunk)}\n\n"
-        if drop_after is not None:  # asked to drop after everything: still no [DONE]
-            await asyncio.sleep(0.05)
-            raise _StreamDropped("scripted stream drop")
-        yield "data: [DONE]\n\n"
+            yield "data: [DONE]\n\n"
+            finished = True
+        finally:
+            with self._lock:
+                self.open_streams -= 1
+                if not finished and drop_after is None:
+                    self.abandoned_streams += 1
 
 
 @pytest.fixture(scope="session", name="llm_server_session")

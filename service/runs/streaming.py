@@ -1,0 +1,109 @@
+"""Streamed runs: the same read and write phases as a plain run, with the model's reply
+relayed piece by piece as server-sent events.
+
+What is stored:
+* the upstream finishes: the complete reply (text and tool calls assembled from the
+  deltas) is stored once, then the last event carries it with its uuid;
+* the upstream fails mid-stream: the partial reply is dropped, the run is recorded as
+  failed (``stream_interrupted``) and the last event says so;
+* the HTTP client goes away: the upstream request is closed at once (no more tokens are
+  paid for), nothing is stored for the reply, and the run is recorded as failed
+  (``client_disconnected``). The stream holds no database connection while it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+
+import anyio
+
+from chatmodel_service.db import Database
+from chatmodel_service.llm.gateway import LLMGateway
+from chatmodel_service.llm.types import LLMFailure, LLMOutcome, StreamDelta
+from chatmodel_service.runs.schemas import (
+    AssembledMessage,
+    FunctionCallDelta,
+    LLMStreamResponse,
+    ToolCallDelta,
+)
+from chatmodel_service.runs.service import PreparedRun, finish_run, llm_response
+
+SSE_TERMINATOR = "data: [DONE]\n\n"
+
+
+def _delta_event(delta: StreamDelta) -> LLMStreamResponse:
+    return LLMStreamResponse(
+        content=delta.content,
+        raw_output=delta.content,
+        function_call=FunctionCallDelta(**delta.function_call) if delta.function_call else None,
+        tool_calls=[ToolCallDelta(**piece) for piece in delta.tool_calls]
+        if delta.tool_calls
+        else None,
+    )
+
+
+def _last_event(
+    prepared: PreparedRun, outcome: LLMOutcome, run_id: object, message_id: object
+) -> LLMStreamResponse:
+    full = llm_response(prepared.loaded, run_id, outcome, message_id)  # type: ignore[arg-type]
+    message = None
+    if not full.error:
+        message = AssembledMessage(
+            content=full.content, function_call=full.function_call, tool_calls=full.tool_calls
+        )
+    return LLMStreamResponse(
+        done=True,
+        message=message,
+        finish_reason=full.finish_reason,
+        usage=full.usage,
+        cost=full.cost,
+        latency_ms=full.latency_ms,
+        error=full.error,
+        error_type=full.error_type,
+        error_log=full.error_log,
+        detail=full.detail,
+    )
+
+
+async def stream_run(
+    database: Database, gateway: LLMGateway, prepared: PreparedRun
+) -> AsyncGenerator[LLMStreamResponse]:
+    """Relay the model's deltas, then store and report the outcome (see module doc)."""
+    started = time.perf_counter()
+    outcome: LLMOutcome | None = None
+    try:
+        async with aclosing(gateway.stream(prepared.call)) as events:
+            async for event in events:
+                if isinstance(event, StreamDelta):
+                    yield _delta_event(event)
+                else:
+                    outcome = event
+    finally:
+        recorded = outcome or LLMFailure(
+            model=prepared.call.model,
+            error_type="client_disconnected",
+            error_log="The client disconnected before the reply was complete; nothing was stored.",
+            latency_ms=int((time.perf_counter() - started) * 1000),
+        )
+        # Runs even while the request is being cancelled by a disconnect.
+        with anyio.CancelScope(shield=True):
+            run_id, message_id = await finish_run(database, prepared, recorded, stream=True)
+    yield _last_event(prepared, recorded, run_id, message_id)
+
+
+def _event_json(event: LLMStreamResponse) -> str:
+    """The event without its empty top-level fields (nested nulls such as
+    ``detail.message_uuid`` stay: they carry meaning)."""
+    fields = event.model_dump(mode="json")
+    return json.dumps({k: v for k, v in fields.items() if v is not None}, separators=(",", ":"))
+
+
+async def sse_lines(events: AsyncGenerator[LLMStreamResponse]) -> AsyncIterator[str]:
+    """``data: <json>`` per event, then ``data: [DONE]``; closing it closes ``events``."""
+    async with aclosing(events):
+        async for event in events:
+            yield f"data: {_event_json(event)}\n\n"
+    yield SSE_TERMINATOR

@@ -1,0 +1,108 @@
+"""Real servers for tests: `chatmodel serve` as a process, or the app under uvicorn in a thread.
+
+``served`` (module scope) is the real command-line server on a fresh SQLite file with the
+demo chat model. ``live_app`` runs ``create_app(settings, gateway)`` under real uvicorn in a
+background thread, for tests that need a real socket (client disconnects, early breaks)
+and still want to inspect the app's database.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from chatmodel_service.app import create_app
+from chatmodel_service.config import Settings
+from chatmodel_service.llm.gateway import LLMGateway
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_healthy(base_url: str, alive: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive():
+            raise RuntimeError("server exited before it became healthy")
+        try:
+            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{base_url} did not become healthy in {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`chatmodel serve` in a subprocess on a fresh SQLite file; yields its base URL."""
+    workdir = tmp_path_factory.mktemp("serve")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATMODEL_")}
+    env["CHATMODEL_DATABASE_URL"] = f"sqlite+aiosqlite:///{workdir / 'data' / 'chat.db'}"
+    env.pop("OPENAI_API_KEY", None)  # the quick start needs no provider key
+    log_path = workdir / "serve.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "chatmodel_service.cli", "serve", "--port", str(port)],
+            cwd=workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            try:
+                wait_healthy(base_url, lambda: process.poll() is None)
+            except RuntimeError as exc:
+                pytest.fail(f"{exc}\n{log_path.read_text()}")
+            yield base_url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@dataclass
+class LiveApp:
+    base_url: str
+    app: FastAPI
+
+
+@pytest.fixture
+def live_app(database_url: str, gateway: LLMGateway) -> Iterator[LiveApp]:
+    """The app (demo chat model seeded) under real uvicorn in a thread, on its own DB."""
+    settings = Settings(database_url=database_url, seed_demo=True, llm_timeout_seconds=5)
+    app = create_app(settings, gateway)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", log_config=None)
+    )
+    thread = threading.Thread(target=server.run, name="live-app", daemon=True)
+    thread.start()
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base_url, thread.is_alive, timeout=30)
+        yield LiveApp(base_url=base_url, app=app)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+__all__ = ["LiveApp", "free_port", "live_app", "served"]
