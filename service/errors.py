@@ -6,6 +6,7 @@ The Python client maps ``error`` back onto exception classes with the same names
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 
@@ -66,23 +67,44 @@ class PayloadTooLarge(ServiceError):
     code = "payload_too_large"
 
 
+# Pydantic puts the member of a failed union into ``loc``: 'str', 'constrained-int',
+# "literal['deploy','latest']", 'list[str]', 'ModelName'. Our field names are snake_case.
+_UNION_MEMBER = re.compile(r"[^a-z0-9_]")
+_SCALAR_MEMBERS = frozenset({"str", "int", "float", "bool", "bytes", "none"})
+
+
+def _is_union_member(part: int | str) -> bool:
+    return isinstance(part, str) and (part in _SCALAR_MEMBERS or bool(_UNION_MEMBER.search(part)))
+
+
 def _field_path(loc: tuple[int | str, ...]) -> str:
-    parts = [str(p) for p in loc]
+    parts = list(loc)
     if parts and parts[0] in ("body", "query", "path", "header"):
-        parts = parts[1:]
-    return ".".join(parts) or "body"
+        source, parts = parts[0], parts[1:]
+        if source != "header":
+            parts = [p for p in parts if not _is_union_member(p)]
+    return ".".join(str(p) for p in parts) or "body"
 
 
 def _message(error: dict[str, Any]) -> str:
+    if error.get("type") == "json_invalid":
+        # loc is ("body", <character offset>): the offset belongs in the message, not the path.
+        position = tuple(error.get("loc", ()))[-1]
+        reason = (error.get("ctx") or {}).get("error", "invalid JSON")
+        return f"The body is not valid JSON ({reason} at character {position})."
     text = str(error.get("msg", "invalid"))
     return text.removeprefix("Value error, ")
 
 
+def _error_field(error: dict[str, Any]) -> str:
+    if error.get("type") == "json_invalid":
+        return "body"
+    return _field_path(tuple(error.get("loc", ())))
+
+
 def validation_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
     """Pydantic errors as our body: ``field`` is the first offending path."""
-    fields = [
-        {"field": _field_path(tuple(e.get("loc", ()))), "message": _message(e)} for e in errors
-    ]
+    fields = [{"field": _error_field(e), "message": _message(e)} for e in errors]
     detail = "; ".join(f"{f['field']}: {f['message']}" for f in fields) or "invalid request"
     return {
         "error": "validation_error",
@@ -117,8 +139,12 @@ def install_error_handlers(app: Any) -> None:
         body = Conflict("The write conflicts with data stored concurrently; retry.").body()
         return JSONResponse(body, status_code=409)
 
-    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
+        if isinstance(exc.__cause__, ServiceError):
+            # FastAPI turns any error raised while reading the body into a 400; the
+            # body-size limit raises PayloadTooLarge there for bodies without a length.
+            return await service_error(request, exc.__cause__)
         codes = {404: "not_found", 405: "method_not_allowed"}
         body = {
             "error": codes.get(exc.status_code, "http_error"),

@@ -67,3 +67,28 @@ async def run(client: httpx.AsyncClient, session: str, **body: Any) -> dict[str,
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result
+
+
+async def add_version(
+    client: httpx.AsyncClient,
+    chat_model: str,
+    *,
+    model: str = OFFLINE_MODEL,
+    system_prompt: str = "You are a test assistant.",
+    **fields: Any,
+) -> dict[str, Any]:
+    """Add the next version to an existing chat model (unpublished unless publish=True)."""
+    response = await client.post(
+        f"/v1/chat-models/{chat_model}/versions",
+        json={"system_prompt": system_prompt, "model": model, **fields},
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def publish(client: httpx.AsyncClient, chat_model: str, version: int) -> dict[str, Any]:
+    response = await client.post(f"/v1/chat-models/{chat_model}/publish", json={"version": version})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body

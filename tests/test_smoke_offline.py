@@ -36,7 +36,9 @@ async def test_echo_conversation_is_stored_in_order(client: httpx.AsyncClient) -
 async def test_seed_004_function_call_round_trip(client: httpx.AsyncClient) -> None:
     await make_chat_model(client, "simple_assistant")
     session = await make_session(client, "simple_assistant")
-    await add_messages(client, session, {"role": "user", "content": "What's the weather in Boston?"})
+    await add_messages(
+        client, session, {"role": "user", "content": "What's the weather in Boston?"}
+    )
 
     call = await run(client, session, functions=[WEATHER_FUNCTION])
 
@@ -44,7 +46,9 @@ async def test_seed_004_function_call_round_trip(client: httpx.AsyncClient) -> N
     assert call["finish_reason"] == "function_call"
     assert call["function_call"]["name"] == "get_weather"
     assert call["function_call"]["args"] == {"location": "Boston"}
-    linked = await add_messages(client, session, {"role": "function", "content": "13 degrees celsius"})
+    linked = await add_messages(
+        client, session, {"role": "function", "content": "13 degrees celsius"}
+    )
     assert linked[0]["name"] == "get_weather"
 
     answer = await run(client, session)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 
 from chatmodel_service.chat_models import service
 from chatmodel_service.chat_models.schemas import (
+    MAX_NUMBER,
     ChatModelConfig,
     ChatModelCreate,
     ChatModelList,
@@ -58,7 +59,7 @@ async def list_versions(name: Name, db: DbSession, project: ProjectId) -> Versio
 
 @router.get("/{name}/versions/{number}")
 async def get_version(
-    name: Name, number: Annotated[int, Path(ge=1)], db: DbSession, project: ProjectId
+    name: Name, number: Annotated[int, Path(ge=1, le=MAX_NUMBER)], db: DbSession, project: ProjectId
 ) -> VersionOut:
     return await service.get_version(db, project, name, number)
 

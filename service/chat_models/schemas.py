@@ -12,8 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$"
 FUNCTION_NAME_PATTERN = r"^[A-Za-z0-9_\-]{1,64}$"
+# Version numbers and message seqs are INTEGER columns: larger values cannot be stored
+# (SQLite raised OverflowError, a 500), so the API refuses them up front.
+MAX_NUMBER = 2**31 - 1
 
-VersionSelector = Literal["deploy", "latest"] | Annotated[int, Field(ge=1)]
+VersionSelector = Literal["deploy", "latest"] | Annotated[int, Field(ge=1, le=MAX_NUMBER)]
 
 
 class StrictModel(BaseModel):
@@ -122,7 +125,7 @@ class VersionList(BaseModel):
 
 
 class PublishRequest(StrictModel):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_NUMBER)
     note: str = Field(default="", max_length=10_000)
     by: str | None = Field(default=None, max_length=200, description="Who published (free text).")
 

@@ -23,6 +23,7 @@ from chatmodel_service.errors import (
     AlreadyExists,
     ChatModelNotFound,
     NothingPublished,
+    SessionNotFound,
     VersionNotFound,
 )
 from chatmodel_service.models import ChatModel, ChatModelVersion
@@ -211,8 +212,6 @@ async def get_config(
         sessions = SessionRepository(db)
         loaded = await sessions.get_with_version(project_id, session_uuid)
         if loaded is None or loaded.chat_model.id != chat_model.id:
-            from chatmodel_service.errors import SessionNotFound
-
             raise SessionNotFound(
                 f"No session {session_uuid} for chat model '{name}'.", field="session_uuid"
             )

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from chatmodel_service.chat_models.schemas import MAX_NUMBER
 from chatmodel_service.deps import DbSession, ProjectId
 from chatmodel_service.sessions import service
 from chatmodel_service.sessions.schemas import (
@@ -40,7 +41,9 @@ async def list_messages(
     session_uuid: uuid.UUID,
     db: DbSession,
     project: ProjectId,
-    after: Annotated[int, Query(ge=0, description="Return messages with seq > after.")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_NUMBER, description="Return messages with seq > after.")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> MessagePage:
     return await service.list_messages(db, project, session_uuid, after, limit)
