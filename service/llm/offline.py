@@ -86,11 +86,17 @@ def _arguments(parameters: dict[str, Any] | None, text: str) -> str:
 
 
 def _choose(functions: list[dict[str, Any]], text: str) -> dict[str, Any]:
+    """The function the text names (the longest name, so "get_weather_forecast" is not
+    taken for "get_weather"), else the first."""
     lowered = text.lower()
-    for function in functions:
-        name = str(function.get("name", ""))
-        if name and (name.lower() in lowered or name.lower().replace("_", " ") in lowered):
-            return function
+
+    def named(function: dict[str, Any]) -> bool:
+        name = str(function.get("name", "")).lower()
+        return bool(name) and (name in lowered or name.replace("_", " ") in lowered)
+
+    mentioned = [f for f in functions if named(f)]
+    if mentioned:
+        return max(mentioned, key=lambda f: len(str(f["name"])))
     return functions[0]
 
 

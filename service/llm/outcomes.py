@@ -7,44 +7,62 @@ anything that looks like a credential.
 
 from __future__ import annotations
 
+import json
 import re
+import socket
 from typing import Any
 
 import litellm
+import openai
 
 from chatmodel_service.llm.types import LLMFailure
 
 _MAX_PROVIDER_TEXT = 600
 _SECRETS = (
     re.compile(r"\b(sk|pk|rk|sess)-[A-Za-z0-9_\-]{6,}"),
-    re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9_\-.=]{6,}"),
+    # RFC 6750 b64token: base64 tokens carry '+', '/' and '~' too.
+    re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9_\-.~+/=]{6,}"),
+    # The value after a credential-ish name; an auth scheme before it is kept, the
+    # credential after the scheme is not ("Authorization: Basic dXNl..." leaked before).
     re.compile(
-        r"(?i)(api[_-]?key|x-api-key|authorization|token|secret)(['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"
+        r"(?i)(api[_-]?key|x-api-key|authorization|token|secret)(['\"]?\s*[:=]\s*['\"]?)"
+        r"((?:bearer|basic)\s+)?[^\s'\",}]+"
     ),
     re.compile(r"\bAIza[0-9A-Za-z_\-]{20,}"),
 )
-_PREFIX = re.compile(r"^(litellm\.)?[A-Za-z]+(Error|Exception|Timeout)?:\s*")
+# LiteLLM's wrapping, never the provider's words: "litellm.RateLimitError: ",
+# "RateLimitError: ", "litellm.Timeout: ", "OpenAIException - ", "APITimeoutError - ".
+# A plain leading "word: " ("messages: field required") belongs to the provider's message.
+_PREFIX = re.compile(
+    r"^(?:litellm\.[A-Za-z]+:"
+    r"|[A-Za-z]*(?:Error|Exception|Timeout):"
+    r"|[A-Za-z]*(?:Error|Exception)\s+-)"
+    r"(?:\s+|$)"
+)
 
 
 def scrub_secrets(text: str) -> str:
     """Replace anything that looks like a key or bearer token with ``[redacted]``."""
     text = _SECRETS[0].sub("[redacted]", text)
     text = _SECRETS[1].sub(r"\1 [redacted]", text)
-    text = _SECRETS[2].sub(r"\1\2[redacted]", text)
+    text = _SECRETS[2].sub(r"\1\2\3[redacted]", text)
     return _SECRETS[3].sub("[redacted]", text)
+
+
+def _without_prefixes(line: str) -> str:
+    while True:
+        stripped = _PREFIX.sub("", line, count=1)
+        if stripped == line:
+            return line.strip()
+        line = stripped
 
 
 def provider_text(exc: BaseException) -> str:
     """The provider's message without traceback, litellm prefixes or secrets."""
     raw = str(getattr(exc, "message", None) or exc or type(exc).__name__)
     raw = raw.split("Traceback (most recent call last)")[0]
-    lines = [line.strip() for line in raw.splitlines() if line.strip()]
-    text = lines[0] if lines else type(exc).__name__
-    while True:
-        stripped = _PREFIX.sub("", text, count=1)
-        if stripped == text:
-            break
-        text = stripped
+    lines = (_without_prefixes(line.strip()) for line in raw.splitlines())
+    text = next((line for line in lines if line), type(exc).__name__)
     text = scrub_secrets(text)
     if len(text) > _MAX_PROVIDER_TEXT:
         text = text[:_MAX_PROVIDER_TEXT] + "…"
@@ -67,44 +85,96 @@ def _looks_like_refused_connection(text: str) -> bool:
     )
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from or while handling, outermost first."""
+    chain: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and all(cause is not seen for seen in chain):
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    return chain
+
+
+def _invalid_json_cause(exc: BaseException) -> json.JSONDecodeError | None:
+    """The JSON error behind ``exc`` when the provider's body could not be parsed.
+
+    LiteLLM reports a 200 with a body that is not JSON as an ``InternalServerError``
+    with a made-up HTTP 500; the decode error is still in the exception chain.
+    """
+    text = str(exc)
+    for cause in _chain(exc):
+        if isinstance(cause, json.JSONDecodeError) and str(cause) in text:
+            return cause
+    return None
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    return any(isinstance(c, openai.APITimeoutError | TimeoutError) for c in _chain(exc))
+
+
+def _is_connection_failure(exc: BaseException) -> bool:
+    """Nothing answered. LiteLLM reports a refused connection as an HTTP 500."""
+    return any(
+        isinstance(c, openai.APIConnectionError | ConnectionError | socket.gaierror)
+        for c in _chain(exc)
+    )
+
+
 def classify_exception(
     exc: BaseException, *, model: str, api_base: str | None, timeout: float, latency_ms: int
 ) -> LLMFailure:
-    """Map one exception raised by a LiteLLM call to our failure vocabulary."""
+    """Map one exception raised by a LiteLLM call to our failure vocabulary.
+
+    The provider's HTTP status wins over LiteLLM's exception class where they disagree:
+    LiteLLM turns any error whose body says ``invalid_request_error`` into a
+    ``BadRequestError`` whatever the status (a 401 from an OpenAI-compatible server, a
+    404 for an unknown OpenAI model).
+    """
     text = provider_text(exc)
-    status: int | None = getattr(exc, "status_code", None)
+    raw_status = getattr(exc, "status_code", None)
+    status = raw_status if isinstance(raw_status, int) else None
     where = f" at {api_base}" if api_base else ""
     error_type: str
     summary: str
-    if isinstance(exc, litellm.Timeout):
+    if _is_timeout(exc):
         error_type, summary = "timeout", f"The model did not answer within {timeout:g} s"
-    elif isinstance(exc, litellm.RateLimitError):
-        error_type = "rate_limited"
-        summary = "The provider rate-limited the request (HTTP 429); retry later or lower the rate"
-    elif isinstance(exc, litellm.AuthenticationError | litellm.PermissionDeniedError):
-        error_type = "authentication_error"
-        summary = (
-            "The provider rejected the credentials; set the provider's API key in the "
-            "server's environment (for example OPENAI_API_KEY)"
-        )
+    elif _invalid_json_cause(exc) is not None:
+        error_type = "malformed_response"
+        summary = f"The provider{where} answered with a body that is not valid JSON"
+        status = None  # LiteLLM's 500 is invented: the provider said 200
     elif isinstance(exc, litellm.ContextWindowExceededError):
         error_type = "context_window_exceeded"
         summary = "The conversation is longer than the model's context window"
-    elif isinstance(exc, litellm.NotFoundError):
-        error_type, summary = "model_not_found", f"The provider does not know the model '{model}'"
     elif isinstance(exc, litellm.BadRequestError) and "LLM Provider NOT provided" in str(exc):
         error_type = "unknown_model"
         summary = (
             f"LiteLLM cannot tell which provider serves '{model}'; prefix it with a provider "
             "(for example 'openai/' with an api_base)"
         )
-    elif isinstance(exc, litellm.BadRequestError):
-        error_type, summary = "bad_request", "The provider rejected the request as invalid"
-    elif isinstance(exc, litellm.APIConnectionError) or _looks_like_refused_connection(text):
+    elif isinstance(exc, litellm.RateLimitError) or status == 429:
+        error_type = "rate_limited"
+        summary = "The provider rate-limited the request (HTTP 429); retry later or lower the rate"
+    elif status in (401, 403) or isinstance(
+        exc, litellm.AuthenticationError | litellm.PermissionDeniedError
+    ):
+        error_type = "authentication_error"
+        summary = (
+            "The provider rejected the credentials; set the provider's API key in the "
+            "server's environment (for example OPENAI_API_KEY)"
+        )
+    elif isinstance(exc, litellm.NotFoundError) or status == 404:
+        error_type, summary = "model_not_found", f"The provider does not know the model '{model}'"
+    elif _is_connection_failure(exc) or (status is None and _looks_like_refused_connection(text)):
         error_type = "connection_error"
         summary = f"Could not reach the provider{where}; check that it is running and reachable"
-        if "refused" in str(exc).lower():
+        refused = any(isinstance(c, ConnectionRefusedError) for c in _chain(exc))
+        if refused or "refused" in str(exc).lower():
             text = "connection refused"
+        status = None  # LiteLLM's 500 is invented: nothing answered
+    elif status is not None and status >= 500:
+        error_type, summary = "provider_error", f"The provider failed (HTTP {status})"
+    elif isinstance(exc, litellm.BadRequestError):
+        error_type, summary = "bad_request", "The provider rejected the request as invalid"
     elif isinstance(
         exc, litellm.APIError | litellm.InternalServerError | litellm.ServiceUnavailableError
     ):
@@ -117,7 +187,7 @@ def classify_exception(
         error_type=error_type,
         error_log=f"{summary}: {text}",
         latency_ms=latency_ms,
-        provider_status=status if isinstance(status, int) else None,
+        provider_status=status,
     )
 
 

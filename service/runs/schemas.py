@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Self
+from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from chatmodel_service.chat_models.schemas import (
     FunctionDefinition,
@@ -39,11 +39,14 @@ class RunRequest(BaseModel):
         default=False, description="Answer text/event-stream of LLMStreamResponse events."
     )
 
-    @model_validator(mode="after")
-    def _functions_or_tools(self) -> Self:
-        if self.functions and self.tools:
+    @field_validator("tools")
+    @classmethod
+    def _not_with_functions(
+        cls, tools: list[ToolDefinition] | None, info: ValidationInfo
+    ) -> list[ToolDefinition] | None:
+        if tools and info.data.get("functions"):
             raise ValueError("give functions or tools, not both")
-        return self
+        return tools
 
 
 class FunctionCallOut(BaseModel):
