@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
     Float,
@@ -59,6 +60,8 @@ class ChatModelVersion(UUIDPrimaryKey, CreatedAt, Base):
     functions: Mapped[list[dict[str, Any]] | None] = mapped_column()
     tools: Mapped[list[dict[str, Any]] | None] = mapped_column()
     memo: Mapped[str] = mapped_column(Text, default="")
+    # Template variables the system prompt may use as {{name}}; filled per session.
+    variables: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class ChatModelRelease(UUIDPrimaryKey, CreatedAt, Base):
@@ -71,6 +74,8 @@ class ChatModelRelease(UUIDPrimaryKey, CreatedAt, Base):
         ForeignKey("chat_model.id", ondelete="CASCADE")
     )
     seq: Mapped[int] = mapped_column(Integer)
+    # publish | split | rollback
+    kind: Mapped[str] = mapped_column(String(16), default="publish", server_default="publish")
     published_by: Mapped[str | None] = mapped_column(String(200))
     note: Mapped[str] = mapped_column(Text, default="")
 
@@ -101,6 +106,8 @@ class ChatSession(CreatedAt, Base):
     )
     version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("chat_model_version.id"))
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    # Values for the pinned version's template variables.
+    variables: Mapped[dict[str, str] | None] = mapped_column(JSON)
 
 
 class ChatRun(UUIDPrimaryKey, CreatedAt, Base):
