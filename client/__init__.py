@@ -1,1 +1,102 @@
-"""chatmodel client."""
+"""Python client for a chatmodel server: talk to a named chat model in a stored session.
+
+::
+
+    from chatmodel import ChatModel
+
+    session = ChatModel("simple_assistant")
+    session.add_messages([{"role": "user", "content": "Hello, I'm a user."}])
+    res = session.run()
+    print(res.content)
+
+Settings (resolved when a ChatModel is created; first match wins):
+
+1. ``ChatModel(..., base_url=..., api_key=..., timeout=...)``;
+2. ``chatmodel.configure(base_url=..., api_key=..., timeout=...)`` (each call replaces the
+   previous one);
+3. the environment variables ``CHATMODEL_BASE_URL`` and ``CHATMODEL_API_KEY``;
+4. ``http://127.0.0.1:8000``, no API key, and a timeout of 10 s to connect and 600 s
+   for the rest (models can be slow).
+
+A timeout is a number of seconds or an ``httpx.Timeout``. A key is sent as
+``Authorization: Bearer <key>``.
+
+Errors:
+
+* ``run`` and ``arun`` never raise. Transport failures, timeouts, error answers from the
+  server and unreadable bodies come back as ``LLMResponse(error=True, error_type=...,
+  error_log=...)``; streamed, as one last chunk with ``done=True, error=True``.
+  ``error_type`` is the model call's failure (``rate_limited``, ``timeout``, ...), the
+  server's error code (``session_not_found``, ``validation_error``, ...), or, when the
+  server itself could not be used, ``api_connection_error``, ``api_timeout`` or
+  ``invalid_response``.
+* ``get_config``, ``add_messages`` (and their ``a`` twins), ``get_prompts`` and
+  ``get_messages`` raise ``ChatModelError`` subclasses: ``APIConnectionError`` when the
+  server cannot be reached, else an ``APIError`` named after the server's error code,
+  such as ``ChatModelNotFound`` or ``ValidationError`` (see ``chatmodel._errors``).
+"""
+
+from chatmodel._client import ChatModel
+from chatmodel._config import configure
+from chatmodel._errors import (
+    AlreadyExists,
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    ChatModelError,
+    ChatModelNotFound,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    NothingPublished,
+    PayloadTooLarge,
+    SessionNotFound,
+    ValidationError,
+    VersionNotFound,
+)
+from chatmodel._models import (
+    AssembledMessage,
+    ChatModelConfig,
+    FunctionCall,
+    FunctionCallDelta,
+    LLMResponse,
+    LLMStreamResponse,
+    Message,
+    ResponseDetail,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AlreadyExists",
+    "AssembledMessage",
+    "ChatModel",
+    "ChatModelConfig",
+    "ChatModelError",
+    "ChatModelNotFound",
+    "ConflictError",
+    "FunctionCall",
+    "FunctionCallDelta",
+    "InvalidInputError",
+    "LLMResponse",
+    "LLMStreamResponse",
+    "Message",
+    "NotFoundError",
+    "NothingPublished",
+    "PayloadTooLarge",
+    "ResponseDetail",
+    "SessionNotFound",
+    "ToolCall",
+    "ToolCallDelta",
+    "Usage",
+    "ValidationError",
+    "VersionNotFound",
+    "__version__",
+    "configure",
+]

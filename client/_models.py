@@ -1,0 +1,174 @@
+"""What the server sends back, as pydantic models.
+
+Fields a newer server adds are kept (``model_extra``) rather than rejected, so an older
+client keeps working.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Self
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+
+class _ServerModel(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+def _parsed_arguments(arguments: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(arguments) if arguments else {}
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+class FunctionCall(_ServerModel):
+    """A call the model asked for: ``arguments`` is its JSON text, ``args`` that text parsed
+    (``None`` when the model produced something that is not a JSON object)."""
+
+    name: str
+    arguments: str = ""
+    args: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _parse_arguments(self) -> Self:
+        if self.args is None and "args" not in self.model_fields_set:
+            self.args = _parsed_arguments(self.arguments)
+        return self
+
+
+class ToolCall(_ServerModel):
+    id: str
+    type: str = "function"
+    function: FunctionCall
+
+
+class FunctionCallDelta(_ServerModel):
+    """A piece of a streamed function call: the name comes first, then argument text."""
+
+    name: str | None = None
+    arguments: str = ""
+
+
+class ToolCallDelta(_ServerModel):
+    """A piece of a streamed tool call; ``index`` says which call it continues."""
+
+    index: int
+    id: str | None = None
+    type: str | None = None
+    function: FunctionCallDelta
+
+
+class Usage(_ServerModel):
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+
+
+class ResponseDetail(_ServerModel):
+    """Which chat model, version and session answered, and the stored reply's uuid."""
+
+    name: str
+    version: int
+    version_uuid: UUID
+    model: str
+    session_uuid: UUID
+    message_uuid: UUID | None = None
+    run_uuid: UUID
+
+
+class _SameContent(_ServerModel):
+    content: str | None = None
+    raw_output: str | None = None
+
+    @model_validator(mode="after")
+    def _content_under_both_names(self) -> Self:
+        if self.content is None:
+            self.content = self.raw_output
+        elif self.raw_output is None:
+            self.raw_output = self.content
+        return self
+
+
+class LLMResponse(_SameContent):
+    """The result of ``run``/``arun``. Failures are reported here, never raised:
+    ``error`` is true, ``error_type`` names the failure and ``error_log`` explains it."""
+
+    function_call: FunctionCall | None = None
+    tool_calls: list[ToolCall] | None = None
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    cost: float | None = None
+    latency_ms: int | None = None
+    error: bool = False
+    error_type: str | None = None
+    error_log: str | None = None
+    api_response: dict[str, Any] | None = None
+    detail: ResponseDetail | None = None
+
+
+class AssembledMessage(_ServerModel):
+    """The complete reply, as stored, on a stream's last chunk."""
+
+    role: str = "assistant"
+    content: str | None = None
+    function_call: FunctionCall | None = None
+    tool_calls: list[ToolCall] | None = None
+
+
+class LLMStreamResponse(_SameContent):
+    """One chunk of ``run(stream=True)``: ``content`` (and ``raw_output``) and the call
+    fields are deltas. The last chunk has ``done=True`` and either the assembled ``message``
+    with ``usage``, ``finish_reason`` and ``detail``, or ``error=True``."""
+
+    function_call: FunctionCallDelta | None = None
+    tool_calls: list[ToolCallDelta] | None = None
+    done: bool = False
+    message: AssembledMessage | None = None
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    cost: float | None = None
+    latency_ms: int | None = None
+    error: bool = False
+    error_type: str | None = None
+    error_log: str | None = None
+    detail: ResponseDetail | None = None
+
+
+class ChatModelConfig(_ServerModel):
+    """What ``get_config`` returns: the version's prompt and, for a session, its messages
+    in OpenAI chat format."""
+
+    name: str
+    system_prompt: str
+    model: str
+    version: int
+    version_uuid: UUID
+    version_detail: dict[str, Any]
+    message_logs: list[dict[str, Any]]
+    session_uuid: UUID | None = None
+
+
+class Message(_ServerModel):
+    """A stored message of a session; assistant replies also carry the run's figures."""
+
+    uuid: UUID
+    seq: int
+    role: str
+    content: str | None = None
+    name: str | None = None
+    function_call: FunctionCall | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    created_at: datetime
+    run_uuid: UUID | None = None
+    model: str | None = None
+    usage: Usage | None = None
+    cost: float | None = None
+    latency_ms: int | None = None
+    finish_reason: str | None = None

@@ -1,0 +1,371 @@
+"""The one implementation of what the client says and how it reads the answers.
+
+Nothing here does I/O. Each API call is an *operation*: a generator that yields the
+:class:`Request` it wants sent, receives the ``httpx.Response`` (or has an
+:class:`APIConnectionError` thrown in when nothing came back) and finally returns the
+result, the way ``httpx.Auth.auth_flow`` works. ``_client`` drives the same operation
+with ``httpx.Client`` or ``httpx.AsyncClient``; streamed runs feed their lines to one
+:class:`RunStream`. So request building, retries, response parsing and error mapping
+exist once for both.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+import pydantic
+
+from chatmodel._config import ClientSettings
+from chatmodel._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    ChatModelError,
+    error_class,
+)
+from chatmodel._models import ChatModelConfig, LLMResponse, LLMStreamResponse, Message
+from chatmodel._sse import SSEDecoder
+
+T = TypeVar("T")
+ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
+
+# Idempotent requests (reads, session creation with our uuid, messages with their uuids)
+# are sent again this many times when nothing came back or the server asked for a retry.
+# A run is never resent.
+TRANSPORT_RETRIES = 2
+USER_AGENT = "chatmodel-python/0.1.0"
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    params: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+
+    def send_args(self, settings: ClientSettings) -> dict[str, Any]:
+        """Keyword arguments for ``client.request`` / ``client.stream``."""
+        headers = settings.headers() | {"User-Agent": USER_AGENT}
+        if self.body is not None:
+            headers["Content-Type"] = "application/json"
+        return {
+            "method": self.method,
+            "url": settings.url(self.path),
+            "params": self.params or None,
+            "content": self.body,
+            "headers": headers,
+            "timeout": settings.timeout,
+        }
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def json_request(method: str, path: str, payload: Any) -> Request:
+    """Encoded once, so a retried request sends the very same bytes."""
+    body = json.dumps(payload, separators=(",", ":"), default=_json_default)
+    return Request(method, path, body=body.encode())
+
+
+Operation = Generator[Request, httpx.Response, T]
+
+
+@dataclass
+class SessionState:
+    """A ChatModel's session: its uuid is chosen up front, the session made on first use."""
+
+    chat_model: str
+    version: str | int
+    uuid: uuid.UUID
+    created: bool
+
+    @property
+    def path(self) -> str:
+        return f"/v1/sessions/{self.uuid}"
+
+
+# -- errors ---------------------------------------------------------------------------
+
+
+def connection_error(exc: httpx.RequestError, url: str) -> APIConnectionError:
+    error: APIConnectionError
+    if isinstance(exc, httpx.TimeoutException):
+        error = APITimeoutError(f"No answer from the chatmodel server at {url} in time.", url=url)
+    else:
+        reason = str(exc) or type(exc).__name__
+        error = APIConnectionError(
+            f"Could not reach the chatmodel server at {url}: {reason}", url=url
+        )
+    error.__cause__ = exc
+    return error
+
+
+def _error_body(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def api_error(response: httpx.Response) -> APIError:
+    """The exception for an error answer, by its ``error`` code, else by its status."""
+    body = _error_body(response) or {}
+    code = body.get("error")
+    if not isinstance(code, str):
+        code = "http_error"
+    detail = body.get("detail")
+    if not isinstance(detail, str):
+        detail = response.reason_phrase or "The server answered with an error."
+    field_path = body.get("field")
+    return error_class(response.status_code, code)(
+        response.status_code,
+        code,
+        detail,
+        field=field_path if isinstance(field_path, str) else None,
+        body=body,
+    )
+
+
+def invalid_response(response: httpx.Response, reason: str) -> APIError:
+    return APIError(
+        response.status_code,
+        "invalid_response",
+        f"The server's answer could not be read ({reason}); is the base URL a chatmodel server?",
+    )
+
+
+def parse(model: type[ModelT], response: httpx.Response) -> ModelT:
+    if response.is_error:
+        raise api_error(response)
+    try:
+        return model.model_validate_json(response.content)
+    except pydantic.ValidationError as exc:
+        raise invalid_response(response, f"{exc.error_count()} problem(s) in the body") from exc
+
+
+def error_type(exc: ChatModelError) -> str:
+    if isinstance(exc, APITimeoutError):
+        return "api_timeout"
+    if isinstance(exc, APIConnectionError):
+        return "api_connection_error"
+    if isinstance(exc, APIError):
+        return exc.code
+    return "invalid_request"
+
+
+def failed_run(exc: ChatModelError) -> LLMResponse:
+    return LLMResponse(error=True, error_type=error_type(exc), error_log=str(exc))
+
+
+def failed_chunk(exc: ChatModelError) -> LLMStreamResponse:
+    return LLMStreamResponse(done=True, error=True, error_type=error_type(exc), error_log=str(exc))
+
+
+# -- operations -----------------------------------------------------------------------
+
+
+def _lost_a_write_race(response: httpx.Response) -> bool:
+    """The server's answer to a write that collided with a concurrent one: "retry"."""
+    if response.status_code != 409:
+        return False
+    body = _error_body(response) or {}
+    return body.get("error") == "conflict" and body.get("field") is None
+
+
+def send_with_retries(request: Request) -> Operation[httpx.Response]:
+    """Send an idempotent request; send it again (TRANSPORT_RETRIES times at most) when
+    nothing came back or when it lost a race with a concurrent write."""
+    attempt = 0
+    while True:
+        try:
+            response = yield request
+        except APIConnectionError:
+            if attempt >= TRANSPORT_RETRIES:
+                raise
+        else:
+            if attempt >= TRANSPORT_RETRIES or not _lost_a_write_race(response):
+                return response
+        attempt += 1
+
+
+def ensure_session(state: SessionState) -> Operation[None]:
+    """Create the session under its chosen uuid unless that happened already.
+
+    201 (created) and 200 (it already existed: an earlier attempt, or a concurrent first
+    call of the same ChatModel, got through) are both fine. Any 409 is asked once more:
+    a create racing one for the same uuid can be told the uuid "is taken"; asked again,
+    the server finds the session, or repeats the conflict if the uuid really is taken.
+    """
+    if state.created:
+        return
+    payload = {"chat_model": state.chat_model, "version": state.version, "session_uuid": state.uuid}
+    request = json_request("POST", "/v1/sessions", payload)
+    response = yield from send_with_retries(request)
+    if response.status_code == 409:
+        response = yield from send_with_retries(request)
+    if response.is_error:
+        raise api_error(response)
+    state.created = True
+
+
+def get_config(state: SessionState) -> Operation[ChatModelConfig]:
+    params = {"version": str(state.version)}
+    if state.created:
+        params["session_uuid"] = str(state.uuid)
+    path = f"/v1/chat-models/{quote(state.chat_model, safe='')}/config"
+    response = yield from send_with_retries(Request("GET", path, params=params))
+    return parse(ChatModelConfig, response)
+
+
+class _MessageList(pydantic.BaseModel):
+    data: list[Message]
+
+
+def with_uuids(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Copies of ``messages``, each with a ``uuid`` (a fresh one unless it had one), so a
+    resent request returns the stored messages instead of storing them twice."""
+    return [{**message, "uuid": str(message.get("uuid") or uuid.uuid4())} for message in messages]
+
+
+def add_messages(
+    state: SessionState, messages: Sequence[Mapping[str, Any]]
+) -> Operation[list[Message]]:
+    request = json_request("POST", f"{state.path}/messages", {"messages": with_uuids(messages)})
+    yield from ensure_session(state)
+    response = yield from send_with_retries(request)
+    return parse(_MessageList, response).data
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    functions: Sequence[Mapping[str, Any]] | None = None
+    tools: Sequence[Mapping[str, Any]] | None = None
+    tool_choice: str | Mapping[str, Any] | None = None
+    function_call: str | Mapping[str, Any] | None = None
+    params: Mapping[str, Any] | None = None
+
+    def request(self, state: SessionState, *, stream: bool) -> Request:
+        payload: dict[str, Any] = {
+            "functions": self.functions,
+            "tools": self.tools,
+            "tool_choice": self.tool_choice,
+            "function_call": self.function_call,
+            "params": self.params,
+        }
+        payload = {name: value for name, value in payload.items() if value is not None}
+        if stream:
+            payload["stream"] = True
+        return json_request("POST", f"{state.path}/run", payload)
+
+
+class InvalidRunOptions(ChatModelError):
+    """Run options that cannot be sent as JSON; reported by run/arun, never raised."""
+
+
+def _run_request(state: SessionState, options: RunOptions, *, stream: bool) -> Request:
+    try:
+        return options.request(state, stream=stream)
+    except (TypeError, ValueError) as exc:  # e.g. a function schema holding a Python object
+        raise InvalidRunOptions(f"The run options cannot be sent as JSON: {exc}") from exc
+
+
+def run(state: SessionState, options: RunOptions) -> Operation[LLMResponse]:
+    """Never raises: every failure comes back as ``LLMResponse(error=True, ...)``."""
+    try:
+        request = _run_request(state, options, stream=False)
+        yield from ensure_session(state)
+        response = yield request
+        return parse(LLMResponse, response)
+    except ChatModelError as exc:
+        return failed_run(exc)
+
+
+def start_stream(
+    state: SessionState, options: RunOptions
+) -> Operation[Request | LLMStreamResponse]:
+    """Everything before a streamed run: the request to stream, or the error chunk instead."""
+    try:
+        request = _run_request(state, options, stream=True)
+        yield from ensure_session(state)
+    except ChatModelError as exc:
+        return failed_chunk(exc)
+    return request
+
+
+# -- streamed runs --------------------------------------------------------------------
+
+
+class RunStream:
+    """Reads a streamed run's lines into chunks, the same way for sync and async.
+
+    Errors become one last chunk with ``done=True, error=True``; after it (or after
+    ``[DONE]``) :attr:`finished` is true and the caller stops reading.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.finished = False
+        self._decoder = SSEDecoder()
+        self._last_chunk_seen = False
+
+    @staticmethod
+    def accepts(response: httpx.Response) -> bool:
+        """Whether ``response`` is an event stream; if not, read it and call :meth:`refused`."""
+        content_type = response.headers.get("content-type", "")
+        return response.status_code == 200 and content_type.startswith("text/event-stream")
+
+    def refused(self, response: httpx.Response) -> LLMStreamResponse:
+        self.finished = True
+        if response.is_error:
+            return failed_chunk(api_error(response))
+        return failed_chunk(invalid_response(response, "not an event stream"))
+
+    def feed(self, line: str) -> LLMStreamResponse | None:
+        event = self._decoder.decode(line)
+        if event is None or self.finished:
+            return None
+        if event.is_done:
+            self.finished = True
+            return None
+        try:
+            chunk = LLMStreamResponse.model_validate_json(event.data)
+        except pydantic.ValidationError:
+            self.finished = True
+            return failed_chunk(
+                APIError(200, "invalid_response", f"Unreadable stream event: {event.data[:200]!r}")
+            )
+        self._last_chunk_seen = self._last_chunk_seen or chunk.done
+        return chunk
+
+    def fail(self, exc: ChatModelError) -> LLMStreamResponse | None:
+        """The chunk for a failure while reading; none if the last chunk already came."""
+        self.finished = True
+        return None if self._last_chunk_seen else failed_chunk(exc)
+
+    def end(self) -> LLMStreamResponse | None:
+        """At the end of the body: an error chunk if the last chunk never came."""
+        reason = APIConnectionError(
+            "The chatmodel server closed the stream before its last event.", url=self.url
+        )
+        return self.fail(reason)
+
+
+# -- deprecated shapes ----------------------------------------------------------------
+
+
+def prompts(config: ChatModelConfig) -> list[dict[str, Any]]:
+    return [{"role": "system", "content": config.system_prompt}]
+
+
+def chat_log(config: ChatModelConfig) -> list[dict[str, Any]]:
+    return prompts(config) + [dict(message) for message in config.message_logs]

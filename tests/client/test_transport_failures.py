@@ -1,0 +1,212 @@
+"""When the server cannot be reached: run/arun report it, the other calls raise
+APIConnectionError; idempotent requests are retried without storing anything twice."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+import chatmodel
+from chatmodel import ChatModel
+from tests.client.conftest import ASGI_BASE_URL
+from tests.client.recording import Recorder
+from tests.factories import make_chat_model, stored_messages
+
+QUESTION = [{"role": "user", "content": "Hello?"}]
+
+
+def test_server_down_sync(closed_port_url: str) -> None:
+    session = ChatModel("simple_assistant", base_url=closed_port_url)
+
+    result = session.run()
+    assert (result.error, result.error_type, result.content) == (True, "api_connection_error", None)
+    assert closed_port_url in (result.error_log or "")
+
+    chunks = list(session.run(stream=True))
+    assert [(c.done, c.error, c.error_type) for c in chunks] == [
+        (True, True, "api_connection_error")
+    ]
+
+    resumed = ChatModel("simple_assistant", uuid.uuid4(), base_url=closed_port_url)
+    assert [(c.done, c.error_type) for c in resumed.run(stream=True)] == [
+        (True, "api_connection_error")
+    ]
+    assert resumed.run().error_type == "api_connection_error"
+
+    with pytest.raises(chatmodel.APIConnectionError) as raised:
+        session.add_messages(QUESTION)
+    assert raised.value.url.startswith(closed_port_url)
+    with pytest.raises(chatmodel.APIConnectionError):
+        session.get_config()
+    assert session.session_uuid is None
+
+
+async def test_server_down_async(closed_port_url: str) -> None:
+    session = ChatModel("simple_assistant", base_url=closed_port_url)
+
+    result = await session.arun()
+    assert (result.error, result.error_type) == (True, "api_connection_error")
+
+    chunks = [chunk async for chunk in await session.arun(stream=True)]
+    assert [(c.done, c.error, c.error_type) for c in chunks] == [
+        (True, True, "api_connection_error")
+    ]
+
+    with pytest.raises(chatmodel.APIConnectionError):
+        await session.aadd_messages(QUESTION)
+    with pytest.raises(chatmodel.APIConnectionError):
+        await session.aget_config()
+
+
+def test_timeouts() -> None:
+    recorder = Recorder(httpx.ReadTimeout("slow"))
+    with recorder.client() as http:
+        session = ChatModel("assistant", session_uuid=uuid.uuid4(), http_client=http)
+        result = session.run()
+        with pytest.raises(chatmodel.APITimeoutError):
+            session.get_config()
+    assert (result.error, result.error_type) == (True, "api_timeout")
+    # a run is sent once; a read is retried twice
+    assert [r.method for r in recorder.requests] == ["POST", "GET", "GET", "GET"]
+
+
+def test_add_messages_retries_with_the_same_message_uuids() -> None:
+    stored = {
+        "data": [
+            {
+                "uuid": str(uuid.uuid4()),
+                "seq": 1,
+                "role": "user",
+                "content": "Hello?",
+                "created_at": "2025-01-01T00:00:00Z",
+            }
+        ]
+    }
+    recorder = Recorder(
+        httpx.ConnectError("refused"), httpx.ReadError("reset"), httpx.Response(201, json=stored)
+    )
+    with recorder.client() as http:
+        session = ChatModel("assistant", session_uuid=uuid.uuid4(), http_client=http)
+        (message,) = session.add_messages(QUESTION)
+    assert message.content == "Hello?"
+    bodies = [json.loads(r.content) for r in recorder.requests]
+    assert len(bodies) == 3
+    assert bodies[0] == bodies[1] == bodies[2]
+    uuid.UUID(bodies[0]["messages"][0]["uuid"])
+    assert QUESTION == [{"role": "user", "content": "Hello?"}]  # the caller's dicts are untouched
+
+
+def test_add_messages_gives_up_after_two_retries() -> None:
+    recorder = Recorder(httpx.ConnectError("refused"))
+    with recorder.client() as http, pytest.raises(chatmodel.APIConnectionError):
+        ChatModel("assistant", session_uuid=uuid.uuid4(), http_client=http).add_messages(QUESTION)
+    assert len(recorder.requests) == 3
+
+
+class LoseFirstAnswer(httpx.AsyncBaseTransport):
+    """Delivers each request, but drops the first answer of every POST path on the way back."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.dropped: set[str] = set()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.method == "POST" and request.url.path not in self.dropped:
+            self.dropped.add(request.url.path)
+            await response.aclose()
+            raise httpx.ReadError("connection reset after the server answered")
+        return response
+
+
+async def test_lost_answers_are_retried_without_storing_twice(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await make_chat_model(client, "assistant")
+    transport = LoseFirstAnswer(httpx.ASGITransport(app=app))
+    async with httpx.AsyncClient(transport=transport) as flaky:
+        session = ChatModel("assistant", base_url=ASGI_BASE_URL, async_http_client=flaky)
+        added = await session.aadd_messages(
+            [{"role": "user", "content": "one"}, {"role": "user", "content": "two"}]
+        )
+    assert len(transport.dropped) == 2  # the session create and the messages were both resent
+    assert session.session_uuid is not None
+    stored = await stored_messages(client, session.session_uuid)
+    assert [(m["seq"], m["content"]) for m in stored] == [(1, "one"), (2, "two")]
+    assert [str(m.uuid) for m in added] == [m["uuid"] for m in stored]
+
+
+def event_stream(*events: str) -> httpx.Response:
+    body = "".join(f"data: {event}\n\n" for event in events)
+    return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
+
+
+def test_a_stream_cut_before_its_last_event_ends_with_an_error_chunk() -> None:
+    with Recorder(event_stream('{"content": "Hel"}', '{"content": "lo"}')).client() as http:
+        session = ChatModel("assistant", session_uuid=uuid.uuid4(), http_client=http)
+        chunks = list(session.run(stream=True))
+    assert [c.content for c in chunks] == ["Hel", "lo", None]
+    assert (chunks[-1].done, chunks[-1].error, chunks[-1].error_type) == (
+        True,
+        True,
+        "api_connection_error",
+    )
+
+
+def test_a_complete_stream_needs_no_extra_chunk() -> None:
+    last = '{"done": true, "message": {"content": "Hello"}, "finish_reason": "stop"}'
+    with Recorder(event_stream('{"content": "Hello"}', last, "[DONE]")).client() as http:
+        session = ChatModel("assistant", session_uuid=uuid.uuid4(), http_client=http)
+        chunks = list(session.run(stream=True))
+    assert [(c.content, c.done, c.error) for c in chunks] == [
+        ("Hello", False, False),
+        (None, True, False),
+    ]
+    assert chunks[-1].message is not None and chunks[-1].message.content == "Hello"
+
+
+def test_an_unreadable_event_ends_the_stream_with_an_error_chunk() -> None:
+    recorder = Recorder(event_stream('{"content": "ok"}', "{not json", '{"content": "never"}'))
+    with recorder.client() as http:
+        session = ChatModel("assistant", session_uuid=uuid.uuid4(), http_client=http)
+        chunks = list(session.run(stream=True))
+    assert [c.content for c in chunks] == ["ok", None]
+    assert (chunks[-1].error, chunks[-1].error_type) == (True, "invalid_response")
+
+
+def test_writes_that_lost_a_race_are_sent_again() -> None:
+    race = httpx.Response(409, json={"error": "conflict", "detail": "retry", "field": None})
+    recorder = Recorder(
+        race, httpx.Response(200, json={}), race, httpx.Response(201, json={"data": []})
+    )
+    with recorder.client() as http:
+        session = ChatModel("assistant", http_client=http)
+        assert session.add_messages(QUESTION) == []
+    assert [r.url.path for r in recorder.requests] == [
+        "/v1/sessions",
+        "/v1/sessions",
+        f"/v1/sessions/{session.session_uuid}/messages",
+        f"/v1/sessions/{session.session_uuid}/messages",
+    ]
+
+
+def test_other_conflicts_are_not_sent_again() -> None:
+    reused = {"error": "conflict", "detail": "uuid of another session", "field": "messages.0.uuid"}
+    recorder = Recorder(httpx.Response(409, json=reused))
+    with recorder.client() as http, pytest.raises(chatmodel.ConflictError) as raised:
+        session = ChatModel("assistant", session_uuid=uuid.uuid4(), http_client=http)
+        session.add_messages(QUESTION)
+    assert raised.value.field == "messages.0.uuid"
+    assert len(recorder.requests) == 1
+
+
+def test_a_session_create_conflict_is_asked_once_more_then_raised() -> None:
+    taken = {"error": "conflict", "detail": "Session is taken.", "field": "session_uuid"}
+    recorder = Recorder(httpx.Response(409, json=taken))
+    with recorder.client() as http, pytest.raises(chatmodel.ConflictError):
+        ChatModel("assistant", http_client=http).add_messages(QUESTION)
+    assert [r.url.path for r in recorder.requests] == ["/v1/sessions", "/v1/sessions"]
