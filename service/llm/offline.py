@@ -100,6 +100,15 @@ def _choose(functions: list[dict[str, Any]], text: str) -> dict[str, Any]:
     return functions[0]
 
 
+def _called_name(conversation: list[dict[str, Any]], tool_call_id: Any) -> str | None:
+    """The function name of the tool call that ``tool_call_id`` answers."""
+    for message in reversed(conversation):
+        for call in message.get("tool_calls") or []:
+            if call.get("id") == tool_call_id:
+                return str(call.get("function", {}).get("name") or "") or None
+    return None
+
+
 def offline_reply(
     messages: list[dict[str, Any]],
     functions: list[dict[str, Any]] | None,
@@ -112,8 +121,8 @@ def offline_reply(
     newest = conversation[-1]
     text = str(newest.get("content") or "")
     if newest.get("role") in ("function", "tool"):
-        name = newest.get("name") or "the tool"
-        return OfflineReply(content=f"{name} returned: {text}")
+        name = newest.get("name") or _called_name(conversation, newest.get("tool_call_id"))
+        return OfflineReply(content=f"{name or 'the tool'} returned: {text}")
     offered = list(functions or []) or [t["function"] for t in tools or [] if "function" in t]
     if newest.get("role") == "user" and offered:
         chosen = _choose(offered, text)
