@@ -51,6 +51,16 @@ class AlreadyExists(Conflict):
     code = "already_exists"
 
 
+class StaleRelease(Conflict):
+    """The caller's ``expected_release`` is no longer the chat model's current release."""
+
+    code = "stale_release"
+
+
+class NothingToRollBack(Conflict):
+    code = "nothing_to_roll_back"
+
+
 class InvalidInput(ServiceError):
     """Well-formed JSON that breaks a domain rule (names the offending field)."""
 

@@ -92,3 +92,13 @@ async def publish(client: httpx.AsyncClient, chat_model: str, version: int) -> d
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+def expect_error(response: httpx.Response, status: int, error: str, field: str | None) -> str:
+    """Assert the JSON error contract; returns the detail text."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error"] == error, body
+    assert body["field"] == field, body
+    assert isinstance(body["detail"], str) and body["detail"], body
+    return str(body["detail"])

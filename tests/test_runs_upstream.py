@@ -12,13 +12,18 @@ import json
 import os
 import socket
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import update
 
+from chatmodel_service.db import Database
+from chatmodel_service.models import ChatModelVersion
 from tests.factories import (
     WEATHER_FUNCTION,
     add_messages,
@@ -505,9 +510,21 @@ async def test_connection_refused(client: httpx.AsyncClient, closed_port: int) -
 
 
 async def test_unknown_model_fails_without_touching_the_network(
-    client: httpx.AsyncClient, llm_server: ScriptedLLMServer, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    llm_server: ScriptedLLMServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    await make_chat_model(client, "mystery", model="definitely-not-a-model")
+    # Creating such a version is refused now (tests/test_version_validation.py); one
+    # stored before that check still has to fail cleanly at run time.
+    version = await make_chat_model(client, "mystery")
+    database: Database = app.state.database
+    async with database.transaction() as db:
+        await db.execute(
+            update(ChatModelVersion)
+            .where(ChatModelVersion.id == uuid.UUID(version["uuid"]))
+            .values(model="definitely-not-a-model")
+        )
     session = await make_session(client, "mystery")
     await add_messages(client, session, USER_QUESTION)
     before = await stored_messages(client, session)

@@ -1,4 +1,4 @@
-"""All SQL for chat models, versions and releases."""
+"""All SQL for chat models and their versions (releases: releases/repository.py)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chatmodel_service.models import (
-    ChatModel,
-    ChatModelRelease,
-    ChatModelVersion,
-    ReleaseVersion,
-)
+from chatmodel_service.models import ChatModel, ChatModelVersion
 
 
 class ChatModelRepository:
@@ -81,53 +76,3 @@ class ChatModelRepository:
             .limit(1)
         )
         return result.scalar_one_or_none()
-
-    async def current_release(
-        self, chat_model_id: uuid.UUID
-    ) -> tuple[ChatModelRelease, list[tuple[ChatModelVersion, int]]] | None:
-        """The newest release and its (version, weight) pairs, or None if never published."""
-        release = (
-            await self.session.execute(
-                select(ChatModelRelease)
-                .where(ChatModelRelease.chat_model_id == chat_model_id)
-                .order_by(ChatModelRelease.seq.desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-        if release is None:
-            return None
-        rows = await self.session.execute(
-            select(ChatModelVersion, ReleaseVersion.weight)
-            .join(ReleaseVersion, ReleaseVersion.version_id == ChatModelVersion.id)
-            .where(ReleaseVersion.release_id == release.id)
-            .order_by(ChatModelVersion.number)
-        )
-        return release, [(version, int(weight)) for version, weight in rows]
-
-    async def add_release(
-        self,
-        chat_model_id: uuid.UUID,
-        weights: list[tuple[uuid.UUID, int]],
-        *,
-        published_by: str | None,
-        note: str,
-    ) -> ChatModelRelease:
-        next_seq = await self.session.scalar(
-            select(func.coalesce(func.max(ChatModelRelease.seq), 0) + 1).where(
-                ChatModelRelease.chat_model_id == chat_model_id
-            )
-        )
-        release = ChatModelRelease(
-            chat_model_id=chat_model_id,
-            seq=int(next_seq or 1),
-            published_by=published_by,
-            note=note,
-        )
-        self.session.add(release)
-        await self.session.flush()
-        self.session.add_all(
-            ReleaseVersion(release_id=release.id, version_id=version_id, weight=weight)
-            for version_id, weight in weights
-        )
-        await self.session.flush()
-        return release

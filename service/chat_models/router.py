@@ -1,11 +1,11 @@
-"""Admin routes for chat models, versions, publishing and config."""
+"""Admin routes for chat models, versions and config (publishing lives in releases/)."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from chatmodel_service.chat_models import service
 from chatmodel_service.chat_models.schemas import (
@@ -14,14 +14,20 @@ from chatmodel_service.chat_models.schemas import (
     ChatModelCreate,
     ChatModelList,
     ChatModelOut,
-    PublishRequest,
-    ReleaseOut,
     VersionCreate,
     VersionList,
     VersionOut,
     VersionSelector,
 )
-from chatmodel_service.deps import DbSession, ProjectId
+from chatmodel_service.deps import DbSession, GatewayDep, ProjectId
+from chatmodel_service.http_cache import (
+    IMMUTABLE,
+    NOT_MODIFIED_RESPONSE,
+    REVALIDATE,
+    IfNoneMatch,
+    etag_for,
+    json_response,
+)
 
 router = APIRouter(prefix="/v1/chat-models", tags=["chat models"])
 
@@ -47,9 +53,9 @@ async def get_chat_model(name: Name, db: DbSession, project: ProjectId) -> ChatM
 
 @router.post("/{name}/versions", status_code=201)
 async def create_version(
-    name: Name, body: VersionCreate, db: DbSession, project: ProjectId
+    name: Name, body: VersionCreate, db: DbSession, project: ProjectId, gateway: GatewayDep
 ) -> VersionOut:
-    return await service.create_version(db, project, name, body)
+    return await service.create_version(db, project, name, body, gateway.check_model)
 
 
 @router.get("/{name}/versions")
@@ -57,21 +63,22 @@ async def list_versions(name: Name, db: DbSession, project: ProjectId) -> Versio
     return await service.list_versions(db, project, name)
 
 
-@router.get("/{name}/versions/{number}")
+@router.get("/{name}/versions/{number}", response_model=VersionOut, responses=NOT_MODIFIED_RESPONSE)
 async def get_version(
-    name: Name, number: Annotated[int, Path(ge=1, le=MAX_NUMBER)], db: DbSession, project: ProjectId
-) -> VersionOut:
-    return await service.get_version(db, project, name, number)
+    name: Name,
+    number: Annotated[int, Path(ge=1, le=MAX_NUMBER)],
+    db: DbSession,
+    project: ProjectId,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    """A version never changes: cacheable for a year, with a strong ETag."""
+    version = await service.get_version(db, project, name, number)
+    return json_response(
+        version, etag=etag_for(version.uuid), cache_control=IMMUTABLE, if_none_match=if_none_match
+    )
 
 
-@router.post("/{name}/publish")
-async def publish_version(
-    name: Name, body: PublishRequest, db: DbSession, project: ProjectId
-) -> ReleaseOut:
-    return await service.publish_version(db, project, name, body)
-
-
-@router.get("/{name}/config")
+@router.get("/{name}/config", response_model=ChatModelConfig, responses=NOT_MODIFIED_RESPONSE)
 async def get_config(
     name: Name,
     db: DbSession,
@@ -80,5 +87,13 @@ async def get_config(
         VersionSelector, Query(description='"deploy", "latest" or a number')
     ] = "deploy",
     session_uuid: Annotated[uuid.UUID | None, Query()] = None,
-) -> ChatModelConfig:
-    return await service.get_config(db, project, name, version, session_uuid)
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    """Without a session: an ETag that changes when publishing changes the answer, and
+    ``no-cache`` (revalidate every time). With a session: no ETag."""
+    read = await service.get_config(db, project, name, version, session_uuid)
+    if read.etag is None:
+        return json_response(read.config)
+    return json_response(
+        read.config, etag=read.etag, cache_control=REVALIDATE, if_none_match=if_none_match
+    )

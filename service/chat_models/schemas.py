@@ -1,4 +1,4 @@
-"""Wire formats for chat models, versions, publishing and ChatModelConfig."""
+"""Wire formats for chat models, versions and ChatModelConfig."""
 
 from __future__ import annotations
 
@@ -9,6 +9,12 @@ from uuid import UUID
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from chatmodel_service.chat_models.templates import (
+    MAX_VALUE_LENGTH,
+    MAX_VARIABLES,
+    VARIABLE_NAME_PATTERN,
+)
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$"
 FUNCTION_NAME_PATTERN = r"^[A-Za-z0-9_\-]{1,64}$"
@@ -104,6 +110,28 @@ class VersionCreate(StrictModel):
     tools: list[ToolDefinition] | None = Field(default=None, max_length=128)
     memo: str = Field(default="", max_length=10_000)
     publish: bool = Field(default=False, description="Publish this version right away.")
+    variables: list[Annotated[str, Field(pattern=VARIABLE_NAME_PATTERN)]] | None = Field(
+        default=None,
+        max_length=MAX_VARIABLES,
+        description="Template variables the system prompt uses as {{name}}; each session "
+        "gives a value for every one.",
+    )
+
+    @field_validator("variables")
+    @classmethod
+    def _variables_are_unique(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            repeated = sorted({name for name in value if value.count(name) > 1})
+            if repeated:
+                raise ValueError(f"declared more than once: {', '.join(repeated)}")
+        return value
+
+
+# Values for a version's template variables (strings; which names are allowed depends on
+# the version, checked by templates.check_values).
+VariableValues = dict[
+    Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=MAX_VALUE_LENGTH)]
+]
 
 
 class VersionOut(BaseModel):
@@ -118,25 +146,11 @@ class VersionOut(BaseModel):
     tools: list[dict[str, Any]] | None
     memo: str
     created_at: datetime
+    variables: list[str] | None = None
 
 
 class VersionList(BaseModel):
     data: list[VersionOut]
-
-
-class PublishRequest(StrictModel):
-    version: int = Field(ge=1, le=MAX_NUMBER)
-    note: str = Field(default="", max_length=10_000)
-    by: str | None = Field(default=None, max_length=200, description="Who published (free text).")
-
-
-class ReleaseOut(BaseModel):
-    chat_model: str
-    release: int
-    versions: dict[int, int]
-    published_by: str | None
-    note: str
-    created_at: datetime
 
 
 class ChatModelConfig(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,21 +13,25 @@ from chatmodel_service.chat_models.schemas import (
     ChatModelCreate,
     ChatModelList,
     ChatModelOut,
-    PublishRequest,
-    ReleaseOut,
     VersionCreate,
     VersionList,
     VersionOut,
     VersionSelector,
 )
+from chatmodel_service.chat_models.templates import check_prompt, render_system_prompt
 from chatmodel_service.errors import (
     AlreadyExists,
     ChatModelNotFound,
+    InvalidInput,
     NothingPublished,
     SessionNotFound,
     VersionNotFound,
 )
+from chatmodel_service.http_cache import etag_for
+from chatmodel_service.llm.types import ModelChecker
 from chatmodel_service.models import ChatModel, ChatModelVersion
+from chatmodel_service.releases.assignment import pick_version
+from chatmodel_service.releases.repository import ReleaseRecord, ReleaseRepository
 from chatmodel_service.sessions.messages import message_to_openai
 from chatmodel_service.sessions.repository import SessionRepository
 
@@ -44,13 +49,14 @@ def version_out(chat_model: ChatModel, version: ChatModelVersion) -> VersionOut:
         tools=version.tools,
         memo=version.memo,
         created_at=version.created_at,
+        variables=version.variables,
     )
 
 
 async def _chat_model_out(repo: ChatModelRepository, chat_model: ChatModel) -> ChatModelOut:
     latest = await repo.latest_version(chat_model.id)
-    release = await repo.current_release(chat_model.id)
-    published = {v.number: weight for v, weight in release[1]} if release else {}
+    release = await ReleaseRepository(repo.session).current(chat_model.id)
+    published = release.weights if release else {}
     return ChatModelOut(
         name=chat_model.name,
         description=chat_model.description,
@@ -71,10 +77,35 @@ async def require_chat_model(
     return chat_model
 
 
+async def deployed_version(
+    repo: ChatModelRepository, chat_model: ChatModel, assignment_key: str | None = None
+) -> tuple[ReleaseRecord, ChatModelVersion]:
+    """The current release and the version it gives ``assignment_key`` (a split picks by a
+    stable hash of the key; without a key, the version with the largest share)."""
+    release = await ReleaseRepository(repo.session).current(chat_model.id)
+    if release is None or not release.versions:
+        raise NothingPublished(
+            f"Chat model '{chat_model.name}' has no published version; publish one or ask "
+            "for 'latest' or a version number.",
+            field="version",
+        )
+    by_number = {version.number: version for version, _ in release.versions}
+    if assignment_key is None:
+        return release, max(release.versions, key=lambda pair: pair[1])[0]
+    return release, by_number[pick_version(release.weights, assignment_key)]
+
+
 async def resolve_version(
-    repo: ChatModelRepository, chat_model: ChatModel, selector: VersionSelector
+    repo: ChatModelRepository,
+    chat_model: ChatModel,
+    selector: VersionSelector,
+    assignment_key: str | None = None,
 ) -> ChatModelVersion:
-    """Turn "deploy", "latest" or a number into a version of ``chat_model``."""
+    """Turn "deploy", "latest" or a number into a version of ``chat_model``.
+
+    ``assignment_key`` (a session's user id or uuid) decides which side of a split
+    "deploy" means for that session; see ``releases.assignment``.
+    """
     if selector == "latest":
         version = await repo.latest_version(chat_model.id)
         if version is None:
@@ -83,15 +114,7 @@ async def resolve_version(
             )
         return version
     if selector == "deploy":
-        release = await repo.current_release(chat_model.id)
-        if release is None or not release[1]:
-            raise NothingPublished(
-                f"Chat model '{chat_model.name}' has no published version; publish one or ask "
-                "for 'latest' or a version number.",
-                field="version",
-            )
-        # Single-version releases today; a weighted pick over release[1] slots in here.
-        return max(release[1], key=lambda pair: pair[1])[0]
+        return (await deployed_version(repo, chat_model, assignment_key))[1]
     version = await repo.get_version(chat_model.id, selector)
     if version is None:
         raise VersionNotFound(
@@ -124,11 +147,28 @@ async def get_chat_model(db: AsyncSession, project_id: uuid.UUID, name: str) -> 
     return await _chat_model_out(repo, await require_chat_model(repo, project_id, name))
 
 
+def check_version_model(body: VersionCreate, check_model: ModelChecker) -> None:
+    """Refuse a model LiteLLM cannot route, or parameters it does not support for it."""
+    problems = check_model(body.model, body.api_base, list(body.params.as_call_params()))
+    if problems:
+        first, *rest = problems
+        also = "".join(f" Also {p.field}: {p.detail}" for p in rest)
+        raise InvalidInput(first.detail + also, field=first.field)
+
+
 async def create_version(
-    db: AsyncSession, project_id: uuid.UUID, name: str, body: VersionCreate
+    db: AsyncSession,
+    project_id: uuid.UUID,
+    name: str,
+    body: VersionCreate,
+    check_model: ModelChecker,
 ) -> VersionOut:
+    """Validate and insert the next version: the model and its parameters (through
+    ``check_model``, the gateway's offline check) and the prompt's template variables."""
     repo = ChatModelRepository(db)
     chat_model = await require_chat_model(repo, project_id, name)
+    check_version_model(body, check_model)
+    variables = check_prompt(body.system_prompt, body.variables)
     version = await repo.add_version(
         chat_model.id,
         system_prompt=body.system_prompt,
@@ -140,10 +180,15 @@ async def create_version(
         else None,
         tools=[t.model_dump(exclude_none=True) for t in body.tools] if body.tools else None,
         memo=body.memo,
+        variables=variables,
     )
     if body.publish:
-        await repo.add_release(
-            chat_model.id, [(version.id, 100)], published_by=None, note="published on creation"
+        await ReleaseRepository(db).add(
+            chat_model.id,
+            [(version.id, 100)],
+            kind="publish",
+            published_by=None,
+            note="published on creation",
         )
     return version_out(chat_model, version)
 
@@ -164,25 +209,6 @@ async def get_version(
     return version_out(chat_model, await resolve_version(repo, chat_model, number))
 
 
-async def publish_version(
-    db: AsyncSession, project_id: uuid.UUID, name: str, body: PublishRequest
-) -> ReleaseOut:
-    repo = ChatModelRepository(db)
-    chat_model = await require_chat_model(repo, project_id, name)
-    version = await resolve_version(repo, chat_model, body.version)
-    release = await repo.add_release(
-        chat_model.id, [(version.id, 100)], published_by=body.by, note=body.note
-    )
-    return ReleaseOut(
-        chat_model=chat_model.name,
-        release=release.seq,
-        versions={version.number: 100},
-        published_by=release.published_by,
-        note=release.note,
-        created_at=release.created_at,
-    )
-
-
 def version_detail(chat_model: ChatModel, version: ChatModelVersion) -> dict[str, object]:
     return {
         "name": chat_model.name,
@@ -194,7 +220,16 @@ def version_detail(chat_model: ChatModel, version: ChatModelVersion) -> dict[str
         "functions": version.functions,
         "tools": version.tools,
         "memo": version.memo,
+        "variables": version.variables,
     }
+
+
+@dataclass(frozen=True)
+class ConfigRead:
+    """A config and its ETag: None for a session's config (its messages keep changing)."""
+
+    config: ChatModelConfig
+    etag: str | None
 
 
 async def get_config(
@@ -203,11 +238,13 @@ async def get_config(
     name: str,
     selector: VersionSelector,
     session_uuid: uuid.UUID | None,
-) -> ChatModelConfig:
+) -> ConfigRead:
     """Seed 004's ChatModelConfig; with a session, its pinned version and its messages."""
     repo = ChatModelRepository(db)
     chat_model = await require_chat_model(repo, project_id, name)
     message_logs: list[dict[str, object]] = []
+    etag: str | None = None
+    system_prompt: str | None = None
     if session_uuid is not None:
         sessions = SessionRepository(db)
         loaded = await sessions.get_with_version(project_id, session_uuid)
@@ -217,11 +254,19 @@ async def get_config(
             )
         version = loaded.version
         message_logs = [message_to_openai(m) for m in await sessions.all_messages(session_uuid)]
+        system_prompt = render_system_prompt(
+            version.system_prompt, version.variables, loaded.session.variables
+        )
+    elif selector == "deploy":
+        release, version = await deployed_version(repo, chat_model)
+        etag = etag_for(release.release.id, version.id)
     else:
         version = await resolve_version(repo, chat_model, selector)
-    return ChatModelConfig(
+        etag = etag_for(version.id)
+    config = ChatModelConfig(
         name=chat_model.name,
-        system_prompt=version.system_prompt,
+        # With a session: rendered with its variables; without: the version's template.
+        system_prompt=version.system_prompt if system_prompt is None else system_prompt,
         model=version.model,
         version=version.number,
         version_uuid=version.id,
@@ -229,12 +274,13 @@ async def get_config(
         message_logs=message_logs,
         session_uuid=session_uuid,
     )
+    return ConfigRead(config, etag)
 
 
 DEMO_CHAT_MODEL = "simple_assistant"
 
 
-async def seed_demo(db: AsyncSession) -> bool:
+async def seed_demo(db: AsyncSession, check_model: ModelChecker) -> bool:
     """On an empty database, create a published demo chat model on the offline model."""
     from chatmodel_service.llm import OFFLINE_MODEL
     from chatmodel_service.models import DEFAULT_PROJECT_ID
@@ -260,5 +306,6 @@ async def seed_demo(db: AsyncSession) -> bool:
             memo="Created by the server on an empty database.",
             publish=True,
         ),
+        check_model,
     )
     return True

@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Collection
 from typing import Any
 
 from chatmodel_service.llm import OFFLINE_PROVIDER
@@ -21,10 +21,28 @@ from chatmodel_service.llm.types import (
     LLMFailure,
     LLMOutcome,
     LLMResult,
+    ModelProblem,
     StreamEvent,
 )
 
 logger = logging.getLogger(__name__)
+
+# Modes in LiteLLM's model map for models that cannot answer a chat completion.
+NOT_CHAT_MODES = frozenset(
+    {
+        "audio_speech",
+        "audio_transcription",
+        "embedding",
+        "image_edit",
+        "image_generation",
+        "moderation",
+        "ocr",
+        "rerank",
+        "search",
+        "vector_store",
+        "video_generation",
+    }
+)
 
 # Sent to a version's own api_base (Ollama, vLLM, llama.cpp...) when its provider wants a
 # key and the server's environment has none: local servers accept any value.
@@ -40,6 +58,65 @@ class LLMGateway:
 
     def __init__(self, litellm_module: Any) -> None:
         self._litellm = litellm_module
+
+    def check_model(
+        self, model: str, api_base: str | None, params: Collection[str] = ()
+    ) -> list[ModelProblem]:
+        """What would make every call of this model fail, found without the network.
+
+        The model must be one LiteLLM can route: a name it knows (``gpt-4o-mini``) or
+        ``provider/model`` with a provider it knows (``anthropic/...``, ``openai/...`` with
+        an ``api_base``). Each name in ``params`` must be a parameter LiteLLM supports for
+        that model; when LiteLLM has no list for the provider, every parameter passes.
+        The offline model accepts every parameter.
+        """
+        try:
+            bare, provider, _, _ = self._litellm.get_llm_provider(model=model, api_base=api_base)
+        except Exception:  # LiteLLM raises BadRequestError("LLM Provider NOT provided")
+            return [ModelProblem("model", _unknown_model_detail(model, api_base))]
+        if not bare:
+            return [ModelProblem("model", f"'{model}' names no model after '{provider}/'.")]
+        if provider == OFFLINE_PROVIDER:
+            return []
+        mode = self._mode(model, bare, provider)
+        if mode in NOT_CHAT_MODES:
+            return [
+                ModelProblem(
+                    "model",
+                    f"LiteLLM lists '{model}' with mode '{mode}', not 'chat'; a version "
+                    "needs a chat model.",
+                )
+            ]
+        supported = self._supported_params(bare, provider)
+        if supported is None:
+            return []
+        return [
+            ModelProblem(
+                f"params.{name}",
+                f"LiteLLM does not support '{name}' for '{model}' (provider {provider}); "
+                "remove it from params.",
+            )
+            for name in params
+            if name not in supported
+        ]
+
+    def _mode(self, model: str, bare: str, provider: str) -> str | None:
+        cost_map: dict[str, dict[str, Any]] = self._litellm.model_cost
+        for key in (model, f"{provider}/{bare}", bare):
+            info = cost_map.get(key)
+            if info and (key == model or info.get("litellm_provider") == provider):
+                mode = info.get("mode")
+                return str(mode) if mode else None
+        return None
+
+    def _supported_params(self, bare: str, provider: str) -> frozenset[str] | None:
+        try:
+            names = self._litellm.get_supported_openai_params(
+                model=bare, custom_llm_provider=provider
+            )
+        except Exception:  # LiteLLM cannot tell: accept rather than guess
+            return None
+        return frozenset(names) if names else None
 
     def _kwargs(self, call: LLMCall) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -229,6 +306,27 @@ class LLMGateway:
             except Exception:  # LiteLLM raises for models missing from its price table
                 return None
         return float(cost) if cost is not None else None
+
+
+def _unknown_model_detail(model: str, api_base: str | None) -> str:
+    provider, slash, name = model.partition("/")
+    if slash and provider and name:
+        return (
+            f"LiteLLM does not know the provider '{provider}' in '{model}'; use one it knows "
+            f"(openai/, anthropic/, ollama/, ...), or 'openai/{name}' with an api_base for an "
+            "OpenAI-compatible server."
+        )
+    name = model.strip("/") or model
+    if api_base:
+        return (
+            f"LiteLLM cannot tell which provider serves '{model}' at {api_base}; name it, for "
+            f"example 'openai/{name}' for an OpenAI-compatible server."
+        )
+    return (
+        f"LiteLLM does not know '{model}'; prefix a provider (for example 'openai/{name}' or "
+        f"'anthropic/{name}'), or give 'openai/{name}' with an api_base for an "
+        "OpenAI-compatible server."
+    )
 
 
 def _first_invalid_arguments(

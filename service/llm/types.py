@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,3 +63,16 @@ class StreamDelta:
 
 
 StreamEvent = StreamDelta | LLMResult | LLMFailure
+
+
+@dataclass(frozen=True)
+class ModelProblem:
+    """Why a version's model settings would fail every call. ``field`` is the request path
+    to blame (``model`` or ``params.<name>``); ``detail`` says what to do instead."""
+
+    field: str
+    detail: str
+
+
+# ``LLMGateway.check_model``: (model, api_base, parameter names) -> problems, offline.
+ModelChecker = Callable[[str, str | None, Collection[str]], list[ModelProblem]]

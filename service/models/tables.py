@@ -97,7 +97,12 @@ class ReleaseVersion(Base):
 
 class ChatSession(CreatedAt, Base):
     __tablename__ = "chat_session"
-    __table_args__ = (Index(None, "chat_model_id"),)
+    __table_args__ = (
+        # Newest-first listings (per project, per chat model) and per-version figures.
+        Index("ix_chat_session_project_id_created_at", "project_id", "created_at"),
+        Index("ix_chat_session_chat_model_id_created_at", "chat_model_id", "created_at"),
+        Index(None, "version_id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
@@ -111,7 +116,9 @@ class ChatSession(CreatedAt, Base):
 
 
 class ChatRun(UUIDPrimaryKey, CreatedAt, Base):
-    """One call of the model for a session, kept whether it succeeded or failed."""
+    """One call of the model, kept whether it succeeded or failed: a session's run, or a
+    stateless call of a version (``session_id`` null) made through the OpenAI-compatible
+    API. ``version_id`` ties both to their chat model."""
 
     __tablename__ = "chat_run"
     __table_args__ = (
@@ -120,7 +127,9 @@ class ChatRun(UUIDPrimaryKey, CreatedAt, Base):
         Index(None, "version_id"),
     )
 
-    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("chat_session.id", ondelete="CASCADE"))
+    session_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("chat_session.id", ondelete="CASCADE")
+    )
     version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("chat_model_version.id"))
     status: Mapped[str] = mapped_column(String(16))
     stream: Mapped[bool] = mapped_column(Boolean, default=False)

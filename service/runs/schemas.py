@@ -13,12 +13,14 @@ from chatmodel_service.chat_models.schemas import (
     ModelParams,
     ToolChoice,
     ToolDefinition,
+    VariableValues,
 )
-from chatmodel_service.sessions.schemas import UsageOut
+from chatmodel_service.chat_models.templates import MAX_VARIABLES
+from chatmodel_service.sessions.schemas import MessageIn, UsageOut
 
 
-class RunRequest(BaseModel):
-    """Body of ``POST /v1/sessions/{uuid}/run``; every field is optional."""
+class RunOptions(BaseModel):
+    """What a caller may set for one model call on top of the version's settings."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -35,9 +37,6 @@ class RunRequest(BaseModel):
     params: ModelParams | None = Field(
         default=None, description="Per-run overrides of the version's parameters."
     )
-    stream: bool = Field(
-        default=False, description="Answer text/event-stream of LLMStreamResponse events."
-    )
 
     @field_validator("tools")
     @classmethod
@@ -47,6 +46,48 @@ class RunRequest(BaseModel):
         if tools and info.data.get("functions"):
             raise ValueError("give functions or tools, not both")
         return tools
+
+
+class RunRequest(RunOptions):
+    """Body of ``POST /v1/sessions/{uuid}/run``; every field is optional."""
+
+    stream: bool = Field(
+        default=False, description="Answer text/event-stream of LLMStreamResponse events."
+    )
+
+
+class VersionTrialRequest(RunOptions):
+    """Body of ``POST /v1/chat-models/{name}/versions/{n}/test``: one model call on that
+    version with these messages; nothing is stored."""
+
+    messages: list[MessageIn] | None = Field(
+        default=None, min_length=1, max_length=50, description="The conversation to answer."
+    )
+    message: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1_000_000,
+        validate_default=True,
+        description="Shorthand for messages=[{role: user, content: message}].",
+    )
+    variables: VariableValues | None = Field(
+        default=None,
+        max_length=MAX_VARIABLES,
+        description="A value for every template variable the version declares.",
+    )
+
+    @field_validator("message")
+    @classmethod
+    def _messages_or_message(cls, message: str | None, info: ValidationInfo) -> str | None:
+        if "messages" not in info.data:  # messages itself was invalid: reported there
+            return message
+        if (message is None) == (info.data["messages"] is None):
+            raise ValueError(
+                "give messages or message, not both"
+                if message
+                else "give messages (a list) or message (a string)"
+            )
+        return message
 
 
 class FunctionCallOut(BaseModel):
@@ -66,9 +107,11 @@ class ResponseDetail(BaseModel):
     version: int
     version_uuid: UUID
     model: str
-    session_uuid: UUID
-    message_uuid: UUID | None = Field(description="The stored assistant reply (null on error).")
-    run_uuid: UUID
+    session_uuid: UUID | None = Field(description="Null for a version test run.")
+    message_uuid: UUID | None = Field(
+        description="The stored assistant reply (null on error and for a version test run)."
+    )
+    run_uuid: UUID | None = Field(description="The run record (null for a version test run).")
 
 
 class LLMResponse(BaseModel):

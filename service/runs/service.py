@@ -14,17 +14,19 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chatmodel_service.chat_models.templates import render_system_prompt
 from chatmodel_service.config import Settings
 from chatmodel_service.db import Database
 from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.llm.types import LLMCall, LLMFailure, LLMOutcome, LLMResult
-from chatmodel_service.models import ChatRun, SessionMessage
+from chatmodel_service.models import ChatModelVersion, ChatRun, SessionMessage
 from chatmodel_service.runs.repository import RunRepository
 from chatmodel_service.runs.schemas import (
     FunctionCallOut,
     LLMResponse,
     ResponseDetail,
     RunList,
+    RunOptions,
     RunOut,
     RunRequest,
     ToolCallOut,
@@ -36,13 +38,32 @@ from chatmodel_service.sessions.service import require_session
 
 
 def build_call(
-    loaded: LoadedSession, history: list[SessionMessage], body: RunRequest, settings: Settings
+    loaded: LoadedSession, history: list[SessionMessage], body: RunOptions, settings: Settings
 ) -> LLMCall:
-    """The version's system prompt first, then the session's messages, then the options."""
-    version = loaded.version
-    messages = [message_to_openai(m) for m in history]
-    if version.system_prompt:
-        messages.insert(0, {"role": "system", "content": version.system_prompt})
+    """The version's system prompt (rendered with the session's variables) first, then the
+    session's messages, then the options."""
+    return version_call(
+        loaded.version,
+        loaded.session.variables,
+        [message_to_openai(m) for m in history],
+        body,
+        settings,
+    )
+
+
+def version_call(
+    version: ChatModelVersion,
+    variables: dict[str, str] | None,
+    conversation: list[dict[str, Any]],
+    body: RunOptions,
+    settings: Settings,
+) -> LLMCall:
+    """One call of ``version`` on ``conversation`` (OpenAI-format messages): its system
+    prompt rendered with ``variables`` first, its parameters under the request's."""
+    system_prompt = render_system_prompt(version.system_prompt, version.variables, variables)
+    messages = list(conversation)
+    if system_prompt:
+        messages.insert(0, {"role": "system", "content": system_prompt})
     params: dict[str, Any] = dict(version.params)
     if body.params is not None:
         params |= body.params.model_dump(exclude_none=True)
@@ -101,6 +122,11 @@ def llm_response(
         message_uuid=message_id,
         run_uuid=run_id,
     )
+    return outcome_response(outcome, detail)
+
+
+def outcome_response(outcome: LLMOutcome, detail: ResponseDetail) -> LLMResponse:
+    """The gateway's outcome as an LLMResponse (failures as ``error: true``)."""
     if isinstance(outcome, LLMFailure):
         return LLMResponse(
             error=True,
@@ -131,12 +157,21 @@ def llm_response(
     )
 
 
-def _run_row(loaded: LoadedSession, outcome: LLMOutcome, stream: bool) -> ChatRun:
+def run_record(
+    session_id: uuid.UUID | None,
+    version_id: uuid.UUID,
+    outcome: LLMOutcome,
+    *,
+    stream: bool,
+    run_id: uuid.UUID | None = None,
+) -> ChatRun:
+    """The run record of one call of ``version_id`` (``session_id`` None: a call made
+    without a session, as the OpenAI-compatible API's stateless calls are)."""
     failed = isinstance(outcome, LLMFailure)
     return ChatRun(
-        id=uuid.uuid4(),
-        session_id=loaded.session.id,
-        version_id=loaded.version.id,
+        id=run_id or uuid.uuid4(),
+        session_id=session_id,
+        version_id=version_id,
         status="failed" if failed else "succeeded",
         stream=stream,
         model=outcome.model,
@@ -190,10 +225,17 @@ async def prepare_run(
 
 
 async def finish_run(
-    database: Database, prepared: PreparedRun, outcome: LLMOutcome, *, stream: bool
+    database: Database,
+    prepared: PreparedRun,
+    outcome: LLMOutcome,
+    *,
+    stream: bool,
+    run_id: uuid.UUID | None = None,
 ) -> tuple[uuid.UUID, uuid.UUID | None]:
-    """The write phase: run record and (on success) the reply, in one transaction."""
-    run = _run_row(prepared.loaded, outcome, stream=stream)
+    """The write phase: run record and (on success) the reply, in one transaction.
+    ``run_id`` gives the record a uuid chosen before the call (else a new one)."""
+    loaded = prepared.loaded
+    run = run_record(loaded.session.id, loaded.version.id, outcome, stream=stream, run_id=run_id)
     reply = _reply_values(prepared.loaded, outcome) if isinstance(outcome, LLMResult) else None
     async with database.transaction() as db:
         await RunRepository(db).record(run, reply)
@@ -229,7 +271,7 @@ async def list_runs(db: AsyncSession, project_id: uuid.UUID, session_uuid: uuid.
         data.append(
             RunOut(
                 uuid=run.id,
-                session_uuid=run.session_id,
+                session_uuid=session_uuid,
                 version=number,
                 version_uuid=run.version_id,
                 status=run.status,

@@ -24,6 +24,20 @@ def message_to_openai(message: SessionMessage) -> dict[str, Any]:
     return out
 
 
+def message_in_to_openai(message: MessageIn) -> dict[str, Any]:
+    """A posted message in OpenAI chat format, for a call that stores nothing."""
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.name is not None:
+        out["name"] = message.name
+    if message.function_call is not None:
+        out["function_call"] = message.function_call.model_dump()
+    if message.tool_calls is not None:
+        out["tool_calls"] = [tc.model_dump() for tc in message.tool_calls]
+    if message.tool_call_id is not None:
+        out["tool_call_id"] = message.tool_call_id
+    return out
+
+
 def message_out(message: SessionMessage) -> MessageOut:
     usage = None
     if message.prompt_tokens is not None or message.completion_tokens is not None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import and_, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chatmodel_service.models import ChatModel, ChatModelVersion, ChatSession, SessionMessage
@@ -46,6 +47,48 @@ class SessionRepository:
             )
         ).one_or_none()
         return LoadedSession(*row) if row is not None else None
+
+    async def page(
+        self,
+        project_id: uuid.UUID,
+        chat_model_id: uuid.UUID | None,
+        before: tuple[datetime, uuid.UUID] | None,
+        limit: int,
+    ) -> list[LoadedSession]:
+        """Sessions newest first, ordered by (created_at, id) and strictly after ``before``
+        in that order, so later inserts never shift a page."""
+        query = (
+            select(ChatSession, ChatModelVersion, ChatModel)
+            .join(ChatModelVersion, ChatModelVersion.id == ChatSession.version_id)
+            .join(ChatModel, ChatModel.id == ChatSession.chat_model_id)
+            .where(ChatSession.project_id == project_id)
+            .order_by(ChatSession.created_at.desc(), ChatSession.id.desc())
+            .limit(limit)
+        )
+        if chat_model_id is not None:
+            query = query.where(ChatSession.chat_model_id == chat_model_id)
+        if before is not None:
+            created_at, session_id = before
+            query = query.where(
+                or_(
+                    ChatSession.created_at < created_at,
+                    and_(ChatSession.created_at == created_at, ChatSession.id < session_id),
+                )
+            )
+        return [LoadedSession(*row) for row in await self.session.execute(query)]
+
+    async def message_summaries(
+        self, session_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[int, datetime | None]]:
+        """Per session: how many messages, and when the newest was stored."""
+        if not session_ids:
+            return {}
+        rows = await self.session.execute(
+            select(SessionMessage.session_id, func.count(), func.max(SessionMessage.created_at))
+            .where(SessionMessage.session_id.in_(session_ids))
+            .group_by(SessionMessage.session_id)
+        )
+        return {session_id: (int(count), last) for session_id, count, last in rows}
 
     async def exists_anywhere(self, session_id: uuid.UUID) -> bool:
         return await self.session.get(ChatSession, session_id) is not None

@@ -16,6 +16,7 @@ from chatmodel_service.sessions.schemas import (
     MessagesAdd,
     SessionCreate,
     SessionOut,
+    SessionPage,
 )
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
@@ -29,6 +30,21 @@ async def create_session(
     if not created:
         response.status_code = 200
     return session
+
+
+@router.get("")
+async def list_sessions(
+    db: DbSession,
+    project: ProjectId,
+    chat_model: Annotated[
+        str | None, Query(max_length=200, description="Only this chat model's sessions.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=500, description="next_cursor of the previous page.")
+    ] = None,
+) -> SessionPage:
+    return await service.list_sessions(db, project, chat_model, limit, cursor)
 
 
 @router.get("/{session_uuid}")

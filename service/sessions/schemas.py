@@ -8,7 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from chatmodel_service.chat_models.schemas import VersionSelector
+from chatmodel_service.chat_models.schemas import VariableValues, VersionSelector
+from chatmodel_service.chat_models.templates import MAX_VARIABLES
 
 Role = Literal["system", "user", "assistant", "function", "tool"]
 
@@ -101,6 +102,11 @@ class SessionCreate(StrictModel):
     version: VersionSelector = "deploy"
     session_uuid: UUID | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    variables: VariableValues | None = Field(
+        default=None,
+        max_length=MAX_VARIABLES,
+        description="A string value for every template variable the pinned version declares.",
+    )
 
 
 class SessionOut(BaseModel):
@@ -111,3 +117,16 @@ class SessionOut(BaseModel):
     model: str
     metadata: dict[str, Any]
     created_at: datetime
+    variables: dict[str, str] | None = None
+
+
+class SessionSummary(SessionOut):
+    """A session as the admin listing shows it."""
+
+    message_count: int
+    last_message_at: datetime | None
+
+
+class SessionPage(BaseModel):
+    data: list[SessionSummary] = Field(description="Newest first.")
+    next_cursor: str | None = Field(description="Pass as ?cursor= to read the next page.")

@@ -8,8 +8,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chatmodel_service.chat_models.repository import ChatModelRepository
 from chatmodel_service.chat_models.service import require_chat_model, resolve_version
+from chatmodel_service.chat_models.templates import check_values
 from chatmodel_service.errors import Conflict, InvalidInput, SessionNotFound
 from chatmodel_service.models import ChatSession, SessionMessage
+from chatmodel_service.releases.assignment import assignment_key
+from chatmodel_service.sessions.cursor import decode_cursor, encode_cursor
 from chatmodel_service.sessions.messages import link_results, message_out, pending_after
 from chatmodel_service.sessions.repository import LoadedSession, SessionRepository
 from chatmodel_service.sessions.schemas import (
@@ -19,6 +22,8 @@ from chatmodel_service.sessions.schemas import (
     MessagesAdd,
     SessionCreate,
     SessionOut,
+    SessionPage,
+    SessionSummary,
 )
 
 
@@ -31,6 +36,7 @@ def session_out(loaded: LoadedSession) -> SessionOut:
         model=loaded.version.model,
         metadata=loaded.session.meta,
         created_at=loaded.session.created_at,
+        variables=loaded.session.variables,
     )
 
 
@@ -65,17 +71,50 @@ async def create_session(
             return session_out(existing), False
         if await sessions.exists_anywhere(body.session_uuid):
             raise Conflict(f"Session {body.session_uuid} is taken.", field="session_uuid")
-    version = await resolve_version(chat_models, chat_model, body.version)
+    session_id = body.session_uuid or uuid.uuid4()  # before resolving: it keys a split
+    version = await resolve_version(
+        chat_models, chat_model, body.version, assignment_key(session_id, body.metadata)
+    )
+    variables = check_values(version.variables, body.variables, version=version.number)
     chat_session = await sessions.add(
         ChatSession(
-            id=body.session_uuid or uuid.uuid4(),
+            id=session_id,
             project_id=project_id,
             chat_model_id=chat_model.id,
             version_id=version.id,
             meta=body.metadata,
+            variables=variables,
         )
     )
     return session_out(LoadedSession(chat_session, version, chat_model)), True
+
+
+async def list_sessions(
+    db: AsyncSession,
+    project_id: uuid.UUID,
+    chat_model_name: str | None,
+    limit: int,
+    cursor: str | None,
+) -> SessionPage:
+    """The project's sessions (or one chat model's), newest first, a page at a time."""
+    chat_model_id = None
+    if chat_model_name is not None:
+        chat_models = ChatModelRepository(db)
+        chat_model_id = (await require_chat_model(chat_models, project_id, chat_model_name)).id
+    repo = SessionRepository(db)
+    before = decode_cursor(cursor) if cursor is not None else None
+    rows = await repo.page(project_id, chat_model_id, before, limit + 1)
+    page = rows[:limit]
+    summaries = await repo.message_summaries([loaded.session.id for loaded in page])
+    data = []
+    for loaded in page:
+        count, last_at = summaries.get(loaded.session.id, (0, None))
+        fields = session_out(loaded).model_dump()
+        data.append(SessionSummary(**fields, message_count=count, last_message_at=last_at))
+    last = page[-1].session if len(rows) > limit else None
+    return SessionPage(
+        data=data, next_cursor=encode_cursor(last.created_at, last.id) if last else None
+    )
 
 
 async def get_session(

@@ -1,0 +1,155 @@
+"""All SQL for releases (the publish history) and the per-version figures."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chatmodel_service.models import (
+    ChatModelRelease,
+    ChatModelVersion,
+    ChatRun,
+    ChatSession,
+    ReleaseVersion,
+)
+
+
+@dataclass(frozen=True)
+class ReleaseRecord:
+    """A release with its (version, weight) pairs in version-number order."""
+
+    release: ChatModelRelease
+    versions: list[tuple[ChatModelVersion, int]]
+
+    @property
+    def weights(self) -> dict[int, int]:
+        return {version.number: weight for version, weight in self.versions}
+
+
+@dataclass(frozen=True)
+class VersionFigures:
+    sessions: int
+    runs: int
+    failed_runs: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float | None
+    latency_mean: float | None
+    latency_p95: int | None
+
+
+class ReleaseRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def recent(
+        self, chat_model_id: uuid.UUID, limit: int | None = None
+    ) -> list[ReleaseRecord]:
+        """The newest ``limit`` releases (all when None), newest first, with their versions."""
+        query = (
+            select(ChatModelRelease)
+            .where(ChatModelRelease.chat_model_id == chat_model_id)
+            .order_by(ChatModelRelease.seq.desc())
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        releases = list((await self.session.execute(query)).scalars())
+        if not releases:
+            return []
+        rows = await self.session.execute(
+            select(ReleaseVersion.release_id, ChatModelVersion, ReleaseVersion.weight)
+            .join(ChatModelVersion, ChatModelVersion.id == ReleaseVersion.version_id)
+            .where(ReleaseVersion.release_id.in_([r.id for r in releases]))
+            .order_by(ChatModelVersion.number)
+        )
+        versions: dict[uuid.UUID, list[tuple[ChatModelVersion, int]]] = {}
+        for release_id, version, weight in rows:
+            versions.setdefault(release_id, []).append((version, int(weight)))
+        return [ReleaseRecord(r, versions.get(r.id, [])) for r in releases]
+
+    async def current(self, chat_model_id: uuid.UUID) -> ReleaseRecord | None:
+        """The newest release (what "deploy" means), or None if never published."""
+        recent = await self.recent(chat_model_id, limit=1)
+        return recent[0] if recent else None
+
+    async def add(
+        self,
+        chat_model_id: uuid.UUID,
+        weights: list[tuple[uuid.UUID, int]],
+        *,
+        kind: str,
+        published_by: str | None,
+        note: str,
+    ) -> ChatModelRelease:
+        """Append the next release (the unique (chat_model, seq) constraint settles races)."""
+        next_seq = await self.session.scalar(
+            select(func.coalesce(func.max(ChatModelRelease.seq), 0) + 1).where(
+                ChatModelRelease.chat_model_id == chat_model_id
+            )
+        )
+        release = ChatModelRelease(
+            chat_model_id=chat_model_id,
+            seq=int(next_seq or 1),
+            kind=kind,
+            published_by=published_by,
+            note=note,
+        )
+        self.session.add(release)
+        await self.session.flush()
+        self.session.add_all(
+            ReleaseVersion(release_id=release.id, version_id=version_id, weight=weight)
+            for version_id, weight in weights
+        )
+        await self.session.flush()
+        return release
+
+    async def version_figures(self, version_id: uuid.UUID) -> VersionFigures:
+        """Sessions pinned to the version and totals over its runs (three small queries)."""
+        sessions = await self.session.scalar(
+            select(func.count())
+            .select_from(ChatSession)
+            .where(ChatSession.version_id == version_id)
+        )
+        totals = (
+            await self.session.execute(
+                select(
+                    func.count(),
+                    func.coalesce(func.sum(case((ChatRun.status == "failed", 1), else_=0)), 0),
+                    func.coalesce(func.sum(ChatRun.prompt_tokens), 0),
+                    func.coalesce(func.sum(ChatRun.completion_tokens), 0),
+                    func.sum(ChatRun.cost),
+                    func.avg(ChatRun.latency_ms),
+                ).where(ChatRun.version_id == version_id)
+            )
+        ).one()
+        runs, failed, prompt_tokens, completion_tokens, cost, latency_mean = totals
+        return VersionFigures(
+            sessions=int(sessions or 0),
+            runs=int(runs),
+            failed_runs=int(failed),
+            prompt_tokens=int(prompt_tokens),
+            completion_tokens=int(completion_tokens),
+            cost=float(cost) if cost is not None else None,
+            latency_mean=float(latency_mean) if latency_mean is not None else None,
+            latency_p95=await self._latency_percentile(version_id, int(runs), 0.95),
+        )
+
+    async def _latency_percentile(
+        self, version_id: uuid.UUID, runs: int, fraction: float
+    ) -> int | None:
+        """Nearest rank: the ceil(fraction * runs)-th smallest latency, read as one row."""
+        if runs == 0:
+            return None
+        rank = math.ceil(fraction * runs)
+        value = await self.session.scalar(
+            select(ChatRun.latency_ms)
+            .where(ChatRun.version_id == version_id)
+            .order_by(ChatRun.latency_ms)
+            .offset(rank - 1)
+            .limit(1)
+        )
+        return int(value) if value is not None else None

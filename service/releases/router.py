@@ -1,0 +1,65 @@
+"""Admin routes for publishing (single, split, rollback), the release history, and the
+per-version figures and diffs used to judge a release."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Path, Query
+
+from chatmodel_service.chat_models.schemas import MAX_NUMBER
+from chatmodel_service.deps import DbSession, ProjectId
+from chatmodel_service.releases import compare, service
+from chatmodel_service.releases.schemas import (
+    PublishRequest,
+    ReleaseList,
+    ReleaseOut,
+    RollbackRequest,
+    VersionDiff,
+    VersionStats,
+)
+
+router = APIRouter(prefix="/v1/chat-models", tags=["releases"])
+
+Name = Annotated[str, Path(description="The chat model's name.")]
+Number = Annotated[int, Path(ge=1, le=MAX_NUMBER)]
+
+
+@router.post("/{name}/publish")
+async def publish(
+    name: Name, body: PublishRequest, db: DbSession, project: ProjectId
+) -> ReleaseOut:
+    return await service.publish(db, project, name, body)
+
+
+@router.post("/{name}/rollback")
+async def roll_back(
+    name: Name,
+    db: DbSession,
+    project: ProjectId,
+    body: Annotated[RollbackRequest | None, Body()] = None,
+) -> ReleaseOut:
+    return await service.roll_back(db, project, name, body or RollbackRequest())
+
+
+@router.get("/{name}/releases")
+async def list_releases(name: Name, db: DbSession, project: ProjectId) -> ReleaseList:
+    return await service.list_releases(db, project, name)
+
+
+@router.get("/{name}/versions/{number}/stats")
+async def version_stats(
+    name: Name, number: Number, db: DbSession, project: ProjectId
+) -> VersionStats:
+    return await compare.version_stats(db, project, name, number)
+
+
+@router.get("/{name}/diff")
+async def version_diff(
+    name: Name,
+    db: DbSession,
+    project: ProjectId,
+    from_: Annotated[int, Query(alias="from", ge=1, le=MAX_NUMBER)],
+    to: Annotated[int, Query(ge=1, le=MAX_NUMBER)],
+) -> VersionDiff:
+    return await compare.version_diff(db, project, name, from_, to)

@@ -1,0 +1,148 @@
+"""Publishing: one version, a weighted split, or a rollback, each appended as a release.
+
+Releases are an append-only history; the newest is what "deploy" means. Never commits:
+the request's unit of work does. Which version of a split a new session gets is decided
+in ``releases.assignment`` (pure, used by ``chat_models.service.resolve_version``).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chatmodel_service.chat_models.repository import ChatModelRepository
+from chatmodel_service.chat_models.service import require_chat_model, resolve_version
+from chatmodel_service.errors import NothingToRollBack, StaleRelease, VersionNotFound
+from chatmodel_service.models import ChatModel, ChatModelRelease, ChatModelVersion
+from chatmodel_service.releases.repository import ReleaseRecord, ReleaseRepository
+from chatmodel_service.releases.schemas import (
+    RELEASE_KINDS,
+    PublishRequest,
+    ReleaseKind,
+    ReleaseList,
+    ReleaseOut,
+    RollbackRequest,
+)
+
+
+def _kind(value: str) -> ReleaseKind:
+    if value not in RELEASE_KINDS:
+        raise ValueError(f"unknown release kind {value!r}")
+    return value
+
+
+def release_out(
+    chat_model: ChatModel,
+    release: ChatModelRelease,
+    versions: dict[int, int],
+    previous: ReleaseRecord | None,
+) -> ReleaseOut:
+    return ReleaseOut(
+        id=release.id,
+        release=release.seq,
+        chat_model=chat_model.name,
+        kind=_kind(release.kind),
+        versions=versions,
+        previous_versions=previous.weights if previous else {},
+        published_by=release.published_by,
+        note=release.note,
+        created_at=release.created_at,
+    )
+
+
+def _check_expected(current: ReleaseRecord | None, expected: uuid.UUID | None) -> None:
+    """Optimistic concurrency: refuse to act on a release history the caller has not seen."""
+    if expected is None or (current is not None and current.release.id == expected):
+        return
+    if current is None:
+        raise StaleRelease(
+            f"Release {expected} is not current: nothing is published yet.",
+            field="expected_release",
+        )
+    raise StaleRelease(
+        f"Release {expected} is not current: release {current.release.seq} "
+        f"({current.release.id}) is; reload the releases and retry.",
+        field="expected_release",
+    )
+
+
+async def _split_versions(
+    repo: ChatModelRepository, chat_model: ChatModel, weights: dict[int, int]
+) -> list[tuple[ChatModelVersion, int]]:
+    chosen = []
+    for number in sorted(weights):
+        version = await repo.get_version(chat_model.id, number)
+        if version is None:
+            raise VersionNotFound(
+                f"Chat model '{chat_model.name}' has no version {number}.",
+                field=f"weights.{number}",
+            )
+        chosen.append((version, weights[number]))
+    return chosen
+
+
+async def publish(
+    db: AsyncSession, project_id: uuid.UUID, name: str, body: PublishRequest
+) -> ReleaseOut:
+    """Point "deploy" at one version (kind "publish") or split it by weight ("split")."""
+    chat_models = ChatModelRepository(db)
+    releases = ReleaseRepository(db)
+    chat_model = await require_chat_model(chat_models, project_id, name)
+    current = await releases.current(chat_model.id)
+    _check_expected(current, body.expected_release)
+    if body.weights is not None:
+        chosen = await _split_versions(chat_models, chat_model, body.weights)
+        kind = "split"
+    else:
+        assert body.version is not None  # the schema requires exactly one of the two
+        chosen = [(await resolve_version(chat_models, chat_model, body.version), 100)]
+        kind = "publish"
+    release = await releases.add(
+        chat_model.id,
+        [(version.id, weight) for version, weight in chosen],
+        kind=kind,
+        published_by=body.by,
+        note=body.note,
+    )
+    versions = {version.number: weight for version, weight in chosen}
+    return release_out(chat_model, release, versions, current)
+
+
+async def roll_back(
+    db: AsyncSession, project_id: uuid.UUID, name: str, body: RollbackRequest
+) -> ReleaseOut:
+    """Republish the versions and weights of the release before the current one, as a new
+    release of kind "rollback" (rolling back twice returns to where you started)."""
+    chat_models = ChatModelRepository(db)
+    releases = ReleaseRepository(db)
+    chat_model = await require_chat_model(chat_models, project_id, name)
+    recent = await releases.recent(chat_model.id, limit=2)
+    _check_expected(recent[0] if recent else None, body.expected_release)
+    if len(recent) < 2:
+        have = "no release" if not recent else "only one release"
+        raise NothingToRollBack(
+            f"Chat model '{name}' has {have}; there is nothing to roll back to."
+        )
+    current, target = recent
+    release = await releases.add(
+        chat_model.id,
+        [(version.id, weight) for version, weight in target.versions],
+        kind="rollback",
+        published_by=body.by,
+        note=body.note or f"Rolled back to release {target.release.seq}.",
+    )
+    return release_out(chat_model, release, target.weights, current)
+
+
+async def list_releases(db: AsyncSession, project_id: uuid.UUID, name: str) -> ReleaseList:
+    chat_model = await require_chat_model(ChatModelRepository(db), project_id, name)
+    history = await ReleaseRepository(db).recent(chat_model.id)
+    # Newest first: each release replaced the one after it in the list (the oldest, none).
+    replaced: list[ReleaseRecord | None] = [*history[1:], None]
+    return ReleaseList(
+        data=[
+            release_out(chat_model, record.release, record.weights, before)
+            for record, before in zip(history, replaced, strict=False)
+        ]
+    )
