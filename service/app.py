@@ -16,7 +16,10 @@ from chatmodel_service.db import Database, create_engine
 from chatmodel_service.errors import install_error_handlers
 from chatmodel_service.limits import BodySizeLimit
 from chatmodel_service.llm.gateway import LLMGateway, create_gateway
+from chatmodel_service.openai_compat.router import install as install_openai_compat
+from chatmodel_service.releases.router import router as releases_router
 from chatmodel_service.runs.router import router as runs_router
+from chatmodel_service.runs.router import version_test_router
 from chatmodel_service.sessions.router import router as sessions_router
 
 logger = logging.getLogger("chatmodel_service")
@@ -34,7 +37,7 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
         app.state.gateway = gateway or create_gateway()
         if settings.seed_demo:
             async with database.transaction() as db:
-                if await seed_demo(db):
+                if await seed_demo(db, app.state.gateway.check_model):
                     logger.info("created the demo chat model 'simple_assistant' (offline model)")
         try:
             yield
@@ -55,6 +58,9 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
         return {"status": "ok", "version": __version__}
 
     app.include_router(chat_models_router)
+    app.include_router(releases_router)
     app.include_router(sessions_router)
     app.include_router(runs_router)
+    install_openai_compat(app)  # /v1/chat/completions, /v1/completions, /v1/models
+    app.include_router(version_test_router)
     return app

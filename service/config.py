@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, gt=0, description="Connection pool size (PostgreSQL).")
     db_echo: bool = Field(default=False, description="Log every SQL statement.")
     log_level: str = Field(default="info", description="uvicorn / service log level.")
+    openai_passthrough: bool = Field(
+        default=False,
+        description="Let the OpenAI-compatible API call a raw LiteLLM model string when "
+        "`model` names no chat model (such calls are not recorded).",
+    )
 
 
 @lru_cache(maxsize=1)

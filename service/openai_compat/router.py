@@ -1,0 +1,129 @@
+"""OpenAI-compatible routes. Like runs, the completion routes take the database factory, not
+a request transaction: none is held while the model answers.
+
+``Authorization: Bearer KEY`` and ``x-api-key: KEY`` are accepted and not checked yet.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Header, Path
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from chatmodel_service.deps import DatabaseDep, DbSession, GatewayDep, ProjectId, SettingsDep
+from chatmodel_service.openai_compat import responses, service
+from chatmodel_service.openai_compat.errors import OpenAIBodyLimit, OpenAIRoute
+from chatmodel_service.openai_compat.schemas import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    CompletionRequest,
+    ErrorBody,
+    ModelCard,
+    ModelList,
+    TextCompletion,
+    TextCompletionChunk,
+)
+from chatmodel_service.openai_compat.service import PreparedCompletion
+from chatmodel_service.openai_compat.streaming import chat_sse, open_stream, text_sse
+
+router = APIRouter(prefix="/v1", tags=["openai compatible"], route_class=OpenAIRoute)
+
+SessionHeader = Annotated[
+    str | None,
+    Header(
+        alias="X-Session-Id",
+        description="Continue (or start) this session: the request repeats its history.",
+    ),
+]
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody} for status in (400, 404, 409, 413, 429, 502, 504)
+}
+
+
+def _responses(body: type[Any], chunk: type[Any]) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {
+            "model": body,
+            "description": f"A {body.__name__}, or with `stream: true` a text/event-stream of "
+            f"{chunk.__name__} events ending with `data: [DONE]`.",
+            "content": {"text/event-stream": {"schema": chunk.model_json_schema()}},
+        },
+        **ERRORS,
+    }
+
+
+def _headers(prepared: PreparedCompletion) -> dict[str, str]:
+    session = prepared.session_uuid
+    return {"X-Session-Id": str(session)} if session else {}
+
+
+@router.post(
+    "/chat/completions",
+    response_model=None,
+    responses=_responses(ChatCompletion, ChatCompletionChunk),
+)
+async def chat_completions(
+    body: ChatCompletionRequest,
+    database: DatabaseDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
+    project: ProjectId,
+    session: SessionHeader = None,
+) -> Response:
+    prepared = await service.prepare_chat(database, gateway, settings, project, body, session)
+    if body.stream:
+        opened = await open_stream(database, gateway, prepared)
+        return StreamingResponse(
+            chat_sse(prepared, opened, body.include_usage),
+            media_type="text/event-stream",
+            headers=SSE_HEADERS | _headers(prepared),
+        )
+    result, detail = await service.complete(database, gateway, prepared)
+    completion = responses.chat_completion(prepared, result, detail)
+    return JSONResponse(completion.model_dump(mode="json"), headers=_headers(prepared))
+
+
+@router.post(
+    "/completions", response_model=None, responses=_responses(TextCompletion, TextCompletionChunk)
+)
+async def completions(
+    body: CompletionRequest,
+    database: DatabaseDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
+    project: ProjectId,
+    session: SessionHeader = None,
+) -> Response:
+    prepared = await service.prepare_text(database, gateway, settings, project, body, session)
+    if body.stream:
+        opened = await open_stream(database, gateway, prepared)
+        return StreamingResponse(
+            text_sse(prepared, opened, body.include_usage),
+            media_type="text/event-stream",
+            headers=SSE_HEADERS,
+        )
+    result, detail = await service.complete(database, gateway, prepared)
+    completion = responses.text_completion(prepared, result, detail)
+    return JSONResponse(completion.model_dump(mode="json"))
+
+
+@router.get("/models", responses=ERRORS)
+async def list_models(db: DbSession, project: ProjectId) -> ModelList:
+    """The chat models a call can name: those with a published version."""
+    return await service.list_models(db, project)
+
+
+@router.get("/models/{model}", responses=ERRORS)
+async def get_model(
+    model: Annotated[str, Path(max_length=200)], db: DbSession, project: ProjectId
+) -> ModelCard:
+    return await service.get_model(db, project, model)
+
+
+def install(app: FastAPI) -> None:
+    """Mount the routes, and the 413 check that answers oversized bodies in their shape."""
+    app.include_router(router)
+    app.add_middleware(OpenAIBodyLimit)

@@ -1,0 +1,377 @@
+"""Where an OpenAI-style call happens: resolve ``model``, build the call, record the run.
+
+``model`` names a chat model of the project. Its published ("deploy") version's system
+prompt, model, api_base and parameters apply; the caller's sampling parameters and
+functions/tools override the version's for the call (``model`` and ``api_base`` never).
+
+* With a session (``X-Session-Id`` or ``session_uuid``), the session is made on the
+  deploy version if that uuid is new; the request's messages new to it are stored
+  through ``sessions.service.add_messages``, and the run is recorded and its reply stored
+  through ``runs.service.finish_run``, as ``POST .../messages`` then ``.../run`` would.
+* Without one, nothing but the run record is stored: a ``chat_run`` of the version with
+  no session (``session_id`` null).
+* With ``CHATMODEL_OPENAI_PASSTHROUGH`` on, a ``model`` that names no chat model is
+  called as a raw LiteLLM model string, with no system prompt, and not recorded.
+
+Like a session's run, no database transaction is held while the model answers.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chatmodel_service.chat_models.repository import ChatModelRepository
+from chatmodel_service.chat_models.schemas import ModelParams
+from chatmodel_service.chat_models.service import list_chat_models, resolve_version
+from chatmodel_service.chat_models.templates import check_values
+from chatmodel_service.config import Settings
+from chatmodel_service.db import Database
+from chatmodel_service.errors import ChatModelNotFound, InvalidInput, ServiceError
+from chatmodel_service.llm.gateway import LLMGateway
+from chatmodel_service.llm.types import LLMCall, LLMFailure, LLMOutcome, LLMResult
+from chatmodel_service.models import ChatModel, ChatModelVersion
+from chatmodel_service.openai_compat.conversation import (
+    RequestMessages,
+    new_messages,
+    read_messages,
+    shift_fields,
+)
+from chatmodel_service.openai_compat.errors import upstream_error
+from chatmodel_service.openai_compat.schemas import (
+    CallDetail,
+    ChatCompletionRequest,
+    CompletionRequest,
+    ModelCard,
+    ModelList,
+    SamplingFields,
+)
+from chatmodel_service.releases.assignment import assignment_key
+from chatmodel_service.runs.repository import RunRepository
+from chatmodel_service.runs.schemas import RunOptions
+from chatmodel_service.runs.service import PreparedRun, finish_run, run_record, version_call
+from chatmodel_service.sessions.messages import (
+    PendingCalls,
+    link_results,
+    message_in_to_openai,
+    message_to_openai,
+)
+from chatmodel_service.sessions.repository import SessionRepository
+from chatmodel_service.sessions.schemas import MessageIn, MessagesAdd, SessionCreate
+from chatmodel_service.sessions.service import add_messages, create_session, require_session
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class PreparedCompletion:
+    """A call ready to send, and where its outcome is recorded."""
+
+    call: LLMCall
+    model: str  # the request's ``model``, echoed in the response
+    chat_model: str | None = None
+    version: ChatModelVersion | None = None  # None: a passthrough call, not recorded
+    session_run: PreparedRun | None = None  # a session's call
+    call_id: uuid.UUID = field(default_factory=uuid.uuid4)  # the run record's uuid
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    @property
+    def passthrough(self) -> bool:
+        return self.version is None
+
+    @property
+    def run_id(self) -> uuid.UUID | None:
+        return None if self.passthrough else self.call_id
+
+    @property
+    def session_uuid(self) -> uuid.UUID | None:
+        return self.session_run.loaded.session.id if self.session_run else None
+
+    def completion_id(self, prefix: str) -> str:
+        return f"{prefix}-{self.call_id.hex}"
+
+    def detail(self, outcome: LLMOutcome, message_id: uuid.UUID | None) -> CallDetail:
+        return CallDetail(
+            chat_model=self.chat_model,
+            version=self.version.number if self.version else None,
+            model=outcome.model,
+            session_uuid=self.session_uuid,
+            run_uuid=self.run_id,
+            message_uuid=message_id,
+        )
+
+
+def _validated(model: type[ModelT], fields: dict[str, Any]) -> ModelT:
+    """``model`` from request fields; a failure is a 400 naming the request field."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = str(error["loc"][0]) if error["loc"] else None
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise InvalidInput(f"{where}: {message}" if where else message, field=where) from None
+
+
+def _params(body: SamplingFields, max_tokens: int | None, **more: Any) -> ModelParams:
+    given = {
+        "temperature": body.temperature,
+        "top_p": body.top_p,
+        "max_tokens": max_tokens,
+        "stop": body.stop,
+        "presence_penalty": body.presence_penalty,
+        "frequency_penalty": body.frequency_penalty,
+        "seed": body.seed,
+        **more,
+    }
+    return _validated(ModelParams, {k: v for k, v in given.items() if v is not None})
+
+
+def _one_of(first: int | None, second: int | None, second_name: str) -> int | None:
+    if first is not None and second is not None and first != second:
+        raise InvalidInput(
+            f"max_tokens is {first} and {second_name} is {second}; give one.", field=second_name
+        )
+    return first if first is not None else second
+
+
+def chat_options(body: ChatCompletionRequest) -> RunOptions:
+    max_tokens = _one_of(body.max_tokens, body.max_completion_tokens, "max_completion_tokens")
+    params = _params(body, max_tokens, response_format=body.response_format)
+    return _validated(
+        RunOptions,
+        {
+            "functions": body.functions,
+            "tools": body.tools,
+            "tool_choice": body.tool_choice,
+            "function_call": body.function_call,
+            "params": params,
+        },
+    )
+
+
+def _session_uuid(header: str | None, from_body: uuid.UUID | None) -> uuid.UUID | None:
+    if header is None:
+        return from_body
+    try:
+        from_header = uuid.UUID(header)
+    except ValueError:
+        raise InvalidInput("X-Session-Id is not a UUID.", field="X-Session-Id") from None
+    if from_body is not None and from_body != from_header:
+        raise InvalidInput(
+            "X-Session-Id and session_uuid name different sessions; give one.",
+            field="session_uuid",
+        )
+    return from_header
+
+
+def _linked(request: RequestMessages) -> list[dict[str, Any]]:
+    """The request's messages for a call that stores nothing (results linked to calls)."""
+    conversation = link_results(request.conversation, PendingCalls())
+    return [message_in_to_openai(m) for m in request.instructions] + [
+        message_in_to_openai(m) for _, m in conversation
+    ]
+
+
+async def _open_session(
+    db: AsyncSession,
+    project_id: uuid.UUID,
+    chat_model: ChatModel,
+    session_uuid: uuid.UUID,
+    request: RequestMessages,
+    body: SamplingFields,
+    options: RunOptions,
+    settings: Settings,
+) -> PreparedRun:
+    """Make the session if new, store the request's new messages, build the call."""
+    await create_session(
+        db,
+        project_id,
+        SessionCreate(
+            chat_model=chat_model.name,
+            session_uuid=session_uuid,
+            metadata={"user_id": body.user} if body.user else {},
+            variables=body.variables,
+        ),
+    )
+    repo = SessionRepository(db)
+    loaded = await require_session(repo, project_id, session_uuid)
+    stored = await repo.all_messages(session_uuid)
+    added = new_messages(session_uuid, stored, request)
+    if added:
+        try:
+            await add_messages(
+                db, project_id, session_uuid, MessagesAdd(messages=[m for _, m in added])
+            )
+        except ServiceError as exc:
+            raise shift_fields(exc, added) from None
+        stored = await repo.all_messages(session_uuid)
+    conversation = [message_in_to_openai(m) for m in request.instructions]
+    conversation += [message_to_openai(m) for m in stored]
+    call = version_call(loaded.version, loaded.session.variables, conversation, options, settings)
+    return PreparedRun(loaded, call)
+
+
+def _passthrough(
+    gateway: LLMGateway,
+    settings: Settings,
+    model: str,
+    request: RequestMessages,
+    options: RunOptions,
+    session_uuid: uuid.UUID | None,
+) -> PreparedCompletion:
+    """A raw LiteLLM model string: a version with no system prompt and no defaults."""
+    if session_uuid is not None:
+        raise InvalidInput(
+            f"Sessions belong to chat models and '{model}' names none.", field="session_uuid"
+        )
+    params = options.params.as_call_params() if options.params else {}
+    problems = gateway.check_model(model, None, list(params))
+    if problems:
+        first = problems[0]
+        if first.field == "model":
+            raise ChatModelNotFound(first.detail, field="model")
+        raise InvalidInput(first.detail, field=first.field.removeprefix("params."))
+    bare = ChatModelVersion(
+        system_prompt="", model=model, api_base=None, params={}, functions=None, tools=None
+    )
+    call = version_call(bare, None, _linked(request), options, settings)
+    return PreparedCompletion(call=call, model=model)
+
+
+async def prepare(
+    database: Database,
+    gateway: LLMGateway,
+    settings: Settings,
+    project_id: uuid.UUID,
+    body: ChatCompletionRequest | CompletionRequest,
+    request: RequestMessages,
+    options: RunOptions,
+    session_uuid: uuid.UUID | None,
+) -> PreparedCompletion:
+    """Resolve ``body.model`` and build the call; a session's new messages are stored."""
+    async with database.transaction() as db:
+        chat_models = ChatModelRepository(db)
+        chat_model = await chat_models.get_by_name(project_id, body.model)
+        if chat_model is None:
+            if not settings.openai_passthrough:
+                raise ChatModelNotFound(
+                    f"The model '{body.model}' does not exist: no chat model of this project "
+                    "has that name (GET /v1/models lists them).",
+                    field="model",
+                )
+            return _passthrough(gateway, settings, body.model, request, options, session_uuid)
+        if session_uuid is not None:
+            run = await _open_session(
+                db, project_id, chat_model, session_uuid, request, body, options, settings
+            )
+            return PreparedCompletion(
+                call=run.call,
+                model=body.model,
+                chat_model=chat_model.name,
+                version=run.loaded.version,
+                session_run=run,
+            )
+        key = assignment_key(uuid.uuid4(), {"user_id": body.user})
+        version = await resolve_version(chat_models, chat_model, "deploy", key)
+    variables = check_values(version.variables, body.variables, version=version.number)
+    call = version_call(version, variables, _linked(request), options, settings)
+    return PreparedCompletion(
+        call=call,
+        model=body.model,
+        chat_model=chat_model.name,
+        version=version,
+    )
+
+
+async def prepare_chat(
+    database: Database,
+    gateway: LLMGateway,
+    settings: Settings,
+    project_id: uuid.UUID,
+    body: ChatCompletionRequest,
+    session_header: str | None,
+) -> PreparedCompletion:
+    session_uuid = _session_uuid(session_header, body.session_uuid)
+    request, options = read_messages(body.messages), chat_options(body)
+    return await prepare(
+        database, gateway, settings, project_id, body, request, options, session_uuid
+    )
+
+
+async def prepare_text(
+    database: Database,
+    gateway: LLMGateway,
+    settings: Settings,
+    project_id: uuid.UUID,
+    body: CompletionRequest,
+    session_header: str | None,
+) -> PreparedCompletion:
+    """The prompt as one user message after the system prompt; no functions or tools (the
+    version's defaults are left out: a text completion cannot carry a call)."""
+    if session_header is not None:
+        raise InvalidInput(
+            "Sessions are kept for /v1/chat/completions only; leave X-Session-Id out.",
+            field="X-Session-Id",
+        )
+    max_tokens = _one_of(body.max_tokens, body.max_new_tokens, "max_new_tokens")
+    options = RunOptions(params=_params(body, max_tokens))
+    prompt = MessageIn(role="user", content=body.prompt_text)
+    request = RequestMessages(instructions=[], conversation=[(0, prompt)])
+    prepared = await prepare(database, gateway, settings, project_id, body, request, options, None)
+    call = replace(prepared.call, functions=None, function_call=None, tools=None, tool_choice=None)
+    return replace(prepared, call=call)
+
+
+async def record(
+    database: Database, prepared: PreparedCompletion, outcome: LLMOutcome, *, stream: bool
+) -> uuid.UUID | None:
+    """Record the run (and for a session its reply); returns the stored reply's uuid."""
+    if prepared.session_run is not None:
+        _, message_id = await finish_run(
+            database, prepared.session_run, outcome, stream=stream, run_id=prepared.run_id
+        )
+        return message_id
+    if prepared.version is not None:
+        run = run_record(None, prepared.version.id, outcome, stream=stream, run_id=prepared.run_id)
+        async with database.transaction() as db:
+            await RunRepository(db).record(run, None)
+    return None
+
+
+async def complete(
+    database: Database, gateway: LLMGateway, prepared: PreparedCompletion
+) -> tuple[LLMResult, CallDetail]:
+    """Call the model once and record the run; a failed call raises its OpenAI error."""
+    outcome = await gateway.complete(prepared.call)
+    message_id = await record(database, prepared, outcome, stream=False)
+    if isinstance(outcome, LLMFailure):
+        raise upstream_error(outcome, passthrough=prepared.passthrough)
+    return outcome, prepared.detail(outcome, message_id)
+
+
+async def list_models(db: AsyncSession, project_id: uuid.UUID) -> ModelList:
+    """The project's chat models that have a published version (those a call can use)."""
+    chat_models = await list_chat_models(db, project_id)
+    return ModelList(
+        data=[
+            ModelCard(id=chat_model.name, created=int(chat_model.created_at.timestamp()))
+            for chat_model in chat_models.data
+            if chat_model.published_versions
+        ]
+    )
+
+
+async def get_model(db: AsyncSession, project_id: uuid.UUID, name: str) -> ModelCard:
+    for card in (await list_models(db, project_id)).data:
+        if card.id == name:
+            return card
+    raise ChatModelNotFound(
+        f"The model '{name}' does not exist: no chat model of this project with a published "
+        "version has that name.",
+        field="model",
+    )
