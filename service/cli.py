@@ -1,6 +1,9 @@
-"""The ``chatmodel`` command: ``serve`` and ``db upgrade|downgrade``.
+"""The server half of the ``chatmodel`` command: ``serve`` and ``db upgrade|downgrade``.
 
-Importing this module is cheap: the app (and LiteLLM) load only for ``serve``.
+The ``chatmodel`` console script is ``chatmodel._cli:main`` (the client package); it runs
+the admin commands itself and hands ``serve`` and ``db ...`` to :func:`main` here.
+``python -m chatmodel_service.cli serve`` works too. Importing this module is cheap: the
+app (and LiteLLM) load only for ``serve``.
 """
 
 from __future__ import annotations

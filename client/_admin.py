@@ -1,0 +1,125 @@
+"""A small typed wrapper over the admin REST API, for the ``chatmodel`` command line.
+
+Every call returns the server's JSON document as it came (a ``dict``), so ``--json`` can
+print it unchanged. Errors are the client's exceptions: :class:`APIConnectionError` when
+nothing came back, an :class:`APIError` subclass named after the server's ``error`` code
+(``detail`` and ``field`` as the server sent them) otherwise. Nothing is retried: publish
+and rollback are not idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from chatmodel import _protocol as protocol
+from chatmodel._config import ClientSettings
+
+JsonObject = dict[str, Any]
+
+
+def _segment(value: str | int) -> str:
+    return quote(str(value), safe="")
+
+
+class AdminClient:
+    """One connection to a chatmodel server; use as a context manager."""
+
+    def __init__(self, settings: ClientSettings) -> None:
+        self.settings = settings
+        self._http = httpx.Client()
+
+    def __enter__(self) -> AdminClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._http.close()
+
+    def _send(self, request: protocol.Request) -> JsonObject:
+        args = request.send_args(self.settings)
+        try:
+            response = self._http.request(**args)
+        except httpx.RequestError as exc:
+            raise protocol.connection_error(exc, args["url"]) from exc
+        if response.is_error:
+            raise protocol.api_error(response)
+        try:
+            body = response.json()
+        except ValueError:
+            raise protocol.invalid_response(response, "not JSON") from None
+        if not isinstance(body, dict):
+            raise protocol.invalid_response(response, "not a JSON object")
+        return body
+
+    def _get(self, path: str, params: Mapping[str, str | int] | None = None) -> JsonObject:
+        query = {key: str(value) for key, value in (params or {}).items()}
+        return self._send(protocol.Request("GET", path, params=query))
+
+    def _post(self, path: str, payload: Mapping[str, Any]) -> JsonObject:
+        return self._send(protocol.json_request("POST", path, dict(payload)))
+
+    @staticmethod
+    def _model_path(name: str, *rest: str | int) -> str:
+        return "/".join(["/v1/chat-models", _segment(name), *(_segment(part) for part in rest)])
+
+    # -- chat models and versions -------------------------------------------------------
+
+    def list_chat_models(self) -> JsonObject:
+        """``{data: [chat model]}``."""
+        return self._get("/v1/chat-models")
+
+    def get_chat_model(self, name: str) -> JsonObject:
+        return self._get(self._model_path(name))
+
+    def create_chat_model(self, name: str, description: str) -> JsonObject:
+        return self._post("/v1/chat-models", {"name": name, "description": description})
+
+    def create_version(self, name: str, version: Mapping[str, Any]) -> JsonObject:
+        """``version`` is the VersionCreate body: system_prompt, model, params, ..."""
+        return self._post(self._model_path(name, "versions"), version)
+
+    def list_versions(self, name: str) -> JsonObject:
+        """``{data: [version]}``, oldest first."""
+        return self._get(self._model_path(name, "versions"))
+
+    def get_version(self, name: str, number: int) -> JsonObject:
+        return self._get(self._model_path(name, "versions", number))
+
+    def version_stats(self, name: str, number: int) -> JsonObject:
+        return self._get(self._model_path(name, "versions", number, "stats"))
+
+    def diff(self, name: str, from_number: int, to_number: int) -> JsonObject:
+        """``{from, to, system_prompt_diff: [lines], changes: [{field, from, to}]}``."""
+        return self._get(self._model_path(name, "diff"), {"from": from_number, "to": to_number})
+
+    # -- releases -----------------------------------------------------------------------
+
+    def publish(self, name: str, change: Mapping[str, Any]) -> JsonObject:
+        """``change``: ``version`` or ``weights``, and optionally ``expected_release``,
+        ``note``, ``by``. Returns the new release."""
+        return self._post(self._model_path(name, "publish"), change)
+
+    def roll_back(self, name: str, change: Mapping[str, Any]) -> JsonObject:
+        return self._post(self._model_path(name, "rollback"), change)
+
+    def list_releases(self, name: str) -> JsonObject:
+        """``{data: [release]}``, newest first."""
+        return self._get(self._model_path(name, "releases"))
+
+    # -- sessions -----------------------------------------------------------------------
+
+    def get_session(self, session_uuid: str) -> JsonObject:
+        return self._get(f"/v1/sessions/{_segment(session_uuid)}")
+
+    def list_messages(self, session_uuid: str, limit: int) -> JsonObject:
+        """``{data: [message], has_more, next_after}``, oldest first."""
+        return self._get(f"/v1/sessions/{_segment(session_uuid)}/messages", {"limit": limit})
