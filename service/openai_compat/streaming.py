@@ -12,13 +12,11 @@ its status code. A failure after that arrives as ``data: {"error": {...}}``, the
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
 
-import anyio
 from pydantic import BaseModel
 
 from chatmodel_service.db import Database
@@ -38,44 +36,22 @@ from chatmodel_service.openai_compat.schemas import (
     Usage,
 )
 from chatmodel_service.openai_compat.service import PreparedCompletion, record
+from chatmodel_service.runs.streaming import Recorded, relay_and_record
 
 SSE_TERMINATOR = "data: [DONE]\n\n"
 
 
-@dataclass(frozen=True)
-class Finished:
-    """The stream's last event: the recorded outcome and the stored reply's uuid."""
-
-    outcome: LLMOutcome
-    message_id: uuid.UUID | None
-
-
+Finished = Recorded[uuid.UUID | None]  # the stored reply's uuid, if any
 Event = StreamDelta | Finished
 
 
-async def _relay(
+def _relay(
     database: Database, gateway: LLMGateway, prepared: PreparedCompletion
 ) -> AsyncGenerator[Event]:
-    started = time.perf_counter()
-    outcome: LLMOutcome | None = None
-    try:
-        async with aclosing(gateway.stream(prepared.call)) as events:
-            async for event in events:
-                if isinstance(event, StreamDelta):
-                    yield event
-                else:
-                    outcome = event
-    finally:
-        recorded = outcome or LLMFailure(
-            model=prepared.call.model,
-            error_type="client_disconnected",
-            error_log="The client disconnected before the reply was complete; nothing was stored.",
-            latency_ms=int((time.perf_counter() - started) * 1000),
-        )
-        # Runs even while the request is being cancelled by a disconnect.
-        with anyio.CancelScope(shield=True):
-            message_id = await record(database, prepared, recorded, stream=True)
-    yield Finished(recorded, message_id)
+    async def store(outcome: LLMOutcome) -> uuid.UUID | None:
+        return await record(database, prepared, outcome, stream=True)
+
+    return relay_and_record(gateway, prepared.call, store)
 
 
 @dataclass
@@ -97,7 +73,7 @@ async def open_stream(
     anything raises its OpenAI error (its run is recorded by then)."""
     events = _relay(database, gateway, prepared)
     first = await anext(events)
-    if isinstance(first, Finished) and isinstance(first.outcome, LLMFailure):
+    if isinstance(first, Recorded) and isinstance(first.outcome, LLMFailure):
         await events.aclose()
         raise upstream_error(first.outcome, passthrough=prepared.passthrough)
     return OpenedStream(first, events)
@@ -152,7 +128,7 @@ async def chat_sse(
                 yield _error_data(prepared, event.outcome)
             else:
                 result = event.outcome
-                detail = prepared.detail(result, event.message_id)
+                detail = prepared.detail(result, event.stored)
                 finish = ChatChunkChoice(delta=ChunkDelta(), finish_reason=finish_reason(result))
                 yield chunk([finish], chatmodel=detail)
                 if include_usage:
@@ -190,7 +166,7 @@ async def text_sse(
                 yield _error_data(prepared, event.outcome)
             else:
                 result = event.outcome
-                detail = prepared.detail(result, event.message_id)
+                detail = prepared.detail(result, event.stored)
                 finish = TextChunkChoice(text="", finish_reason=finish_reason(result))
                 yield chunk([finish], chatmodel=detail)
                 if include_usage:

@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import anyio
 
 from chatmodel_service.db import Database
 from chatmodel_service.llm.gateway import LLMGateway
-from chatmodel_service.llm.types import LLMFailure, LLMOutcome, StreamDelta
+from chatmodel_service.llm.types import LLMCall, LLMFailure, LLMOutcome, StreamDelta
 from chatmodel_service.runs.schemas import (
     AssembledMessage,
     FunctionCallDelta,
@@ -32,6 +35,8 @@ from chatmodel_service.runs.schemas import (
 from chatmodel_service.runs.service import PreparedRun, finish_run, llm_response
 
 SSE_TERMINATOR = "data: [DONE]\n\n"
+
+T = TypeVar("T")
 
 
 def _delta_event(delta: StreamDelta) -> LLMStreamResponse:
@@ -68,30 +73,59 @@ def _last_event(
     )
 
 
-async def stream_run(
-    database: Database, gateway: LLMGateway, prepared: PreparedRun
-) -> AsyncGenerator[LLMStreamResponse]:
-    """Relay the model's deltas, then store and report the outcome (see module doc)."""
+@dataclass(frozen=True)
+class Recorded(Generic[T]):
+    """A relayed stream's last event: the outcome as recorded, and what recording returned."""
+
+    outcome: LLMOutcome
+    stored: T
+
+
+async def relay_and_record(
+    gateway: LLMGateway, call: LLMCall, record: Callable[[LLMOutcome], Awaitable[T]]
+) -> AsyncGenerator[StreamDelta | Recorded[T]]:
+    """Relay the model's deltas, then record the outcome exactly once (see module doc).
+
+    ``record`` also runs when the consumer goes away mid-stream (closing this generator or
+    cancelling its task), with a ``client_disconnected`` failure, shielded from the
+    cancellation; the upstream response is closed first.
+    """
     started = time.perf_counter()
     outcome: LLMOutcome | None = None
     try:
-        async with aclosing(gateway.stream(prepared.call)) as events:
+        async with aclosing(gateway.stream(call)) as events:
             async for event in events:
                 if isinstance(event, StreamDelta):
-                    yield _delta_event(event)
+                    yield event
                 else:
                     outcome = event
     finally:
         recorded = outcome or LLMFailure(
-            model=prepared.call.model,
+            model=call.model,
             error_type="client_disconnected",
             error_log="The client disconnected before the reply was complete; nothing was stored.",
             latency_ms=int((time.perf_counter() - started) * 1000),
         )
-        # Runs even while the request is being cancelled by a disconnect.
         with anyio.CancelScope(shield=True):
-            run_id, message_id = await finish_run(database, prepared, recorded, stream=True)
-    yield _last_event(prepared, recorded, run_id, message_id)
+            stored = await record(recorded)
+    yield Recorded(recorded, stored)
+
+
+async def stream_run(
+    database: Database, gateway: LLMGateway, prepared: PreparedRun
+) -> AsyncGenerator[LLMStreamResponse]:
+    """A session run's SSE events: deltas, then the stored outcome."""
+
+    async def record(outcome: LLMOutcome) -> tuple[uuid.UUID, uuid.UUID | None]:
+        return await finish_run(database, prepared, outcome, stream=True)
+
+    async with aclosing(relay_and_record(gateway, prepared.call, record)) as events:
+        async for event in events:
+            if isinstance(event, StreamDelta):
+                yield _delta_event(event)
+            else:
+                run_id, message_id = event.stored
+                yield _last_event(prepared, event.outcome, run_id, message_id)
 
 
 def _event_json(event: LLMStreamResponse) -> str:
