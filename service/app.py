@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from chatmodel_service import __version__
+from chatmodel_service.admin.router import router as admin_router
 from chatmodel_service.chat_models.router import router as chat_models_router
 from chatmodel_service.chat_models.service import seed_demo
 from chatmodel_service.config import Settings, get_settings
@@ -63,4 +64,5 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
     app.include_router(runs_router)
     install_openai_compat(app)  # /v1/chat/completions, /v1/completions, /v1/models
     app.include_router(version_test_router)
+    app.include_router(admin_router)
     return app

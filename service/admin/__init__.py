@@ -1,0 +1,1 @@
+"""The web admin page: static files over the REST API, served from the package."""

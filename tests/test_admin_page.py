@@ -1,0 +1,105 @@
+"""The admin page in a real browser: Debian's Chromium driven by Playwright, against the
+app under real uvicorn. Screenshots land in the test's temporary folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import Page, expect
+
+from tests.support.browser import chromium
+from tests.support.servers import LiveApp
+
+
+def test_page_and_assets_are_served(live_app: LiveApp) -> None:
+    with httpx.Client(base_url=live_app.base_url) as http:
+        page = http.get("/admin")
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        script = http.get("/admin/static/app.js")
+        assert script.headers["content-type"].startswith("text/javascript")
+        assert http.get("/admin/static/style.css").headers["content-type"].startswith("text/css")
+        missing = http.get("/admin/static/../app.py")
+        assert missing.status_code == 404
+        assert http.get("/admin/static/nope.js").json()["error"] == "not_found"
+
+
+def _confirm(page: Page) -> None:
+    dialog = page.locator("#confirm-dialog")
+    expect(dialog).to_be_visible()
+    page.locator("#confirm-ok").click()
+    expect(dialog).to_be_hidden()
+
+
+def _release_kinds(page: Page) -> list[str]:
+    page.locator("#tab-releases").click()
+    page.locator("#releases-refresh").click()
+    rows = page.locator("#releases-table tbody tr")
+    expect(rows.first).to_be_visible()
+    return [row.inner_text() for row in rows.all()]
+
+
+def test_publish_split_rollback_cycle_and_session_messages(
+    live_app: LiveApp, tmp_path: Path
+) -> None:
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{live_app.base_url}/admin")
+        page.get_by_text("simple_assistant").first.click()
+        expect(page.locator("#chat-model-title")).to_have_text("simple_assistant")
+
+        # A new version through the form.
+        page.get_by_role("button", name="New version", exact=True).click()
+        page.get_by_label("System prompt", exact=True).fill("You are a concise assistant.")
+        page.get_by_label("Model", exact=True).fill("chatmodel-offline/echo")
+        page.get_by_label("Memo", exact=True).fill("shorter answers")
+        page.get_by_role("button", name="Create version").click()
+        expect(page.locator("#version-detail")).to_contain_text("Version 2")
+        page.screenshot(path=tmp_path / "1-version.png")
+
+        # The diff between v1 and v2.
+        page.locator("#tab-diff").click()
+        page.locator("#diff-from").select_option("1")
+        page.locator("#diff-to").select_option("2")
+        page.get_by_role("button", name="Show diff").click()
+        expect(page.locator("#diff-result")).to_contain_text("concise")
+        expect(page.locator("#diff-result")).to_contain_text("helpful")
+        page.screenshot(path=tmp_path / "2-diff.png")
+
+        # Publish v2, split v1/v2 50/50, roll back: each confirmed first.
+        page.locator("#tab-publish").click()
+        page.locator("#publish-version").select_option("2")
+        page.get_by_role("button", name="Review publish").click()
+        _confirm(page)
+        expect(page.locator("#deploy-status")).to_contain_text("v2 100%")
+        page.get_by_role("button", name="Review split").click()
+        _confirm(page)
+        expect(page.locator("#deploy-status")).to_contain_text("50%")
+        page.get_by_role("button", name="Review rollback").click()
+        _confirm(page)
+        expect(page.locator("#deploy-status")).to_contain_text("v2 100%")
+
+        kinds = _release_kinds(page)
+        page.screenshot(path=tmp_path / "3-releases.png")
+        assert [row.split()[1].lower() for row in kinds[:3]] == ["rollback", "split", "publish"]
+
+        # A session made over the REST API shows up with its messages.
+        with httpx.Client(base_url=live_app.base_url, timeout=30) as http:
+            session = http.post("/v1/sessions", json={"chat_model": "simple_assistant"}).json()
+            http.post(
+                f"/v1/sessions/{session['uuid']}/messages",
+                json={"messages": [{"role": "user", "content": "Hello from the browser test"}]},
+            ).raise_for_status()
+            http.post(f"/v1/sessions/{session['uuid']}/run").raise_for_status()
+        page.locator("#tab-sessions").click()
+        page.locator("#sessions-refresh").click()
+        page.locator("#sessions-table tbody tr").first.click()
+        messages = page.locator("#message-list")
+        expect(messages).to_contain_text("Hello from the browser test")
+        expect(messages.locator("li")).to_have_count(2)
+        page.screenshot(path=tmp_path / "4-session.png")
+        assert errors == []
