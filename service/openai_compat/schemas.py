@@ -8,7 +8,7 @@ session and run that served the call.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 from uuid import UUID
 
 from pydantic import (
@@ -18,6 +18,7 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     field_validator,
     model_serializer,
+    model_validator,
 )
 
 from chatmodel_service.chat_models.schemas import (
@@ -163,6 +164,47 @@ class Usage(BaseModel):
     total_tokens: int
 
 
+# -- the field shapes seeds 000, 001 and 003 read ----------------------------------------
+# Besides OpenAI's fields, every response and chunk carries the shapes those samples parse
+# (``chat_completion.message.content``, ``completion.text``, ``output.text``,
+# ``token_usage``), filled from the OpenAI fields, so their code works with only the URL and
+# model changed. OpenAI clients ignore the extra fields.
+
+
+class SeedMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class SeedChatCompletion(BaseModel):
+    message: SeedMessage
+    finish_reason: str | None = None
+
+
+class SeedTextCompletion(BaseModel):
+    text: str
+    finish_reason: str | None = None
+
+
+class SeedOutput(BaseModel):
+    text: str
+    num_completion_tokens: int | None = None
+
+
+class SeedTokenUsage(BaseModel):
+    prompt: int
+    completion: int
+    total: int
+
+
+def seed_usage(usage: Usage | None) -> SeedTokenUsage | None:
+    if usage is None:
+        return None
+    return SeedTokenUsage(
+        prompt=usage.prompt_tokens, completion=usage.completion_tokens, total=usage.total_tokens
+    )
+
+
 class _WithoutEmpty(BaseModel):
     """Leaves out the fields named in ``_optional`` when they are None."""
 
@@ -213,6 +255,18 @@ class ChatCompletion(BaseModel):
     choices: list[ChatChoice]
     usage: Usage
     chatmodel: CallDetail
+    chat_completion: SeedChatCompletion | None = None
+    token_usage: SeedTokenUsage | None = None
+
+    @model_validator(mode="after")
+    def _seed_fields(self) -> Self:
+        first = self.choices[0] if self.choices else None
+        self.chat_completion = SeedChatCompletion(
+            message=SeedMessage(content=(first.message.content or "") if first else ""),
+            finish_reason=first.finish_reason if first else None,
+        )
+        self.token_usage = seed_usage(self.usage)
+        return self
 
 
 class TextChoice(BaseModel):
@@ -230,6 +284,18 @@ class TextCompletion(BaseModel):
     choices: list[TextChoice]
     usage: Usage
     chatmodel: CallDetail
+    completion: SeedTextCompletion | None = None
+    output: SeedOutput | None = None
+    token_usage: SeedTokenUsage | None = None
+
+    @model_validator(mode="after")
+    def _seed_fields(self) -> Self:
+        text = "".join(choice.text for choice in self.choices)
+        finish = self.choices[0].finish_reason if self.choices else None
+        self.completion = SeedTextCompletion(text=text, finish_reason=finish)
+        self.output = SeedOutput(text=text, num_completion_tokens=self.usage.completion_tokens)
+        self.token_usage = seed_usage(self.usage)
+        return self
 
 
 class ModelCard(BaseModel):
@@ -291,7 +357,7 @@ class ChatCompletionChunk(_WithoutEmpty):
     """One ``data:`` event; the last one with ``include_usage`` has no choices, only usage.
     The chunk with ``finish_reason`` carries the ``chatmodel`` extension object."""
 
-    _optional = ("usage", "chatmodel")
+    _optional = ("usage", "chatmodel", "token_usage")
     id: str
     object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
     created: int
@@ -299,6 +365,18 @@ class ChatCompletionChunk(_WithoutEmpty):
     choices: list[ChatChunkChoice]
     usage: Usage | None = None
     chatmodel: CallDetail | None = None
+    chat_completion: SeedChatCompletion | None = None
+    token_usage: SeedTokenUsage | None = None
+
+    @model_validator(mode="after")
+    def _seed_fields(self) -> Self:
+        content = "".join(choice.delta.content or "" for choice in self.choices)
+        finish = self.choices[0].finish_reason if self.choices else None
+        self.chat_completion = SeedChatCompletion(
+            message=SeedMessage(content=content), finish_reason=finish
+        )
+        self.token_usage = seed_usage(self.usage)
+        return self
 
 
 class TextChunkChoice(BaseModel):
@@ -309,7 +387,7 @@ class TextChunkChoice(BaseModel):
 
 
 class TextCompletionChunk(_WithoutEmpty):
-    _optional = ("usage", "chatmodel")
+    _optional = ("usage", "chatmodel", "token_usage")
     id: str
     object: Literal["text_completion"] = "text_completion"
     created: int
@@ -317,3 +395,15 @@ class TextCompletionChunk(_WithoutEmpty):
     choices: list[TextChunkChoice]
     usage: Usage | None = None
     chatmodel: CallDetail | None = None
+    completion: SeedTextCompletion | None = None
+    output: SeedOutput | None = None
+    token_usage: SeedTokenUsage | None = None
+
+    @model_validator(mode="after")
+    def _seed_fields(self) -> Self:
+        text = "".join(choice.text for choice in self.choices)
+        finish = self.choices[0].finish_reason if self.choices else None
+        self.completion = SeedTextCompletion(text=text, finish_reason=finish)
+        self.output = SeedOutput(text=text)
+        self.token_usage = seed_usage(self.usage)
+        return self
