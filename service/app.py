@@ -10,12 +10,14 @@ from fastapi import FastAPI
 
 from chatmodel_service import __version__
 from chatmodel_service.admin.router import router as admin_router
+from chatmodel_service.auth.router import router as auth_router
+from chatmodel_service.auth.startup import auth_required
 from chatmodel_service.chat_models.router import router as chat_models_router
 from chatmodel_service.chat_models.service import seed_demo
 from chatmodel_service.config import Settings, get_settings
 from chatmodel_service.db import Database, create_engine
 from chatmodel_service.errors import install_error_handlers
-from chatmodel_service.limits import BodySizeLimit
+from chatmodel_service.limits import BodySizeLimit, RateLimiter
 from chatmodel_service.llm.gateway import LLMGateway, create_gateway
 from chatmodel_service.openai_compat.router import install as install_openai_compat
 from chatmodel_service.releases.router import router as releases_router
@@ -36,6 +38,12 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
         app.state.settings = settings
         app.state.database = database
         app.state.gateway = gateway or create_gateway()
+        if not app.state.auth_required:
+            logger.warning(
+                "API keys are NOT required: every request acts as the default project's "
+                "admin. Only allowed on a loopback address (%s).",
+                settings.host,
+            )
         if settings.seed_demo:
             async with database.transaction() as db:
                 if await seed_demo(db, app.state.gateway.check_model):
@@ -51,6 +59,8 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
         summary="Stateful chat sessions with versioned system prompts.",
         lifespan=lifespan,
     )
+    app.state.auth_required = auth_required(settings)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
 
@@ -64,5 +74,6 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
     app.include_router(runs_router)
     install_openai_compat(app)  # /v1/chat/completions, /v1/completions, /v1/models
     app.include_router(version_test_router)
+    app.include_router(auth_router)
     app.include_router(admin_router)
     return app

@@ -1,7 +1,8 @@
-"""The server half of the ``chatmodel`` command: ``serve`` and ``db upgrade|downgrade``.
+"""The server half of the ``chatmodel`` command: ``serve``, ``db upgrade|downgrade`` and
+``keys create|list`` (which write to the database directly, to bootstrap the first key).
 
 The ``chatmodel`` console script is ``chatmodel._cli:main`` (the client package); it runs
-the admin commands itself and hands ``serve`` and ``db ...`` to :func:`main` here.
+the admin commands itself and hands ``serve``, ``db ...`` and ``keys ...`` to :func:`main`.
 ``python -m chatmodel_service.cli serve`` works too. Importing this module is cheap: the
 app (and LiteLLM) load only for ``serve``.
 """
@@ -9,6 +10,7 @@ app (and LiteLLM) load only for ``serve``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 from pathlib import Path
@@ -16,6 +18,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from chatmodel_service import __version__
+from chatmodel_service.auth.startup import CREATE_KEY_HINT, AuthRefused, check_serve_auth
 from chatmodel_service.config import Settings, get_settings
 
 
@@ -43,8 +46,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
+    try:
+        required = check_serve_auth(settings)
+    except AuthRefused as exc:
+        print(f"chatmodel: {exc}", file=sys.stderr)
+        return 2
     print(f"chatmodel {__version__}: database {_safe_url(settings.database_url)}", file=sys.stderr)
     _upgrade(settings, "head")
+    if required and asyncio.run(_usable_keys(settings)) == 0:
+        # Serving anyway would answer 401 to everyone: say how to get the first key.
+        print(
+            f"chatmodel: refusing to serve on {settings.host}: API keys are required there "
+            f"and none exists yet; create one with\n    {CREATE_KEY_HINT}",
+            file=sys.stderr,
+        )
+        return 2
     import uvicorn
 
     from chatmodel_service.app import create_app
@@ -56,6 +72,89 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=settings.port,
         log_level=settings.log_level.lower(),
     )
+    return 0
+
+
+async def _usable_keys(settings: Settings) -> int:
+    from chatmodel_service.auth.repository import ApiKeyRepository
+    from chatmodel_service.db import Database, create_engine
+
+    database = Database(create_engine(settings))
+    try:
+        async with database.transaction() as db:
+            return await ApiKeyRepository(db).count_usable()
+    finally:
+        await database.dispose()
+
+
+async def _create_key(settings: Settings, project: str, scope: str, name: str) -> str:
+    from chatmodel_service.auth.repository import ProjectRepository
+    from chatmodel_service.auth.schemas import KeyCreate
+    from chatmodel_service.auth.service import create_key
+    from chatmodel_service.db import Database, create_engine
+    from chatmodel_service.models import Project
+
+    database = Database(create_engine(settings))
+    try:
+        async with database.transaction() as db:
+            projects = ProjectRepository(db)
+            found = await projects.get_by_name(project)
+            if found is None:
+                found = await projects.add(Project(name=project))
+                print(f"created project '{project}'")
+            body = KeyCreate.model_validate({"name": name, "scope": scope})
+            created = await create_key(db, found.id, body)
+        print(f"created {scope} key '{name}' (cm_{created.prefix}_…) of project '{project}'")
+        print("the key is shown this once; store it now:")
+        return created.key
+    finally:
+        await database.dispose()
+
+
+async def _list_keys(settings: Settings, project: str) -> list[str]:
+    from chatmodel_service.auth.repository import ProjectRepository
+    from chatmodel_service.auth.service import list_keys
+    from chatmodel_service.db import Database, create_engine
+
+    database = Database(create_engine(settings))
+    try:
+        async with database.transaction() as db:
+            found = await ProjectRepository(db).get_by_name(project)
+            if found is None:
+                raise LookupError(f"no project named '{project}'")
+            keys = await list_keys(db, found.id)
+    finally:
+        await database.dispose()
+    lines = []
+    for key in keys.data:
+        state = "revoked" if key.revoked_at else "active"
+        used = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never"
+        lines.append(f"cm_{key.prefix}_…  {key.scope:<6}  {state:<7}  last used {used}  {key.name}")
+    return lines
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    _upgrade(settings, "head")
+    try:
+        key = asyncio.run(_create_key(settings, args.project, args.scope, args.name))
+    except ValueError as exc:  # the name's pattern
+        print(f"chatmodel: error: {exc}", file=sys.stderr)
+        return 2
+    print(key)  # alone on the last line, for scripts
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    _upgrade(settings, "head")
+    try:
+        lines = asyncio.run(_list_keys(settings, args.project))
+    except LookupError as exc:
+        print(f"chatmodel: error: {exc}", file=sys.stderr)
+        return 1
+    for line in lines or ["no keys"]:
+        print(line)
     return 0
 
 
@@ -93,6 +192,19 @@ def build_parser() -> argparse.ArgumentParser:
     downgrade = db_commands.add_parser("downgrade", help="migrate back to a revision")
     downgrade.add_argument("revision")
     downgrade.set_defaults(handler=cmd_db_downgrade)
+
+    keys = commands.add_parser("keys", help="API keys, written to the database directly")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = key_commands.add_parser(
+        "create", help="create a key (and its project if new); prints the key last"
+    )
+    create.add_argument("--project", default="default", help="project name (default: default)")
+    create.add_argument("--scope", choices=["admin", "client"], default="admin")
+    create.add_argument("--name", required=True, help="what the key is for, e.g. ops")
+    create.set_defaults(handler=cmd_keys_create)
+    listing = key_commands.add_parser("list", help="a project's keys (prefixes only)")
+    listing.add_argument("--project", default="default", help="project name (default: default)")
+    listing.set_defaults(handler=cmd_keys_list)
     return parser
 
 

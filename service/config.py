@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +35,27 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, gt=0, description="Connection pool size (PostgreSQL).")
     db_echo: bool = Field(default=False, description="Log every SQL statement.")
     log_level: str = Field(default="info", description="uvicorn / service log level.")
+    auth: Literal["auto", "required", "disabled"] = Field(
+        default="auto",
+        description="API keys: `required`, `disabled` (every request acts as the default "
+        "project's admin; only allowed on a loopback address), or `auto`: disabled when "
+        "`host` is a loopback address, required otherwise.",
+    )
+    rate_limit_per_minute: int = Field(
+        default=600,
+        ge=0,
+        description="Requests per minute per API key (token bucket per process, bursts up "
+        "to this many); 0 turns the limit off.",
+    )
+    max_messages_per_add: int = Field(
+        default=1000, ge=1, le=1000, description="Messages one add (or run request) may carry."
+    )
+    max_content_chars: int = Field(
+        default=100_000, ge=1, le=1_000_000, description="Longest message content, in characters."
+    )
+    max_functions_per_run: int = Field(
+        default=128, ge=0, le=128, description="Functions or tools one run may pass."
+    )
     openai_passthrough: bool = Field(
         default=False,
         description="Let the OpenAI-compatible API call a raw LiteLLM model string when "

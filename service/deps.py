@@ -7,12 +7,19 @@ from collections.abc import AsyncIterator
 from typing import Annotated, cast
 
 from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chatmodel_service.auth.service import LOCAL_ADMIN, Caller, authenticate
 from chatmodel_service.config import Settings
 from chatmodel_service.db import Database
+from chatmodel_service.errors import Forbidden
+from chatmodel_service.limits import RateLimiter
 from chatmodel_service.llm.gateway import LLMGateway
-from chatmodel_service.models import DEFAULT_PROJECT_ID
+
+# auto_error=False: a missing key is our own 401 (with our body), not FastAPI's 403.
+_bearer = HTTPBearer(auto_error=False, description="An API key: cm_<prefix>_<secret>.")
+_api_key_header = APIKeyHeader(name="x-api-key", auto_error=False)
 
 
 def get_database(request: Request) -> Database:
@@ -35,13 +42,39 @@ async def unit_of_work(
         yield session
 
 
-def current_project() -> uuid.UUID:
-    """The caller's project (the default one until API keys arrive)."""
-    return DEFAULT_PROJECT_ID
+async def current_caller(
+    request: Request,
+    database: Annotated[Database, Depends(get_database)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key_header)],
+) -> Caller:
+    """The caller behind the request's key (401 without a usable one), rate limited per
+    key. With auth disabled, every request is the default project's admin."""
+    if not request.app.state.auth_required:
+        return LOCAL_ADMIN
+    caller = await authenticate(database, bearer.credentials if bearer else api_key)
+    assert caller.key_id is not None
+    cast(RateLimiter, request.app.state.rate_limiter).take(caller.key_id)
+    return caller
+
+
+def current_project(caller: Annotated[Caller, Depends(current_caller)]) -> uuid.UUID:
+    """The caller's project: every query of a route is scoped to it."""
+    return caller.project_id
+
+
+def require_admin(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+    """Admin routes: a client key gets 403."""
+    if caller.scope != "admin":
+        raise Forbidden("This route needs an admin key; this is a client key.")
+    return caller
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
 GatewayDep = Annotated[LLMGateway, Depends(get_gateway)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 DbSession = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]
+CallerDep = Annotated[Caller, Depends(current_caller)]
 ProjectId = Annotated[uuid.UUID, Depends(current_project)]
+AdminCaller = Annotated[Caller, Depends(require_admin)]
+AdminOnly = Depends(require_admin)

@@ -21,8 +21,44 @@ class ServiceError(Exception):
         self.detail = detail
         self.field = field
 
+    @property
+    def headers(self) -> dict[str, str] | None:
+        """Response headers the error needs (``WWW-Authenticate``, ``Retry-After``)."""
+        return None
+
     def body(self) -> dict[str, Any]:
         return {"error": self.code, "detail": self.detail, "field": self.field}
+
+
+class Unauthorized(ServiceError):
+    """No API key, or one that is malformed, unknown or revoked."""
+
+    status_code = 401
+    code = "unauthorized"
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        return {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(ServiceError):
+    """A valid key whose scope does not allow the route (a client key on an admin route)."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+class RateLimited(ServiceError):
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class NotFound(ServiceError):
@@ -138,7 +174,7 @@ def install_error_handlers(app: Any) -> None:
 
     async def service_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ServiceError)
-        return JSONResponse(exc.body(), status_code=exc.status_code)
+        return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
 
     async def request_validation(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

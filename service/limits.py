@@ -1,12 +1,18 @@
-"""Request body size limit, enforced before any route reads the body."""
+"""Request limits: body size (before any route reads the body), a rate limit per API key,
+and the configurable per-request counts and lengths."""
 
 from __future__ import annotations
 
 import json
+import math
+import time
+import uuid
+from collections.abc import Callable, Sequence, Sized
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chatmodel_service.errors import PayloadTooLarge
+from chatmodel_service.config import Settings
+from chatmodel_service.errors import InvalidInput, PayloadTooLarge, RateLimited
 
 
 class BodySizeLimit:
@@ -54,3 +60,56 @@ class BodySizeLimit:
             }
         )
         await send({"type": "http.response.body", "body": payload})
+
+
+class RateLimiter:
+    """A token bucket per API key, in this process: ``per_minute`` requests a minute, in
+    bursts of up to ``per_minute``. Several server processes each keep their own."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self.clock = clock
+        self._buckets: dict[uuid.UUID, tuple[float, float]] = {}  # key -> (tokens, at)
+
+    def take(self, key_id: uuid.UUID) -> None:
+        """Spend one token of ``key_id``'s bucket, or raise RateLimited (with Retry-After)."""
+        if self.per_minute <= 0:
+            return
+        rate = self.per_minute / 60.0  # tokens per second
+        now = self.clock()
+        tokens, at = self._buckets.get(key_id, (float(self.per_minute), now))
+        tokens = min(float(self.per_minute), tokens + (now - at) * rate)
+        if tokens < 1:
+            self._buckets[key_id] = (tokens, now)
+            retry_after = max(1, math.ceil((1 - tokens) / rate))
+            raise RateLimited(
+                f"Too many requests for this API key (limit {self.per_minute} a minute); "
+                f"retry in {retry_after} s.",
+                retry_after=retry_after,
+            )
+        self._buckets[key_id] = (tokens - 1, now)
+
+
+def check_messages(settings: Settings, contents: Sequence[str | None], field: str) -> None:
+    """Message count (422) and content length (413) against the configured limits."""
+    if len(contents) > settings.max_messages_per_add:
+        raise InvalidInput(
+            f"At most {settings.max_messages_per_add} messages per request, not {len(contents)}.",
+            field=field,
+        )
+    for index, content in enumerate(contents):
+        if content is not None and len(content) > settings.max_content_chars:
+            raise PayloadTooLarge(
+                f"A message's content is limited to {settings.max_content_chars} characters "
+                f"(this one has {len(content)}).",
+                field=f"{field}.{index}.content",
+            )
+
+
+def check_functions(settings: Settings, functions: Sized | None, field: str) -> None:
+    """Functions or tools per run against the configured limit (422)."""
+    if functions is not None and len(functions) > settings.max_functions_per_run:
+        raise InvalidInput(
+            f"At most {settings.max_functions_per_run} {field} per run, not {len(functions)}.",
+            field=field,
+        )

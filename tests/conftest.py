@@ -23,10 +23,11 @@ from chatmodel_service.app import create_app
 from chatmodel_service.config import Settings
 from chatmodel_service.llm.gateway import LLMGateway, create_gateway
 from chatmodel_service.migrate import upgrade
+from tests.support.auth import auth_app, world
 from tests.support.llm_server import llm_server, llm_server_session
 from tests.support.servers import live_app, served
 
-__all__ = ["live_app", "llm_server", "llm_server_session", "served"]
+__all__ = ["auth_app", "live_app", "llm_server", "llm_server_session", "served", "world"]
 
 
 def sqlite_url(path: Path) -> str:

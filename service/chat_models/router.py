@@ -19,7 +19,7 @@ from chatmodel_service.chat_models.schemas import (
     VersionOut,
     VersionSelector,
 )
-from chatmodel_service.deps import DbSession, GatewayDep, ProjectId
+from chatmodel_service.deps import AdminOnly, DbSession, GatewayDep, ProjectId
 from chatmodel_service.http_cache import (
     IMMUTABLE,
     NOT_MODIFIED_RESPONSE,
@@ -34,7 +34,7 @@ router = APIRouter(prefix="/v1/chat-models", tags=["chat models"])
 Name = Annotated[str, Path(description="The chat model's name.")]
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[AdminOnly])
 async def create_chat_model(
     body: ChatModelCreate, db: DbSession, project: ProjectId
 ) -> ChatModelOut:
@@ -51,7 +51,7 @@ async def get_chat_model(name: Name, db: DbSession, project: ProjectId) -> ChatM
     return await service.get_chat_model(db, project, name)
 
 
-@router.post("/{name}/versions", status_code=201)
+@router.post("/{name}/versions", status_code=201, dependencies=[AdminOnly])
 async def create_version(
     name: Name, body: VersionCreate, db: DbSession, project: ProjectId, gateway: GatewayDep
 ) -> VersionOut:

@@ -29,6 +29,8 @@ _SECRETS = (
         r"((?:bearer|basic)\s+)?[^\s'\",}]+"
     ),
     re.compile(r"\bAIza[0-9A-Za-z_\-]{20,}"),
+    # Our own API keys (cm_<prefix>_<secret>), should one ever be echoed back.
+    re.compile(r"\bcm_[0-9a-f]{8}_[A-Za-z0-9_\-]{20,}"),
 )
 # LiteLLM's wrapping, never the provider's words: "litellm.RateLimitError: ",
 # "RateLimitError: ", "litellm.Timeout: ", "OpenAIException - ", "APITimeoutError - ".
@@ -46,7 +48,8 @@ def scrub_secrets(text: str) -> str:
     text = _SECRETS[0].sub("[redacted]", text)
     text = _SECRETS[1].sub(r"\1 [redacted]", text)
     text = _SECRETS[2].sub(r"\1\2\3[redacted]", text)
-    return _SECRETS[3].sub("[redacted]", text)
+    text = _SECRETS[3].sub("[redacted]", text)
+    return _SECRETS[4].sub("[redacted]", text)
 
 
 def _without_prefixes(line: str) -> str:

@@ -2,7 +2,9 @@
 
 from chatmodel_service.models.base import DEFAULT_PROJECT_ID, DEFAULT_PROJECT_NAME, Base
 from chatmodel_service.models.tables import (
+    KEY_SCOPES,
     MESSAGE_ROLES,
+    ApiKey,
     ChatModel,
     ChatModelRelease,
     ChatModelVersion,
@@ -16,7 +18,9 @@ from chatmodel_service.models.tables import (
 __all__ = [
     "DEFAULT_PROJECT_ID",
     "DEFAULT_PROJECT_NAME",
+    "KEY_SCOPES",
     "MESSAGE_ROLES",
+    "ApiKey",
     "Base",
     "ChatModel",
     "ChatModelRelease",

@@ -24,6 +24,7 @@ from chatmodel_service.models.base import Base, CreatedAt, UUIDPrimaryKey, utcno
 
 MESSAGE_ROLES = ("system", "user", "assistant", "function", "tool")
 RUN_STATUSES = ("succeeded", "failed")
+KEY_SCOPES = ("admin", "client")
 
 
 class Project(UUIDPrimaryKey, CreatedAt, Base):
@@ -78,6 +79,8 @@ class ChatModelRelease(UUIDPrimaryKey, CreatedAt, Base):
     kind: Mapped[str] = mapped_column(String(16), default="publish", server_default="publish")
     published_by: Mapped[str | None] = mapped_column(String(200))
     note: Mapped[str] = mapped_column(Text, default="")
+    # The name of the API key that made the release (None: auth disabled).
+    key_name: Mapped[str | None] = mapped_column(String(100))
 
 
 class ReleaseVersion(Base):
@@ -141,6 +144,8 @@ class ChatRun(UUIDPrimaryKey, CreatedAt, Base):
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
     cost: Mapped[float | None] = mapped_column(Float)
     finished_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The name of the API key that asked for the run (None: auth disabled).
+    key_name: Mapped[str | None] = mapped_column(String(100))
 
 
 class SessionMessage(CreatedAt, Base):
@@ -170,3 +175,22 @@ class SessionMessage(CreatedAt, Base):
     cost: Mapped[float | None] = mapped_column(Float)
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     finish_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class ApiKey(UUIDPrimaryKey, CreatedAt, Base):
+    """An API key of a project: only its sha256 is stored, with a short visible prefix."""
+
+    __tablename__ = "api_key"
+    __table_args__ = (
+        CheckConstraint("scope IN ('admin', 'client')", name="scope"),
+        UniqueConstraint("prefix"),
+        Index(None, "project_id"),
+    )
+
+    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    scope: Mapped[str] = mapped_column(String(16))
+    prefix: Mapped[str] = mapped_column(String(16))
+    hash: Mapped[str] = mapped_column(String(64))
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()

@@ -63,13 +63,16 @@ class OpenAIError(Exception):
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
+        self.headers: dict[str, str] | None = None
         self.body = ErrorBody(
             error=ErrorDetail(message=message, type=_type_for(status_code), param=param, code=code)
         )
 
     def response(self, headers: dict[str, str] | None = None) -> JSONResponse:
         return JSONResponse(
-            self.body.model_dump(mode="json"), status_code=self.status_code, headers=headers
+            self.body.model_dump(mode="json"),
+            status_code=self.status_code,
+            headers=headers or self.headers,
         )
 
 
@@ -91,7 +94,9 @@ def from_service_error(exc: ServiceError) -> OpenAIError:
     if isinstance(exc, ChatModelNotFound | NothingPublished):
         return OpenAIError(404, exc.detail, code="model_not_found", param="model")
     status = 400 if exc.status_code == 422 else exc.status_code
-    return OpenAIError(status, exc.detail, code=exc.code, param=_param(exc.field))
+    error = OpenAIError(status, exc.detail, code=exc.code, param=_param(exc.field))
+    error.headers = exc.headers
+    return error
 
 
 def as_openai_error(exc: Exception) -> OpenAIError:

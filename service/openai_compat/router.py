@@ -1,17 +1,27 @@
 """OpenAI-compatible routes. Like runs, the completion routes take the database factory, not
 a request transaction: none is held while the model answers.
 
-``Authorization: Bearer KEY`` and ``x-api-key: KEY`` are accepted and not checked yet.
+``Authorization: Bearer KEY`` or ``x-api-key: KEY`` (a client or admin key); a missing or
+bad key is a 401 in OpenAI's error shape.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Path
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from chatmodel_service.deps import DatabaseDep, DbSession, GatewayDep, ProjectId, SettingsDep
+from chatmodel_service.deps import (
+    CallerDep,
+    DatabaseDep,
+    DbSession,
+    GatewayDep,
+    ProjectId,
+    SettingsDep,
+)
+from chatmodel_service.limits import check_functions, check_messages
 from chatmodel_service.openai_compat import responses, service
 from chatmodel_service.openai_compat.errors import OpenAIBodyLimit, OpenAIRoute
 from chatmodel_service.openai_compat.schemas import (
@@ -19,6 +29,7 @@ from chatmodel_service.openai_compat.schemas import (
     ChatCompletionChunk,
     ChatCompletionRequest,
     CompletionRequest,
+    ContentPart,
     ErrorBody,
     ModelCard,
     ModelList,
@@ -39,7 +50,7 @@ SessionHeader = Annotated[
 ]
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (400, 404, 409, 413, 429, 502, 504)
+    status: {"model": ErrorBody} for status in (400, 401, 404, 409, 413, 429, 502, 504)
 }
 
 
@@ -53,6 +64,12 @@ def _responses(body: type[Any], chunk: type[Any]) -> dict[int | str, dict[str, A
         },
         **ERRORS,
     }
+
+
+def _text(content: str | list[ContentPart] | None) -> str | None:
+    if isinstance(content, list):
+        return "".join(part.text or "" for part in content)
+    return content
 
 
 def _headers(prepared: PreparedCompletion) -> dict[str, str]:
@@ -71,9 +88,14 @@ async def chat_completions(
     gateway: GatewayDep,
     settings: SettingsDep,
     project: ProjectId,
+    caller: CallerDep,
     session: SessionHeader = None,
 ) -> Response:
+    check_messages(settings, [_text(m.content) for m in body.messages], "messages")
+    check_functions(settings, body.functions, "functions")
+    check_functions(settings, body.tools, "tools")
     prepared = await service.prepare_chat(database, gateway, settings, project, body, session)
+    prepared = replace(prepared, key_name=caller.key_name)
     if body.stream:
         opened = await open_stream(database, gateway, prepared)
         return StreamingResponse(
@@ -95,9 +117,11 @@ async def completions(
     gateway: GatewayDep,
     settings: SettingsDep,
     project: ProjectId,
+    caller: CallerDep,
     session: SessionHeader = None,
 ) -> Response:
     prepared = await service.prepare_text(database, gateway, settings, project, body, session)
+    prepared = replace(prepared, key_name=caller.key_name)
     if body.stream:
         opened = await open_stream(database, gateway, prepared)
         return StreamingResponse(

@@ -78,6 +78,7 @@ class PreparedCompletion:
     version: ChatModelVersion | None = None  # None: a passthrough call, not recorded
     session_run: PreparedRun | None = None  # a session's call
     call_id: uuid.UUID = field(default_factory=uuid.uuid4)  # the run record's uuid
+    key_name: str | None = None  # the API key that asked for it (recorded on the run)
     created: int = field(default_factory=lambda: int(time.time()))
 
     @property
@@ -332,12 +333,20 @@ async def record(
 ) -> uuid.UUID | None:
     """Record the run (and for a session its reply); returns the stored reply's uuid."""
     if prepared.session_run is not None:
+        session_run = replace(prepared.session_run, key_name=prepared.key_name)
         _, message_id = await finish_run(
-            database, prepared.session_run, outcome, stream=stream, run_id=prepared.run_id
+            database, session_run, outcome, stream=stream, run_id=prepared.run_id
         )
         return message_id
     if prepared.version is not None:
-        run = run_record(None, prepared.version.id, outcome, stream=stream, run_id=prepared.run_id)
+        run = run_record(
+            None,
+            prepared.version.id,
+            outcome,
+            stream=stream,
+            run_id=prepared.run_id,
+            key_name=prepared.key_name,
+        )
         async with database.transaction() as db:
             await RunRepository(db).record(run, None)
     return None

@@ -84,6 +84,7 @@ class ReleaseRepository:
         kind: str,
         published_by: str | None,
         note: str,
+        key_name: str | None = None,
     ) -> ChatModelRelease:
         """Append the next release (the unique (chat_model, seq) constraint settles races)."""
         next_seq = await self.session.scalar(
@@ -97,6 +98,7 @@ class ReleaseRepository:
             kind=kind,
             published_by=published_by,
             note=note,
+            key_name=key_name,
         )
         self.session.add(release)
         await self.session.flush()

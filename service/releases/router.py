@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path, Query
 
 from chatmodel_service.chat_models.schemas import MAX_NUMBER
-from chatmodel_service.deps import DbSession, ProjectId
+from chatmodel_service.deps import AdminCaller, AdminOnly, DbSession, ProjectId
 from chatmodel_service.releases import compare, service
 from chatmodel_service.releases.schemas import (
     PublishRequest,
@@ -19,7 +19,8 @@ from chatmodel_service.releases.schemas import (
     VersionStats,
 )
 
-router = APIRouter(prefix="/v1/chat-models", tags=["releases"])
+# Publishing and the figures used to judge a release are admin work.
+router = APIRouter(prefix="/v1/chat-models", tags=["releases"], dependencies=[AdminOnly])
 
 Name = Annotated[str, Path(description="The chat model's name.")]
 Number = Annotated[int, Path(ge=1, le=MAX_NUMBER)]
@@ -27,9 +28,9 @@ Number = Annotated[int, Path(ge=1, le=MAX_NUMBER)]
 
 @router.post("/{name}/publish")
 async def publish(
-    name: Name, body: PublishRequest, db: DbSession, project: ProjectId
+    name: Name, body: PublishRequest, db: DbSession, project: ProjectId, caller: AdminCaller
 ) -> ReleaseOut:
-    return await service.publish(db, project, name, body)
+    return await service.publish(db, project, name, body, caller.key_name)
 
 
 @router.post("/{name}/rollback")
@@ -37,9 +38,10 @@ async def roll_back(
     name: Name,
     db: DbSession,
     project: ProjectId,
+    caller: AdminCaller,
     body: Annotated[RollbackRequest | None, Body()] = None,
 ) -> ReleaseOut:
-    return await service.roll_back(db, project, name, body or RollbackRequest())
+    return await service.roll_back(db, project, name, body or RollbackRequest(), caller.key_name)
 
 
 @router.get("/{name}/releases")

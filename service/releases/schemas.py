@@ -80,6 +80,7 @@ class ReleaseOut(BaseModel):
         description="The versions of the release this one replaced ({} for the first)."
     )
     published_by: str | None
+    key_name: str | None = Field(default=None, description="The API key that made it.")
     note: str
     created_at: datetime
 

@@ -46,6 +46,7 @@ def release_out(
         versions=versions,
         previous_versions=previous.weights if previous else {},
         published_by=release.published_by,
+        key_name=release.key_name,
         note=release.note,
         created_at=release.created_at,
     )
@@ -83,7 +84,11 @@ async def _split_versions(
 
 
 async def publish(
-    db: AsyncSession, project_id: uuid.UUID, name: str, body: PublishRequest
+    db: AsyncSession,
+    project_id: uuid.UUID,
+    name: str,
+    body: PublishRequest,
+    key_name: str | None = None,
 ) -> ReleaseOut:
     """Point "deploy" at one version (kind "publish") or split it by weight ("split")."""
     chat_models = ChatModelRepository(db)
@@ -102,15 +107,20 @@ async def publish(
         chat_model.id,
         [(version.id, weight) for version, weight in chosen],
         kind=kind,
-        published_by=body.by,
+        published_by=body.by or key_name,
         note=body.note,
+        key_name=key_name,
     )
     versions = {version.number: weight for version, weight in chosen}
     return release_out(chat_model, release, versions, current)
 
 
 async def roll_back(
-    db: AsyncSession, project_id: uuid.UUID, name: str, body: RollbackRequest
+    db: AsyncSession,
+    project_id: uuid.UUID,
+    name: str,
+    body: RollbackRequest,
+    key_name: str | None = None,
 ) -> ReleaseOut:
     """Republish the versions and weights of the release before the current one, as a new
     release of kind "rollback" (rolling back twice returns to where you started)."""
@@ -129,7 +139,8 @@ async def roll_back(
         chat_model.id,
         [(version.id, weight) for version, weight in target.versions],
         kind="rollback",
-        published_by=body.by,
+        published_by=body.by or key_name,
+        key_name=key_name,
         note=body.note or f"Rolled back to release {target.release.seq}.",
     )
     return release_out(chat_model, release, target.weights, current)

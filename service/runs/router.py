@@ -10,7 +10,16 @@ from fastapi import APIRouter, Body, Path
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from chatmodel_service.chat_models.schemas import MAX_NUMBER
-from chatmodel_service.deps import DatabaseDep, DbSession, GatewayDep, ProjectId, SettingsDep
+from chatmodel_service.deps import (
+    AdminOnly,
+    CallerDep,
+    DatabaseDep,
+    DbSession,
+    GatewayDep,
+    ProjectId,
+    SettingsDep,
+)
+from chatmodel_service.limits import check_functions
 from chatmodel_service.runs.schemas import (
     LLMResponse,
     LLMStreamResponse,
@@ -43,17 +52,24 @@ async def run(
     gateway: GatewayDep,
     settings: SettingsDep,
     project: ProjectId,
+    caller: CallerDep,
     body: Annotated[RunRequest | None, Body()] = None,
 ) -> Response:
     request = body or RunRequest()
+    check_functions(settings, request.functions, "functions")
+    check_functions(settings, request.tools, "tools")
     if request.stream:
-        prepared = await prepare_run(database, settings, project, session_uuid, request)
+        prepared = await prepare_run(
+            database, settings, project, session_uuid, request, caller.key_name
+        )
         return StreamingResponse(
             sse_lines(stream_run(database, gateway, prepared)),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    result = await run_session(database, gateway, settings, project, session_uuid, request)
+    result = await run_session(
+        database, gateway, settings, project, session_uuid, request, caller.key_name
+    )
     return JSONResponse(result.model_dump(mode="json"))
 
 
@@ -62,7 +78,7 @@ async def get_runs(session_uuid: uuid.UUID, db: DbSession, project: ProjectId) -
     return await list_runs(db, project, session_uuid)
 
 
-@version_test_router.post("/{name}/versions/{number}/test")
+@version_test_router.post("/{name}/versions/{number}/test", dependencies=[AdminOnly])
 async def run_version_test(
     name: Annotated[str, Path(description="The chat model's name.")],
     number: Annotated[int, Path(ge=1, le=MAX_NUMBER)],

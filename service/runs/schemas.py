@@ -150,6 +150,7 @@ class RunOut(BaseModel):
     message_uuid: UUID | None
     created_at: datetime
     finished_at: datetime
+    key_name: str | None = Field(default=None, description="The API key that asked for it.")
 
 
 class RunList(BaseModel):

@@ -164,6 +164,7 @@ def run_record(
     *,
     stream: bool,
     run_id: uuid.UUID | None = None,
+    key_name: str | None = None,
 ) -> ChatRun:
     """The run record of one call of ``version_id`` (``session_id`` None: a call made
     without a session, as the OpenAI-compatible API's stateless calls are)."""
@@ -181,6 +182,7 @@ def run_record(
         prompt_tokens=outcome.prompt_tokens if isinstance(outcome, LLMResult) else None,
         completion_tokens=outcome.completion_tokens if isinstance(outcome, LLMResult) else None,
         cost=outcome.cost if isinstance(outcome, LLMResult) else None,
+        key_name=key_name,
     )
 
 
@@ -207,6 +209,7 @@ class PreparedRun:
 
     loaded: LoadedSession
     call: LLMCall
+    key_name: str | None = None  # the API key that asked for it (recorded on the run)
 
 
 async def prepare_run(
@@ -215,13 +218,14 @@ async def prepare_run(
     project_id: uuid.UUID,
     session_uuid: uuid.UUID,
     body: RunRequest,
+    key_name: str | None = None,
 ) -> PreparedRun:
     """The read phase: session with version, then its messages; the connection is released."""
     async with database.transaction() as db:
         repo = SessionRepository(db)
         loaded = await require_session(repo, project_id, session_uuid)
         history = await repo.all_messages(session_uuid)
-    return PreparedRun(loaded, build_call(loaded, history, body, settings))
+    return PreparedRun(loaded, build_call(loaded, history, body, settings), key_name)
 
 
 async def finish_run(
@@ -235,7 +239,14 @@ async def finish_run(
     """The write phase: run record and (on success) the reply, in one transaction.
     ``run_id`` gives the record a uuid chosen before the call (else a new one)."""
     loaded = prepared.loaded
-    run = run_record(loaded.session.id, loaded.version.id, outcome, stream=stream, run_id=run_id)
+    run = run_record(
+        loaded.session.id,
+        loaded.version.id,
+        outcome,
+        stream=stream,
+        run_id=run_id,
+        key_name=prepared.key_name,
+    )
     reply = _reply_values(prepared.loaded, outcome) if isinstance(outcome, LLMResult) else None
     async with database.transaction() as db:
         await RunRepository(db).record(run, reply)
@@ -249,9 +260,10 @@ async def run_session(
     project_id: uuid.UUID,
     session_uuid: uuid.UUID,
     body: RunRequest,
+    key_name: str | None = None,
 ) -> LLMResponse:
     """Run the model on a session and store its reply; upstream failures come back as data."""
-    prepared = await prepare_run(database, settings, project_id, session_uuid, body)
+    prepared = await prepare_run(database, settings, project_id, session_uuid, body, key_name)
     outcome = await gateway.complete(prepared.call)
     run_id, message_id = await finish_run(database, prepared, outcome, stream=False)
     return llm_response(prepared.loaded, run_id, outcome, message_id)
@@ -285,6 +297,7 @@ async def list_runs(db: AsyncSession, project_id: uuid.UUID, session_uuid: uuid.
                 message_uuid=message_id,
                 created_at=run.created_at,
                 finished_at=run.finished_at,
+                key_name=run.key_name,
             )
         )
     return RunList(data=data)

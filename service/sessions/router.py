@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from chatmodel_service.chat_models.schemas import MAX_NUMBER
-from chatmodel_service.deps import DbSession, ProjectId
+from chatmodel_service.deps import AdminOnly, DbSession, ProjectId, SettingsDep
+from chatmodel_service.limits import check_messages
 from chatmodel_service.sessions import service
 from chatmodel_service.sessions.schemas import (
     MessageList,
@@ -32,7 +33,7 @@ async def create_session(
     return session
 
 
-@router.get("")
+@router.get("", dependencies=[AdminOnly])
 async def list_sessions(
     db: DbSession,
     project: ProjectId,
@@ -67,6 +68,11 @@ async def list_messages(
 
 @router.post("/{session_uuid}/messages", status_code=201)
 async def add_messages(
-    session_uuid: uuid.UUID, body: MessagesAdd, db: DbSession, project: ProjectId
+    session_uuid: uuid.UUID,
+    body: MessagesAdd,
+    db: DbSession,
+    project: ProjectId,
+    settings: SettingsDep,
 ) -> MessageList:
+    check_messages(settings, [m.content for m in body.messages], "messages")
     return await service.add_messages(db, project, session_uuid, body)

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -89,7 +90,13 @@ class LiveApp:
 def live_app(database_url: str, gateway: LLMGateway) -> Iterator[LiveApp]:
     """The app (demo chat model seeded) under real uvicorn in a thread, on its own DB."""
     settings = Settings(database_url=database_url, seed_demo=True, llm_timeout_seconds=5)
-    app = create_app(settings, gateway)
+    with serve_in_thread(create_app(settings, gateway)) as live:
+        yield live
+
+
+@contextmanager
+def serve_in_thread(app: FastAPI) -> Iterator[LiveApp]:
+    """``app`` under real uvicorn in a background thread until the block ends."""
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", log_config=None)
@@ -105,4 +112,4 @@ def live_app(database_url: str, gateway: LLMGateway) -> Iterator[LiveApp]:
         thread.join(timeout=10)
 
 
-__all__ = ["LiveApp", "free_port", "live_app", "served"]
+__all__ = ["LiveApp", "free_port", "live_app", "serve_in_thread", "served"]

@@ -1,0 +1,240 @@
+"""The authorization matrix: every route of the app x every kind of caller.
+
+The routes come from ``app.routes``; a route without a rule in ``RULES`` fails the test,
+so a new route cannot ship without deciding who may call it. Path parameters are filled
+with real objects of project A, so the other project's keys getting 404 (not 200) shows
+that nothing of A is reachable from B.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+
+from chatmodel_service.llm import OFFLINE_MODEL
+from tests.support.auth import AuthWorld, keyed
+
+_names = itertools.count()
+
+
+def _fresh(prefix: str) -> str:
+    return f"{prefix}-{next(_names)}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may call a route: ``public``, ``client`` (client or admin keys) or ``admin``;
+    ``ok`` is its success status, ``foreign`` the status for the other project's key
+    whose scope would be enough."""
+
+    scope: str
+    ok: int = 200
+    foreign: int = 404
+    body: Callable[[], Any] | None = None
+    query: dict[str, Any] | None = None
+
+
+VERSION = {"system_prompt": "Be brief.", "model": OFFLINE_MODEL}
+MESSAGES = [{"role": "user", "content": "Hello?"}]
+
+RULES: dict[tuple[str, str], Rule] = {
+    ("GET", "/health"): Rule("public"),
+    ("GET", "/admin"): Rule("public"),
+    ("GET", "/admin/static/{asset}"): Rule("public"),
+    # chat models and versions: reads for clients, writes for admins
+    ("POST", "/v1/chat-models"): Rule("admin", 201, 201, body=lambda: {"name": _fresh("model")}),
+    ("GET", "/v1/chat-models"): Rule("client", foreign=200),
+    ("GET", "/v1/chat-models/{name}"): Rule("client"),
+    ("POST", "/v1/chat-models/{name}/versions"): Rule("admin", 201, body=lambda: VERSION),
+    ("GET", "/v1/chat-models/{name}/versions"): Rule("client"),
+    ("GET", "/v1/chat-models/{name}/versions/{number}"): Rule("client"),
+    ("GET", "/v1/chat-models/{name}/config"): Rule("client"),
+    # releases and their figures: admin
+    ("POST", "/v1/chat-models/{name}/publish"): Rule("admin", body=lambda: {"version": 1}),
+    ("POST", "/v1/chat-models/{name}/rollback"): Rule("admin"),
+    ("GET", "/v1/chat-models/{name}/releases"): Rule("admin"),
+    ("GET", "/v1/chat-models/{name}/versions/{number}/stats"): Rule("admin"),
+    ("GET", "/v1/chat-models/{name}/diff"): Rule("admin", query={"from": 1, "to": 2}),
+    ("POST", "/v1/chat-models/{name}/versions/{number}/test"): Rule(
+        "admin", body=lambda: {"messages": MESSAGES}
+    ),
+    # sessions, messages and runs: clients; the listing of all sessions: admin
+    ("POST", "/v1/sessions"): Rule("client", 201, body=lambda: {"chat_model": "assistant"}),
+    ("GET", "/v1/sessions"): Rule("admin", foreign=200),
+    ("GET", "/v1/sessions/{session_uuid}"): Rule("client"),
+    ("GET", "/v1/sessions/{session_uuid}/messages"): Rule("client"),
+    ("POST", "/v1/sessions/{session_uuid}/messages"): Rule(
+        "client", 201, body=lambda: {"messages": MESSAGES}
+    ),
+    ("POST", "/v1/sessions/{session_uuid}/run"): Rule("client", body=lambda: {}),
+    ("GET", "/v1/sessions/{session_uuid}/runs"): Rule("client"),
+    # OpenAI-compatible
+    ("POST", "/v1/chat/completions"): Rule(
+        "client", body=lambda: {"model": "assistant", "messages": MESSAGES}
+    ),
+    ("POST", "/v1/completions"): Rule(
+        "client", body=lambda: {"model": "assistant", "prompt": "Hello?"}
+    ),
+    ("GET", "/v1/models"): Rule("client", foreign=200),
+    ("GET", "/v1/models/{model}"): Rule("client"),
+    # keys and projects: admin, in the caller's own project
+    ("POST", "/v1/keys"): Rule("admin", 201, 201, body=lambda: {"name": _fresh("key")}),
+    ("GET", "/v1/keys"): Rule("admin", foreign=200),
+    ("DELETE", "/v1/keys/{key_id}"): Rule("admin"),
+    ("POST", "/v1/projects"): Rule("admin", 201, 201, body=lambda: {"name": _fresh("project")}),
+    ("GET", "/v1/projects"): Rule("admin", foreign=200),
+}
+
+CALLERS = (
+    "no key",
+    "malformed",
+    "unknown",
+    "revoked",
+    "client",
+    "admin",
+    "other client",
+    "other admin",
+)
+UNKNOWN_KEY = "cm_0123abcd_" + "x" * 43
+OPENAI_PREFIXES = ("/v1/chat/completions", "/v1/completions", "/v1/models")
+
+
+def _headers(world: AuthWorld, caller: str) -> dict[str, str]:
+    keys = {
+        "malformed": "not-a-key",
+        "unknown": UNKNOWN_KEY,
+        "revoked": world.revoked_a,
+        "client": world.client_a,
+        "admin": world.admin_a,
+        "other client": world.client_b,
+        "other admin": world.admin_b,
+    }
+    if caller == "no key":
+        return {}
+    if caller == "malformed":  # also checks the x-api-key header
+        return {"x-api-key": keys[caller]}
+    return keyed(keys[caller])
+
+
+def expected(rule: Rule, caller: str) -> int:
+    if rule.scope == "public":
+        return rule.ok
+    if caller in ("no key", "malformed", "unknown", "revoked"):
+        return 401
+    if caller == "admin":
+        return rule.ok
+    if caller == "client":
+        return rule.ok if rule.scope == "client" else 403
+    if caller == "other client" and rule.scope == "admin":
+        return 403
+    return rule.foreign
+
+
+def _path(world: AuthWorld, template: str) -> str:
+    return template.format(
+        name="assistant",
+        number=1,
+        session_uuid=world.session_a,
+        key_id=world.victim_a_id,
+        asset="app.js",
+        model="assistant",
+    )
+
+
+def _api_routes(routes: list[Any]) -> list[tuple[str, APIRoute]]:
+    """(full path, route) of every APIRoute, also inside included routers (FastAPI 0.16x
+    keeps those as one entry of ``app.routes`` that lists its routes' contexts)."""
+    found: list[tuple[str, APIRoute]] = []
+    for route in routes:
+        if isinstance(route, APIRoute):
+            found.append((route.path, route))
+        elif hasattr(route, "effective_route_contexts"):
+            for context in route.effective_route_contexts():
+                if isinstance(context.original_route, APIRoute):
+                    found.append((context.path, context.original_route))
+    return found
+
+
+def _routes(world: AuthWorld) -> list[tuple[str, str]]:
+    return [
+        (method, path)
+        for path, route in _api_routes(world.app.routes)
+        for method in sorted(route.methods)
+    ]
+
+
+async def test_every_route_has_a_rule_and_every_cell_its_status(world: AuthWorld) -> None:
+    routes = _routes(world)
+    assert len(routes) >= len(RULES) - 1  # the walk found the included routers too
+    missing = [route for route in routes if route not in RULES]
+    assert not missing, f"routes without an authorization rule: {missing}"
+    assert set(RULES) == set(routes), f"rules for no route: {set(RULES) - set(routes)}"
+
+    wrong = []
+    for (method, template), caller in itertools.product(routes, CALLERS):
+        rule = RULES[method, template]
+        path = _path(world, template)
+        body = rule.body() if rule.body else None
+        response = await world.client.request(
+            method, path, json=body, params=rule.query, headers=_headers(world, caller)
+        )
+        want = expected(rule, caller)
+        if response.status_code != want:
+            wrong.append(f"{method} {template} [{caller}]: {response.status_code} != {want}")
+            continue
+        if want == 401:
+            assert response.headers["www-authenticate"] == "Bearer"
+        if want in (401, 403):
+            error = response.json()["error"]
+            if path.startswith(OPENAI_PREFIXES):
+                kind = "authentication_error" if want == 401 else "permission_error"
+                assert error["type"] == kind, response.text
+            else:
+                assert error == ("unauthorized" if want == 401 else "forbidden"), response.text
+    assert not wrong, "\n".join(wrong)
+
+
+async def test_other_projects_listings_hold_nothing_of_project_a(world: AuthWorld) -> None:
+    for key in (world.admin_b, world.client_b):
+        models = await world.client.get("/v1/chat-models", headers=keyed(key))
+        assert models.json()["data"] == []
+        openai_models = await world.client.get("/v1/models", headers=keyed(key))
+        assert openai_models.json()["data"] == []
+    sessions = await world.client.get("/v1/sessions", headers=keyed(world.admin_b))
+    assert sessions.json()["data"] == []
+    keys = await world.client.get("/v1/keys", headers=keyed(world.admin_b))
+    assert {key["name"] for key in keys.json()["data"]} == {"b-ops", "b-web"}
+    projects = await world.client.get("/v1/projects", headers=keyed(world.admin_b))
+    assert [project["name"] for project in projects.json()["data"]] == ["b"]
+
+
+async def test_a_session_uuid_taken_in_another_project_is_not_reused(world: AuthWorld) -> None:
+    made = await world.client.post(
+        "/v1/chat-models", json={"name": "assistant"}, headers=keyed(world.admin_b)
+    )
+    assert made.status_code == 201
+    await world.client.post(
+        "/v1/chat-models/assistant/versions",
+        json=VERSION | {"publish": True},
+        headers=keyed(world.admin_b),
+    )
+    taken = await world.client.post(
+        "/v1/sessions",
+        json={"chat_model": "assistant", "session_uuid": world.session_a},
+        headers=keyed(world.client_b),
+    )
+    assert taken.status_code == 409
+    messages = await world.client.get(
+        f"/v1/sessions/{world.session_a}/messages", headers=keyed(world.client_b)
+    )
+    assert messages.status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/health", "/docs", "/openapi.json", "/admin"])
+async def test_health_docs_and_the_admin_page_are_public(world: AuthWorld, path: str) -> None:
+    assert (await world.client.get(path)).status_code == 200
