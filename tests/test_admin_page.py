@@ -3,13 +3,19 @@ app under real uvicorn. Screenshots land in the test's temporary folder."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 from playwright.sync_api import Page, expect
 
+from chatmodel_service.app import create_app
+from chatmodel_service.config import Settings
+from chatmodel_service.llm.gateway import LLMGateway
 from tests.support.browser import chromium
-from tests.support.servers import LiveApp
+from tests.support.servers import LiveApp, serve_in_thread
 
 
 def test_page_and_assets_are_served(live_app: LiveApp) -> None:
@@ -103,3 +109,70 @@ def test_publish_split_rollback_cycle_and_session_messages(
         expect(messages.locator("li")).to_have_count(2)
         page.screenshot(path=tmp_path / "4-session.png")
         assert errors == []
+
+
+def _create_key(database_url: str, scope: str, name: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATMODEL_")}
+    env["CHATMODEL_DATABASE_URL"] = database_url
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "chatmodel._cli",
+            "keys",
+            "create",
+            "--project",
+            "default",
+            "--scope",
+            scope,
+            "--name",
+            name,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_page_signs_in_with_an_admin_key(
+    database_url: str, gateway: LLMGateway, tmp_path: Path
+) -> None:
+    admin_key = _create_key(database_url, "admin", "browser")
+    client_key = _create_key(database_url, "client", "web")
+    settings = Settings(database_url=database_url, seed_demo=True, auth="required")
+    with serve_in_thread(create_app(settings, gateway)) as live, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{live.base_url}/admin")
+        dialog = page.locator("#login-dialog")
+        expect(dialog).to_be_visible()
+        page.screenshot(path=tmp_path / "sign-in.png")
+
+        page.get_by_label("Admin API key").fill(client_key)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator("#login-message")).to_contain_text("cannot manage chat models")
+
+        page.get_by_label("Admin API key").fill(admin_key)
+        page.get_by_role("button", name="Sign in").click()
+        expect(dialog).to_be_hidden()
+        page.get_by_text("simple_assistant").first.click()
+        page.get_by_role("button", name="New version", exact=True).click()
+        page.get_by_label("System prompt", exact=True).fill("Signed-in edit.")
+        page.get_by_label("Model", exact=True).fill("chatmodel-offline/echo")
+        page.get_by_role("button", name="Create version").click()
+        expect(page.locator("#version-detail")).to_contain_text("Version 2")
+
+        # The key travels only in a header: a request without it (what a forged cross-site
+        # form would send) is refused, and the page set no cookie to ride along.
+        forged = httpx.post(
+            f"{live.base_url}/v1/chat-models/simple_assistant/versions",
+            json={"system_prompt": "forged", "model": "chatmodel-offline/echo"},
+        )
+        assert forged.status_code == 401
+        assert page.context.cookies() == []
+
+        page.get_by_role("button", name="Sign out").click()
+        expect(dialog).to_be_visible()

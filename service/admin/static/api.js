@@ -1,5 +1,7 @@
-// Every request the admin page makes goes through api(): the one place to add a header
-// (an admin key, a CSRF token) to all of them.
+// Every request the admin page makes goes through api(): it adds the admin key (see
+// auth.js) and turns 401/403 answers into a sign-in prompt.
+
+import { announceAuthNeeded, currentKey } from "./auth.js";
 
 /** An error answer from the server: {error, detail, field} plus the HTTP status. */
 export class ApiError extends Error {
@@ -34,7 +36,9 @@ export async function api(method, url, { query, body } = {}) {
       target.searchParams.set(key, String(value));
     }
   }
-  const init = { method, headers: { accept: "application/json" } };
+  const init = { method, headers: { accept: "application/json" }, credentials: "omit" };
+  const key = currentKey();
+  if (key) init.headers.authorization = `Bearer ${key}`;
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -56,6 +60,9 @@ export async function api(method, url, { query, body } = {}) {
     } catch {
       decoded = null;
     }
+  }
+  if (response.status === 401 || response.status === 403) {
+    announceAuthNeeded(response.status, decoded?.detail ?? response.statusText);
   }
   if (!response.ok) {
     throw new ApiError(

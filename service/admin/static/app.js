@@ -2,6 +2,7 @@
 // The address keeps the place (#/<chat model>/<section>) so a reload shows the same view.
 
 import { api, path } from "./api.js";
+import { currentKey, signIn, signOut } from "./auth.js";
 import * as diff from "./diff.js";
 import { $, clearError, fill, h, showError, weightsText } from "./dom.js";
 import * as figures from "./figures.js";
@@ -228,7 +229,44 @@ function start() {
   $("create-chat-model-form").addEventListener("submit", createChatModel);
   for (const section of Object.values(SECTIONS)) section.init(ctx);
   window.addEventListener("hashchange", route);
+  initSignIn();
   loadChatModels().then(route);
+}
+
+function initSignIn() {
+  const dialog = $("login-dialog");
+  $("sign-out").hidden = !currentKey();
+  window.addEventListener("chatmodel:auth-needed", (event) => {
+    const { status, detail } = event.detail;
+    $("login-message").textContent =
+      status === 403
+        ? `This key cannot manage chat models (${detail}). Sign in with an admin key.`
+        : currentKey()
+          ? `The server refused this key (${detail}).`
+          : "This server needs an admin API key.";
+    if (!dialog.open) dialog.showModal();
+    $("login-key").focus();
+  });
+  $("login-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const key = $("login-key").value;
+    if (!key.trim()) return;
+    signIn(key);
+    try {
+      await api("GET", "/v1/keys"); // an admin-only route: proves the key's scope
+    } catch {
+      signOut(); // the auth-needed handler has already said why
+      return;
+    }
+    $("login-key").value = "";
+    dialog.close();
+    $("sign-out").hidden = false;
+    loadChatModels().then(route);
+  });
+  $("sign-out").addEventListener("click", () => {
+    signOut();
+    window.location.reload();
+  });
 }
 
 start();
