@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import os
 import subprocess
@@ -421,3 +422,47 @@ def test_the_openai_sdk_works_with_a_key(database_url: str, gateway: LLMGateway)
             pytest.raises(openai.AuthenticationError),
         ):
             wrong.models.list()
+
+
+def test_admin_cli_works_with_a_key_and_refuses_without(
+    database_url: str, gateway: LLMGateway
+) -> None:
+    created = _cli(
+        "keys",
+        "create",
+        "--project",
+        "default",
+        "--scope",
+        "admin",
+        "--name",
+        "cli",
+        database=database_url,
+    )
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip().splitlines()[-1]
+    settings = auth_settings(database_url, seed_demo=True)
+    with serve_in_thread(create_app(settings, gateway)) as live:
+        listed = _cli(
+            "--base-url",
+            live.base_url,
+            "--api-key",
+            key,
+            "models",
+            "list",
+            "--json",
+            database=database_url,
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert [m["name"] for m in json.loads(listed.stdout)["data"]] == ["simple_assistant"]
+        from_env = _cli(
+            "--base-url",
+            live.base_url,
+            "releases",
+            "simple_assistant",
+            database=database_url,
+            CHATMODEL_API_KEY=key,
+        )
+        assert from_env.returncode == 0, from_env.stderr
+        refused = _cli("--base-url", live.base_url, "models", "list", database=database_url)
+        assert refused.returncode == 1
+        assert "API key" in refused.stderr and "Traceback" not in refused.stderr
