@@ -65,7 +65,7 @@ def test_publish_split_rollback_cycle_and_session_messages(
         page.get_by_label("Memo", exact=True).fill("shorter answers")
         page.get_by_role("button", name="Create version").click()
         expect(page.locator("#version-detail")).to_contain_text("Version 2")
-        page.screenshot(path=tmp_path / "1-version.png")
+        page.screenshot(path=tmp_path / "1-version.png", full_page=True)
 
         # The diff between v1 and v2.
         page.locator("#tab-diff").click()
@@ -83,6 +83,9 @@ def test_publish_split_rollback_cycle_and_session_messages(
         _confirm(page)
         expect(page.locator("#deploy-status")).to_contain_text("v2 100%")
         page.get_by_role("button", name="Review split").click()
+        expect(page.locator("#confirm-from")).to_contain_text("v2 · 100%")
+        expect(page.locator("#confirm-to")).to_contain_text("v1 · 50%")
+        page.screenshot(path=tmp_path / "3-confirm-split.png")
         _confirm(page)
         expect(page.locator("#deploy-status")).to_contain_text("50%")
         page.get_by_role("button", name="Review rollback").click()
@@ -90,24 +93,53 @@ def test_publish_split_rollback_cycle_and_session_messages(
         expect(page.locator("#deploy-status")).to_contain_text("v2 100%")
 
         kinds = _release_kinds(page)
-        page.screenshot(path=tmp_path / "3-releases.png")
+        page.screenshot(path=tmp_path / "4-releases.png")
         assert [row.split()[1].lower() for row in kinds[:3]] == ["rollback", "split", "publish"]
 
-        # A session made over the REST API shows up with its messages.
         with httpx.Client(base_url=live_app.base_url, timeout=30) as http:
-            session = http.post("/v1/sessions", json={"chat_model": "simple_assistant"}).json()
+            # Someone else publishes v1: this page's expected_release is now stale.
             http.post(
-                f"/v1/sessions/{session['uuid']}/messages",
-                json={"messages": [{"role": "user", "content": "Hello from the browser test"}]},
+                "/v1/chat-models/simple_assistant/publish", json={"version": 1}
             ).raise_for_status()
-            http.post(f"/v1/sessions/{session['uuid']}/run").raise_for_status()
+            page.locator("#tab-publish").click()
+            page.locator("#publish-version").select_option("2")
+            page.get_by_role("button", name="Review publish").click()
+            _confirm(page)
+            error = page.locator("#publish-error")
+            expect(error).to_contain_text("Stale release (409)")
+            expect(error).to_contain_text("expected_release")
+            expect(page.locator("#deploy-status")).to_have_text("v1 100%")  # reloaded
+            page.screenshot(path=tmp_path / "5-stale.png")
+
+            # A session made over the REST API, with a function call round trip.
+            session = http.post("/v1/sessions", json={"chat_model": "simple_assistant"}).json()
+            messages_url = f"/v1/sessions/{session['uuid']}/messages"
+            run_url = f"/v1/sessions/{session['uuid']}/run"
+            question = {"role": "user", "content": "What is the weather in Boston?"}
+            http.post(messages_url, json={"messages": [question]}).raise_for_status()
+            weather = {
+                "name": "get_weather",
+                "parameters": {"type": "object", "properties": {"location": {"type": "string"}}},
+            }
+            http.post(run_url, json={"functions": [weather]}).raise_for_status()
+            result = {"role": "function", "content": "13 degrees celsius"}
+            http.post(messages_url, json={"messages": [result]}).raise_for_status()
+            http.post(run_url).raise_for_status()
         page.locator("#tab-sessions").click()
         page.locator("#sessions-refresh").click()
-        page.locator("#sessions-table tbody tr").first.click()
+        page.get_by_role("button", name=session["uuid"][:8]).click()
         messages = page.locator("#message-list")
-        expect(messages).to_contain_text("Hello from the browser test")
-        expect(messages.locator("li")).to_have_count(2)
-        page.screenshot(path=tmp_path / "4-session.png")
+        expect(messages.locator("li")).to_have_count(4)
+        expect(messages.locator("li.role-assistant").first).to_contain_text("Function call")
+        expect(messages).to_contain_text('get_weather({"location":"Boston"})')
+        expect(messages).to_contain_text("get_weather returned: 13 degrees celsius")
+        page.screenshot(path=tmp_path / "6-session.png")
+
+        # Figures count the session's runs on the version it was pinned to (v1).
+        page.locator("#tab-figures").click()
+        v1 = page.locator("#figures-table tbody tr", has_text="v1")
+        expect(v1.locator("td").nth(2)).to_have_text("2")  # runs
+        page.screenshot(path=tmp_path / "7-figures.png")
         assert errors == []
 
 

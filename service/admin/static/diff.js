@@ -133,6 +133,7 @@ function unifiedTable(lines) {
   return h(
     "table",
     { class: "diff unified", "aria-label": "Unified diff of the system prompt" },
+    h("colgroup", {}, h("col", { class: "ln-col" }), h("col", { class: "ln-col" }), h("col", { class: "sign-col" }), h("col")),
     h("tbody", {}, rows),
   );
 }
@@ -185,6 +186,7 @@ function splitTable(lines, answer) {
   return h(
     "table",
     { class: "diff split", "aria-label": "Side-by-side diff of the system prompt" },
+    h("colgroup", {}, h("col", { class: "ln-col" }), h("col"), h("col", { class: "ln-col" }), h("col")),
     h(
       "thead",
       {},

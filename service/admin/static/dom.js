@@ -25,13 +25,13 @@ const dateFormat = new Intl.DateTimeFormat(undefined, {
   day: "numeric",
   hour: "2-digit",
   minute: "2-digit",
-  second: "2-digit",
 });
 
 /** A <time> element showing a local date and time, the exact value on hover. */
 export function timeElement(iso) {
   if (!iso) return h("span", { class: "muted" }, "—");
-  return h("time", { datetime: iso, title: iso }, dateFormat.format(new Date(iso)));
+  const when = new Date(iso);
+  return h("time", { datetime: iso, title: when.toString() }, dateFormat.format(when));
 }
 
 /** Version -> weight pairs, sorted by version: [[1, 50], [2, 50]]. */

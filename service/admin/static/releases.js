@@ -26,7 +26,7 @@ export function render(ctx) {
       h(
         "td",
         { class: "nowrap" },
-        `#${release.release}`,
+        h("span", {}, `#${release.release}`),
         index === 0 ? h("span", { class: "badge live" }, "live") : null,
       ),
       h("td", {}, h("span", { class: `kind kind-${release.kind}` }, release.kind)),

@@ -87,6 +87,7 @@ function sessionRow(session) {
     openSession = session;
     markOpenRow();
     renderSessionMeta(session);
+    $("session-detail").scrollIntoView({ block: "nearest" });
     loadMessages({ restart: true });
   });
   return row;

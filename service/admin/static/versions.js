@@ -69,6 +69,8 @@ export function render(ctx) {
     row.addEventListener("click", () => {
       selected = version.number;
       render(ctx);
+      // On narrow screens the card is below the table: bring it into view.
+      $("version-detail").scrollIntoView({ block: "nearest" });
     });
     return row;
   });
