@@ -16,6 +16,7 @@ from chatmodel_service.chat_models.router import router as chat_models_router
 from chatmodel_service.chat_models.service import seed_demo
 from chatmodel_service.config import Settings, get_settings
 from chatmodel_service.db import Database, create_engine
+from chatmodel_service.error_schemas import ERROR_RESPONSES
 from chatmodel_service.errors import install_error_handlers
 from chatmodel_service.limits import BodySizeLimit, RateLimiter
 from chatmodel_service.llm.gateway import LLMGateway, create_gateway
@@ -23,6 +24,7 @@ from chatmodel_service.openai_compat.router import install as install_openai_com
 from chatmodel_service.releases.router import router as releases_router
 from chatmodel_service.runs.router import router as runs_router
 from chatmodel_service.runs.router import version_test_router
+from chatmodel_service.runs.service import recover_lapsed_runs
 from chatmodel_service.sessions.router import router as sessions_router
 
 logger = logging.getLogger("chatmodel_service")
@@ -44,6 +46,9 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
                 "admin. Only allowed on a loopback address (%s).",
                 settings.host,
             )
+        recovered = await recover_lapsed_runs(database)
+        if recovered:
+            logger.warning("marked %d run(s) interrupted: their server stopped mid-run", recovered)
         if settings.seed_demo:
             async with database.transaction() as db:
                 if await seed_demo(db, app.state.gateway.check_model):
@@ -58,6 +63,7 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
         version=__version__,
         summary="Stateful chat sessions with versioned system prompts.",
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
     )
     app.state.auth_required = auth_required(settings)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)

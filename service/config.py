@@ -29,6 +29,28 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(
         default=120.0, gt=0, description="Upper bound for one model call (a version may lower it)."
     )
+    retry_backoff_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        le=30,
+        description="First pause before retrying a failed model call (a version's "
+        "`num_retries`); doubled per retry, with jitter; a provider's Retry-After wins "
+        "when it asks for longer, up to 30 s.",
+    )
+    run_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="How long a run's hold on its session lasts without renewal. A live "
+        "run renews it every third of this; a run whose server died frees the session "
+        "once it lapses.",
+    )
+    max_run_wait_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        le=3600,
+        description="Longest `wait_seconds` a run request may ask for (policy `wait`).",
+    )
     max_body_bytes: int = Field(
         default=4 * 1024 * 1024, gt=0, description="Largest accepted request body, in bytes."
     )

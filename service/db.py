@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -18,14 +18,28 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from chatmodel_service.config import Settings
 
+# Execution option a write transaction carries: on SQLite it begins with BEGIN IMMEDIATE.
+WRITE_OPTION = "chatmodel_write"
+
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    # SQLAlchemy, not the driver, begins transactions (see _sqlite_begin).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    """A write transaction takes SQLite's write lock when it begins (BEGIN IMMEDIATE), so
+    it waits for another writer (busy_timeout) instead of failing with "database is
+    locked" when it upgrades from reading to writing after a concurrent commit. Reads
+    begin deferred and never block one another (WAL)."""
+    write = connection.get_execution_options().get(WRITE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -37,6 +51,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
 
 
@@ -45,12 +60,21 @@ class Database:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self.dialect = engine.dialect.name
+        self._readers = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self._writers = async_sessionmaker(
+            engine.execution_options(**{WRITE_OPTION: True}),
+            expire_on_commit=False,
+            autoflush=False,
+        )
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work: commits once on success, rolls back on any exception."""
-        async with self._sessions() as session, session.begin():
+    async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commits once on success, rolls back on any exception.
+        ``write=False`` for transactions that only read (on SQLite they then never wait
+        for a writer)."""
+        sessions = self._writers if write else self._readers
+        async with sessions() as session, session.begin():
             yield session
 
     async def dispose(self) -> None:

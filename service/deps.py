@@ -34,11 +34,15 @@ def get_app_settings(request: Request) -> Settings:
     return cast(Settings, request.app.state.settings)
 
 
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def unit_of_work(
-    database: Annotated[Database, Depends(get_database)],
+    request: Request, database: Annotated[Database, Depends(get_database)]
 ) -> AsyncIterator[AsyncSession]:
-    """The request's transaction: committed after the route returns, before the response."""
-    async with database.transaction() as session:
+    """The request's transaction: committed after the route returns, before the response.
+    GET requests read; every other method's transaction is a write transaction."""
+    async with database.transaction(write=request.method not in READ_METHODS) as session:
         yield session
 
 

@@ -97,6 +97,26 @@ class NothingToRollBack(Conflict):
     code = "nothing_to_roll_back"
 
 
+class SessionBusy(Conflict):
+    """Another run holds the session (one run at a time per session)."""
+
+    code = "session_busy"
+
+    def __init__(self, detail: str, *, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class RunInProgress(SessionBusy):
+    """The first request with this Idempotency-Key is still running."""
+
+    code = "run_in_progress"
+
+
 class InvalidInput(ServiceError):
     """Well-formed JSON that breaks a domain rule (names the offending field)."""
 
@@ -106,6 +126,12 @@ class InvalidInput(ServiceError):
 
 class NothingPublished(InvalidInput):
     code = "nothing_published"
+
+
+class IdempotencyKeyReused(InvalidInput):
+    """An Idempotency-Key sent again with a different request body."""
+
+    code = "idempotency_key_reused"
 
 
 class PayloadTooLarge(ServiceError):

@@ -20,6 +20,23 @@ class LLMCall:
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
     timeout: float = 120.0
+    # Retries of a retryable failure (429, 5xx, timeout, connection) per model, then the
+    # fallback models in order, each with the same retries; ``retry_backoff`` is the first
+    # pause in seconds (doubled per retry, with jitter).
+    num_retries: int = 0
+    fallbacks: tuple[str, ...] = ()
+    retry_backoff: float = 0.5
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try of a call: which model, how it ended (``succeeded`` or an error type), the
+    provider's HTTP status if it sent one, and how long it took."""
+
+    model: str
+    outcome: str
+    latency_ms: int
+    provider_status: int | None = None
 
 
 @dataclass(frozen=True)
@@ -36,6 +53,7 @@ class LLMResult:
     cost: float | None
     latency_ms: int
     api_response: dict[str, Any]
+    attempts: tuple[Attempt, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -48,6 +66,7 @@ class LLMFailure:
     latency_ms: int
     provider_status: int | None = None
     api_response: dict[str, Any] | None = None
+    attempts: tuple[Attempt, ...] = ()
 
 
 LLMOutcome = LLMResult | LLMFailure

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from chatmodel_service.models.base import Base, CreatedAt, UUIDPrimaryKey, utcnow
 
 MESSAGE_ROLES = ("system", "user", "assistant", "function", "tool")
-RUN_STATUSES = ("succeeded", "failed")
+RUN_STATUSES = ("running", "succeeded", "failed")
 KEY_SCOPES = ("admin", "client")
 
 
@@ -116,6 +116,9 @@ class ChatSession(CreatedAt, Base):
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     # Values for the pinned version's template variables.
     variables: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    # The run holding the session (one at a time) and until when; renewed while it runs.
+    lease_run_id: Mapped[uuid.UUID | None] = mapped_column()
+    lease_expires_at: Mapped[datetime | None] = mapped_column()
 
 
 class ChatRun(UUIDPrimaryKey, CreatedAt, Base):
@@ -125,7 +128,8 @@ class ChatRun(UUIDPrimaryKey, CreatedAt, Base):
 
     __tablename__ = "chat_run"
     __table_args__ = (
-        CheckConstraint("status IN ('succeeded', 'failed')", name="status"),
+        CheckConstraint("status IN ('running', 'succeeded', 'failed')", name="status"),
+        UniqueConstraint("session_id", "idempotency_key"),
         Index(None, "session_id"),
         Index(None, "version_id"),
     )
@@ -143,9 +147,15 @@ class ChatRun(UUIDPrimaryKey, CreatedAt, Base):
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
     cost: Mapped[float | None] = mapped_column(Float)
-    finished_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()  # null while running
     # The name of the API key that asked for the run (None: auth disabled).
     key_name: Mapped[str | None] = mapped_column(String(100))
+    # A retried request with the same key (and body hash) gets ``result`` back.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    result: Mapped[dict[str, Any] | None] = mapped_column()
+    # Each try of the model call: [{model, outcome, latency_ms, provider_status}].
+    attempts: Mapped[list[dict[str, Any]] | None] = mapped_column()
 
 
 class SessionMessage(CreatedAt, Base):

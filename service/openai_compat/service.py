@@ -54,7 +54,14 @@ from chatmodel_service.openai_compat.schemas import (
 from chatmodel_service.releases.assignment import assignment_key
 from chatmodel_service.runs.repository import RunRepository
 from chatmodel_service.runs.schemas import RunOptions
-from chatmodel_service.runs.service import PreparedRun, finish_run, run_record, version_call
+from chatmodel_service.runs.service import (
+    PreparedRun,
+    claim_session,
+    finish_run,
+    require_session_locked,
+    run_record,
+    version_call,
+)
 from chatmodel_service.sessions.messages import (
     PendingCalls,
     link_results,
@@ -63,7 +70,7 @@ from chatmodel_service.sessions.messages import (
 )
 from chatmodel_service.sessions.repository import SessionRepository
 from chatmodel_service.sessions.schemas import MessageIn, MessagesAdd, SessionCreate
-from chatmodel_service.sessions.service import add_messages, create_session, require_session
+from chatmodel_service.sessions.service import add_messages, create_session
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -188,7 +195,8 @@ async def _open_session(
     options: RunOptions,
     settings: Settings,
 ) -> PreparedRun:
-    """Make the session if new, store the request's new messages, build the call."""
+    """Make the session if new, claim it for this run (409 ``session_busy`` if another
+    run holds it), store the request's new messages, build the call."""
     await create_session(
         db,
         project_id,
@@ -200,9 +208,12 @@ async def _open_session(
         ),
     )
     repo = SessionRepository(db)
-    loaded = await require_session(repo, project_id, session_uuid)
+    loaded = await require_session_locked(repo, project_id, session_uuid)
     stored = await repo.all_messages(session_uuid)
     added = new_messages(session_uuid, stored, request)
+    run_id = await claim_session(
+        db, settings, loaded, stream=bool(getattr(body, "stream", False)), key_name=None
+    )
     if added:
         try:
             await add_messages(
@@ -214,7 +225,7 @@ async def _open_session(
     conversation = [message_in_to_openai(m) for m in request.instructions]
     conversation += [message_to_openai(m) for m in stored]
     call = version_call(loaded.version, loaded.session.variables, conversation, options, settings)
-    return PreparedRun(loaded, call)
+    return PreparedRun(loaded, call, run_id)
 
 
 def _passthrough(
@@ -276,6 +287,7 @@ async def prepare(
                 chat_model=chat_model.name,
                 version=run.loaded.version,
                 session_run=run,
+                call_id=run.run_id,
             )
         key = assignment_key(uuid.uuid4(), {"user_id": body.user})
         version = await resolve_version(chat_models, chat_model, "deploy", key)
@@ -334,9 +346,7 @@ async def record(
     """Record the run (and for a session its reply); returns the stored reply's uuid."""
     if prepared.session_run is not None:
         session_run = replace(prepared.session_run, key_name=prepared.key_name)
-        _, message_id = await finish_run(
-            database, session_run, outcome, stream=stream, run_id=prepared.run_id
-        )
+        _, message_id = await finish_run(database, session_run, outcome)
         return message_id
     if prepared.version is not None:
         run = run_record(

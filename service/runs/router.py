@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Body, Header, Path
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from chatmodel_service.chat_models.schemas import MAX_NUMBER
@@ -19,7 +19,8 @@ from chatmodel_service.deps import (
     ProjectId,
     SettingsDep,
 )
-from chatmodel_service.limits import check_functions
+from chatmodel_service.errors import InvalidInput
+from chatmodel_service.limits import check_functions, check_messages
 from chatmodel_service.runs.schemas import (
     LLMResponse,
     LLMStreamResponse,
@@ -27,8 +28,8 @@ from chatmodel_service.runs.schemas import (
     RunRequest,
     VersionTrialRequest,
 )
-from chatmodel_service.runs.service import list_runs, prepare_run, run_session
-from chatmodel_service.runs.streaming import sse_lines, stream_run
+from chatmodel_service.runs.service import Replayed, list_runs, run_session, start_run
+from chatmodel_service.runs.streaming import replay_stream, sse_lines, stream_run
 from chatmodel_service.runs.trial import trial_run
 
 router = APIRouter(prefix="/v1/sessions", tags=["runs"])
@@ -45,6 +46,15 @@ RUN_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+RUN_RESPONSES[409] = {
+    "description": "`session_busy`: another run holds the session (Retry-After says when "
+    "to try again); `run_in_progress`: the first request with this Idempotency-Key is "
+    "still running."
+}
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,200}$"
+
+
 @router.post("/{session_uuid}/run", response_model=None, responses=RUN_RESPONSES)
 async def run(
     session_uuid: uuid.UUID,
@@ -54,22 +64,54 @@ async def run(
     project: ProjectId,
     caller: CallerDep,
     body: Annotated[RunRequest | None, Body()] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="Makes the run safe to retry: a repeat with the same key (and the "
+            "same body) returns the first run's stored result instead of calling the model "
+            "again. Up to 200 visible ASCII characters, unique per session.",
+        ),
+    ] = None,
 ) -> Response:
+    """Run the model on the session: one run at a time per session (409 `session_busy`
+    otherwise, or `if_busy: wait`). Upstream failures are an LLMResponse with `error: true`."""
     request = body or RunRequest()
     check_functions(settings, request.functions, "functions")
     check_functions(settings, request.tools, "tools")
-    if request.stream:
-        prepared = await prepare_run(
-            database, settings, project, session_uuid, request, caller.key_name
+    if request.messages:
+        check_messages(settings, [m.content for m in request.messages], "messages")
+    if request.if_busy == "wait" and request.wait_seconds > settings.max_run_wait_seconds:
+        raise InvalidInput(
+            f"wait_seconds may be at most {settings.max_run_wait_seconds:g} on this server.",
+            field="wait_seconds",
         )
-        return StreamingResponse(
-            sse_lines(stream_run(database, gateway, prepared)),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-    result = await run_session(
-        database, gateway, settings, project, session_uuid, request, caller.key_name
+    started = await start_run(
+        database,
+        settings,
+        project,
+        session_uuid,
+        request,
+        key_name=caller.key_name,
+        idempotency_key=idempotency_key,
     )
+    if isinstance(started, Replayed):
+        headers = {"Idempotent-Replayed": "true"}
+        if request.stream:
+            return StreamingResponse(
+                sse_lines(replay_stream(started.response)),
+                media_type="text/event-stream",
+                headers=STREAM_HEADERS | headers,
+            )
+        return JSONResponse(started.response.model_dump(mode="json"), headers=headers)
+    if request.stream:
+        return StreamingResponse(
+            sse_lines(stream_run(database, gateway, settings, started)),
+            media_type="text/event-stream",
+            headers=STREAM_HEADERS,
+        )
+    result = await run_session(database, gateway, settings, started)
     return JSONResponse(result.model_dump(mode="json"))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -54,6 +54,29 @@ class RunRequest(RunOptions):
     stream: bool = Field(
         default=False, description="Answer text/event-stream of LLMStreamResponse events."
     )
+    messages: list[MessageIn] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1000,
+        description="Messages to append before running, atomically with the run: they are "
+        "stored only once this run holds the session (so a 409 session_busy stores nothing).",
+    )
+    if_busy: Literal["reject", "wait"] = Field(
+        default="reject",
+        description="When another run holds the session: `reject` answers 409 "
+        "session_busy at once; `wait` waits up to `wait_seconds` for it to finish.",
+    )
+    wait_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="With if_busy=wait: how long to wait for the session before 409.",
+    )
+
+    def fingerprint_fields(self) -> dict[str, Any]:
+        """What an Idempotency-Key vouches for: the run's content, not how it is
+        delivered (stream) or how long it may queue (if_busy, wait_seconds)."""
+        return self.model_dump(mode="json", exclude={"stream", "if_busy", "wait_seconds"})
 
 
 class VersionTrialRequest(RunOptions):
@@ -102,6 +125,15 @@ class ToolCallOut(BaseModel):
     function: FunctionCallOut
 
 
+class AttemptOut(BaseModel):
+    """One try of the model call: retries and fallbacks each add one."""
+
+    model: str
+    outcome: str = Field(description="`succeeded`, or the error type of this try.")
+    latency_ms: int
+    provider_status: int | None = None
+
+
 class ResponseDetail(BaseModel):
     name: str
     version: int
@@ -130,6 +162,11 @@ class LLMResponse(BaseModel):
     error_log: str | None = None
     api_response: dict[str, Any] | None = None
     detail: ResponseDetail | None = None
+    attempts: list[AttemptOut] | None = Field(
+        default=None,
+        description="Each try of the model call, in order (retries and fallbacks); "
+        "`detail.model` is the model that answered.",
+    )
 
 
 class RunOut(BaseModel):
@@ -139,7 +176,7 @@ class RunOut(BaseModel):
     session_uuid: UUID
     version: int
     version_uuid: UUID
-    status: str
+    status: Literal["running", "succeeded", "failed"]
     stream: bool
     model: str
     error_type: str | None
@@ -149,8 +186,10 @@ class RunOut(BaseModel):
     cost: float | None
     message_uuid: UUID | None
     created_at: datetime
-    finished_at: datetime
+    finished_at: datetime | None = Field(description="Null while the run is running.")
     key_name: str | None = Field(default=None, description="The API key that asked for it.")
+    attempts: list[AttemptOut] | None = None
+    idempotency_key: str | None = None
 
 
 class RunList(BaseModel):
@@ -201,3 +240,4 @@ class LLMStreamResponse(BaseModel):
     error_type: str | None = None
     error_log: str | None = None
     detail: ResponseDetail | None = None
+    attempts: list[AttemptOut] | None = None

@@ -1,27 +1,44 @@
-"""Where a run happens: load the session, build the prompt, call the gateway, store the reply.
+"""Where a run happens: claim the session, build the prompt, call the gateway, store the reply.
 
-A run holds no database transaction while the model is thinking: one short read
-(session + version, then its messages), the model call, one short write (run record and
-reply together), so a slow provider never pins a connection or a SQLite write lock.
+A run holds no database transaction while the model is thinking:
+
+1. **start** (one write transaction): lock the session row, answer a repeated
+   Idempotency-Key from the stored result, take the session's lease (one run at a time;
+   409 ``session_busy`` otherwise), insert the run record as ``running``, append the
+   request's messages, read the history;
+2. the model call, while a heartbeat renews the lease (see ``lease.py``);
+3. **finish** (one write transaction): the run's outcome, the reply (on success) and the
+   lease's release, together.
+
+A server that dies between 1 and 3 leaves a ``running`` record and a lease that lapses;
+whoever takes the session next (or the next server start) marks that run failed with
+``interrupted``. So every session is always usable again within one lease.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chatmodel_service.chat_models.templates import render_system_prompt
 from chatmodel_service.config import Settings
 from chatmodel_service.db import Database
+from chatmodel_service.errors import IdempotencyKeyReused, RunInProgress, SessionBusy
 from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.llm.types import LLMCall, LLMFailure, LLMOutcome, LLMResult
 from chatmodel_service.models import ChatModelVersion, ChatRun, SessionMessage
+from chatmodel_service.models.base import utcnow
+from chatmodel_service.runs.lease import keep_lease, lease_until
 from chatmodel_service.runs.repository import RunRepository
 from chatmodel_service.runs.schemas import (
+    AttemptOut,
     FunctionCallOut,
     LLMResponse,
     ResponseDetail,
@@ -33,8 +50,8 @@ from chatmodel_service.runs.schemas import (
 )
 from chatmodel_service.sessions.messages import message_to_openai
 from chatmodel_service.sessions.repository import LoadedSession, SessionRepository
-from chatmodel_service.sessions.schemas import UsageOut
-from chatmodel_service.sessions.service import require_session
+from chatmodel_service.sessions.schemas import MessagesAdd, UsageOut
+from chatmodel_service.sessions.service import add_messages, require_session
 
 
 def build_call(
@@ -70,6 +87,8 @@ def version_call(
     timeout = min(
         float(params.pop("timeout", settings.llm_timeout_seconds)), settings.llm_timeout_seconds
     )
+    num_retries = int(params.pop("num_retries", 0))
+    fallbacks = tuple(params.pop("fallbacks", None) or ())
     if body.functions or body.tools:
         functions = [f.model_dump(exclude_none=True) for f in body.functions or []] or None
         tools = [t.model_dump(exclude_none=True) for t in body.tools or []] or None
@@ -85,6 +104,9 @@ def version_call(
         tools=tools,
         tool_choice=body.tool_choice if tools else None,
         timeout=timeout,
+        num_retries=num_retries,
+        fallbacks=fallbacks,
+        retry_backoff=settings.retry_backoff_seconds,
     )
 
 
@@ -127,6 +149,7 @@ def llm_response(
 
 def outcome_response(outcome: LLMOutcome, detail: ResponseDetail) -> LLMResponse:
     """The gateway's outcome as an LLMResponse (failures as ``error: true``)."""
+    attempts = [AttemptOut(**vars(a)) for a in outcome.attempts] or None
     if isinstance(outcome, LLMFailure):
         return LLMResponse(
             error=True,
@@ -135,6 +158,7 @@ def outcome_response(outcome: LLMOutcome, detail: ResponseDetail) -> LLMResponse
             latency_ms=outcome.latency_ms,
             api_response=outcome.api_response,
             detail=detail,
+            attempts=attempts,
         )
     total = None
     if outcome.prompt_tokens is not None or outcome.completion_tokens is not None:
@@ -154,7 +178,26 @@ def outcome_response(outcome: LLMOutcome, detail: ResponseDetail) -> LLMResponse
         latency_ms=outcome.latency_ms,
         api_response=outcome.api_response,
         detail=detail,
+        attempts=attempts,
     )
+
+
+def outcome_values(outcome: LLMOutcome) -> dict[str, Any]:
+    """A finished run's columns from its outcome."""
+    failed = isinstance(outcome, LLMFailure)
+    result = outcome if isinstance(outcome, LLMResult) else None
+    return {
+        "status": "failed" if failed else "succeeded",
+        "model": outcome.model,
+        "error_type": outcome.error_type if isinstance(outcome, LLMFailure) else None,
+        "error_log": outcome.error_log if isinstance(outcome, LLMFailure) else None,
+        "latency_ms": outcome.latency_ms,
+        "prompt_tokens": result.prompt_tokens if result else None,
+        "completion_tokens": result.completion_tokens if result else None,
+        "cost": result.cost if result else None,
+        "attempts": [vars(a) for a in outcome.attempts] or None,
+        "finished_at": utcnow(),
+    }
 
 
 def run_record(
@@ -168,21 +211,13 @@ def run_record(
 ) -> ChatRun:
     """The run record of one call of ``version_id`` (``session_id`` None: a call made
     without a session, as the OpenAI-compatible API's stateless calls are)."""
-    failed = isinstance(outcome, LLMFailure)
     return ChatRun(
         id=run_id or uuid.uuid4(),
         session_id=session_id,
         version_id=version_id,
-        status="failed" if failed else "succeeded",
         stream=stream,
-        model=outcome.model,
-        error_type=outcome.error_type if isinstance(outcome, LLMFailure) else None,
-        error_log=outcome.error_log if isinstance(outcome, LLMFailure) else None,
-        latency_ms=outcome.latency_ms,
-        prompt_tokens=outcome.prompt_tokens if isinstance(outcome, LLMResult) else None,
-        completion_tokens=outcome.completion_tokens if isinstance(outcome, LLMResult) else None,
-        cost=outcome.cost if isinstance(outcome, LLMResult) else None,
         key_name=key_name,
+        **outcome_values(outcome),
     )
 
 
@@ -205,99 +240,299 @@ def _reply_values(loaded: LoadedSession, result: LLMResult) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class PreparedRun:
-    """A run whose session was read and whose model call is built, ready to send."""
+    """A run that holds its session (``run_id`` is its ``running`` record and the
+    lease's holder) and whose model call is built, ready to send."""
 
     loaded: LoadedSession
     call: LLMCall
+    run_id: uuid.UUID
     key_name: str | None = None  # the API key that asked for it (recorded on the run)
+    idempotency_key: str | None = None  # the result is kept for replays when set
 
 
-async def prepare_run(
+@dataclass(frozen=True)
+class Replayed:
+    """A request whose Idempotency-Key already has a finished run: its stored result."""
+
+    response: LLMResponse
+
+
+def request_hash(body: RunRequest) -> str:
+    canonical = json.dumps(body.fingerprint_fields(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def interrupted(model: str, latency_ms: int = 0, reason: str | None = None) -> LLMFailure:
+    return LLMFailure(
+        model=model,
+        error_type="interrupted",
+        error_log=reason
+        or "The server handling this run stopped before the run finished (its lease on the "
+        "session lapsed); nothing was stored for it. Run again.",
+        latency_ms=latency_ms,
+    )
+
+
+async def _give_up(db: AsyncSession, run_id: uuid.UUID) -> None:
+    """Mark a run whose lease lapsed as failed (``interrupted``), if it is still running."""
+    values = outcome_values(interrupted(""))
+    del values["model"]  # keep the model the run was started with
+    await RunRepository(db).finish(run_id, values)
+
+
+async def claim_session(
+    db: AsyncSession,
+    settings: Settings,
+    loaded: LoadedSession,
+    *,
+    stream: bool,
+    key_name: str | None,
+    idempotency: tuple[str, str] | None = None,
+) -> uuid.UUID:
+    """Take the session's lease for a new run and insert its ``running`` record, in the
+    caller's write transaction (which must have locked the session). Raises SessionBusy
+    when a live run holds it; a lapsed holder is marked interrupted first."""
+    session = loaded.session
+    sessions = SessionRepository(db)
+    now = utcnow()
+    holder = session.lease_run_id
+    expires = session.lease_expires_at
+    if holder is not None and expires is not None and expires >= now:
+        wait = max(1, int((expires - now).total_seconds()) + 1)
+        raise SessionBusy(
+            "Another run is in progress on this session; retry when it has finished, or "
+            "send if_busy=wait to queue behind it.",
+            retry_after=min(wait, 5),
+        )
+    if holder is not None:
+        await _give_up(db, holder)
+    run_id = uuid.uuid4()
+    if not await sessions.take_lease(session.id, run_id, now, lease_until(settings, now)):
+        raise SessionBusy("Another run took this session a moment ago; retry.")
+    key, digest = idempotency or (None, None)
+    await RunRepository(db).add(
+        ChatRun(
+            id=run_id,
+            session_id=session.id,
+            version_id=loaded.version.id,
+            status="running",
+            stream=stream,
+            model=loaded.version.model,
+            latency_ms=0,
+            key_name=key_name,
+            idempotency_key=key,
+            request_hash=digest,
+            finished_at=None,
+        )
+    )
+    return run_id
+
+
+async def _replay(
+    db: AsyncSession, session_id: uuid.UUID, key: str, digest: str
+) -> Replayed | None:
+    existing = await RunRepository(db).by_idempotency_key(session_id, key)
+    if existing is None:
+        return None
+    if existing.request_hash != digest:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was already used on this session with a different request "
+            "body; use a new key for a new run.",
+            field="Idempotency-Key",
+        )
+    if existing.status == "running":
+        raise RunInProgress(
+            "The first request with this Idempotency-Key is still running; retry later to "
+            "get its result."
+        )
+    if existing.result is None:  # finished without a stored result: it was interrupted
+        return Replayed(LLMResponse.model_validate(_interrupted_result(existing)))
+    return Replayed(LLMResponse.model_validate(existing.result))
+
+
+def _interrupted_result(run: ChatRun) -> dict[str, Any]:
+    return {
+        "error": True,
+        "error_type": run.error_type or "interrupted",
+        "error_log": run.error_log,
+        "latency_ms": run.latency_ms,
+    }
+
+
+async def _try_start(
     database: Database,
     settings: Settings,
     project_id: uuid.UUID,
     session_uuid: uuid.UUID,
     body: RunRequest,
-    key_name: str | None = None,
-) -> PreparedRun:
-    """The read phase: session with version, then its messages; the connection is released."""
+    key_name: str | None,
+    idempotency: tuple[str, str] | None,
+) -> PreparedRun | Replayed:
     async with database.transaction() as db:
         repo = SessionRepository(db)
-        loaded = await require_session(repo, project_id, session_uuid)
+        loaded = await require_session_locked(repo, project_id, session_uuid)
+        if idempotency is not None:
+            replayed = await _replay(db, session_uuid, *idempotency)
+            if replayed is not None:
+                return replayed
+        run_id = await claim_session(
+            db, settings, loaded, stream=body.stream, key_name=key_name, idempotency=idempotency
+        )
+        if body.messages:
+            await add_messages(db, project_id, session_uuid, MessagesAdd(messages=body.messages))
         history = await repo.all_messages(session_uuid)
-    return PreparedRun(loaded, build_call(loaded, history, body, settings), key_name)
+    return PreparedRun(
+        loaded,
+        build_call(loaded, history, body, settings),
+        run_id,
+        key_name,
+        idempotency[0] if idempotency else None,
+    )
+
+
+async def require_session_locked(
+    repo: SessionRepository, project_id: uuid.UUID, session_uuid: uuid.UUID
+) -> LoadedSession:
+    """The session, its row locked for this write transaction (PostgreSQL)."""
+    loaded = await repo.get_with_version(project_id, session_uuid, lock=True)
+    if loaded is None:
+        return await require_session(repo, project_id, session_uuid)  # raises not found
+    return loaded
+
+
+async def start_run(
+    database: Database,
+    settings: Settings,
+    project_id: uuid.UUID,
+    session_uuid: uuid.UUID,
+    body: RunRequest,
+    *,
+    key_name: str | None = None,
+    idempotency_key: str | None = None,
+) -> PreparedRun | Replayed:
+    """Claim the session for a run (or replay a finished run with the same key). With
+    ``if_busy=wait``, a busy session is tried again, with growing pauses, until
+    ``wait_seconds`` have passed; then the last 409 stands."""
+    idempotency = (idempotency_key, request_hash(body)) if idempotency_key else None
+    deadline = time.monotonic() + (body.wait_seconds if body.if_busy == "wait" else 0)
+    pause = 0.05
+    while True:
+        try:
+            return await _try_start(
+                database, settings, project_id, session_uuid, body, key_name, idempotency
+            )
+        except SessionBusy:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            await anyio.sleep(min(pause, left))
+            pause = min(pause * 2, 1.0)
 
 
 async def finish_run(
-    database: Database,
-    prepared: PreparedRun,
-    outcome: LLMOutcome,
-    *,
-    stream: bool,
-    run_id: uuid.UUID | None = None,
-) -> tuple[uuid.UUID, uuid.UUID | None]:
-    """The write phase: run record and (on success) the reply, in one transaction.
-    ``run_id`` gives the record a uuid chosen before the call (else a new one)."""
+    database: Database, prepared: PreparedRun, outcome: LLMOutcome
+) -> tuple[LLMResponse, uuid.UUID | None]:
+    """The write phase: the run's outcome, the reply (on success) and the lease's release,
+    in one transaction. A run that lost its lease (given up as interrupted while it was
+    still going) stores nothing more and reports ``interrupted``."""
     loaded = prepared.loaded
-    run = run_record(
-        loaded.session.id,
-        loaded.version.id,
-        outcome,
-        stream=stream,
-        run_id=run_id,
-        key_name=prepared.key_name,
-    )
-    reply = _reply_values(prepared.loaded, outcome) if isinstance(outcome, LLMResult) else None
+    reply = _reply_values(loaded, outcome) if isinstance(outcome, LLMResult) else None
     async with database.transaction() as db:
-        await RunRepository(db).record(run, reply)
-    return run.id, reply["id"] if reply else None
+        sessions = SessionRepository(db)
+        await sessions.lock(loaded.session.id)
+        values = outcome_values(outcome)
+        if prepared.key_name is not None:
+            values["key_name"] = prepared.key_name
+        response = llm_response(loaded, prepared.run_id, outcome, reply["id"] if reply else None)
+        if prepared.idempotency_key is not None:
+            values["result"] = response.model_dump(mode="json")
+        if not await RunRepository(db).finish(prepared.run_id, values):
+            lost = interrupted(
+                outcome.model,
+                outcome.latency_ms,
+                "This run outlived its lease on the session (its server could not renew "
+                "it) and was given up; its reply was not stored. Run again.",
+            )
+            return llm_response(loaded, prepared.run_id, lost, None), None
+        if reply is not None:
+            await sessions.append_reply({**reply, "run_id": prepared.run_id})
+        await sessions.release_lease(loaded.session.id, prepared.run_id)
+    return response, reply["id"] if reply else None
+
+
+async def abandon_run(database: Database, prepared: PreparedRun, started: float) -> None:
+    """Record a run cut short by cancellation (server shutdown) as interrupted, shielded
+    from the cancellation itself."""
+    failure = interrupted(
+        prepared.call.model,
+        int((time.perf_counter() - started) * 1000),
+        "The run was cancelled before the model answered (the server shut down); "
+        "nothing was stored for it.",
+    )
+    with anyio.CancelScope(shield=True):
+        await finish_run(database, prepared, failure)
 
 
 async def run_session(
-    database: Database,
-    gateway: LLMGateway,
-    settings: Settings,
-    project_id: uuid.UUID,
-    session_uuid: uuid.UUID,
-    body: RunRequest,
-    key_name: str | None = None,
+    database: Database, gateway: LLMGateway, settings: Settings, prepared: PreparedRun
 ) -> LLMResponse:
-    """Run the model on a session and store its reply; upstream failures come back as data."""
-    prepared = await prepare_run(database, settings, project_id, session_uuid, body, key_name)
-    outcome = await gateway.complete(prepared.call)
-    run_id, message_id = await finish_run(database, prepared, outcome, stream=False)
-    return llm_response(prepared.loaded, run_id, outcome, message_id)
+    """Call the model for a claimed run and store its outcome; upstream failures come
+    back as data."""
+    started = time.perf_counter()
+    try:
+        async with keep_lease(database, settings, prepared.loaded.session.id, prepared.run_id):
+            outcome = await gateway.complete(prepared.call)
+    except BaseException:
+        await abandon_run(database, prepared, started)
+        raise
+    response, _ = await finish_run(database, prepared, outcome)
+    return response
+
+
+async def recover_lapsed_runs(database: Database) -> int:
+    """Mark every run whose lease lapsed as interrupted and free its session (at start-up;
+    taking a session over does the same for one session)."""
+    async with database.transaction() as db:
+        sessions = SessionRepository(db)
+        lapsed = await sessions.lapsed_leases(utcnow())
+        for session_id, run_id in lapsed:
+            await _give_up(db, run_id)
+            await sessions.release_lease(session_id, run_id)
+    return len(lapsed)
+
+
+def run_out(run: ChatRun, number: int, message_id: uuid.UUID | None) -> RunOut:
+    usage = None
+    if run.prompt_tokens is not None or run.completion_tokens is not None:
+        usage = UsageOut(
+            prompt_tokens=run.prompt_tokens,
+            completion_tokens=run.completion_tokens,
+            total_tokens=(run.prompt_tokens or 0) + (run.completion_tokens or 0),
+        )
+    assert run.session_id is not None
+    return RunOut(
+        uuid=run.id,
+        session_uuid=run.session_id,
+        version=number,
+        version_uuid=run.version_id,
+        status=run.status,
+        stream=run.stream,
+        model=run.model,
+        error_type=run.error_type,
+        error_log=run.error_log,
+        latency_ms=run.latency_ms,
+        usage=usage,
+        cost=run.cost,
+        message_uuid=message_id,
+        created_at=run.created_at,
+        finished_at=run.finished_at,
+        key_name=run.key_name,
+        attempts=[AttemptOut(**a) for a in run.attempts] if run.attempts else None,
+        idempotency_key=run.idempotency_key,
+    )
 
 
 async def list_runs(db: AsyncSession, project_id: uuid.UUID, session_uuid: uuid.UUID) -> RunList:
     await require_session(SessionRepository(db), project_id, session_uuid)
-    data = []
-    for run, number, message_id in await RunRepository(db).list_for_session(session_uuid):
-        usage = None
-        if run.prompt_tokens is not None or run.completion_tokens is not None:
-            usage = UsageOut(
-                prompt_tokens=run.prompt_tokens,
-                completion_tokens=run.completion_tokens,
-                total_tokens=(run.prompt_tokens or 0) + (run.completion_tokens or 0),
-            )
-        data.append(
-            RunOut(
-                uuid=run.id,
-                session_uuid=session_uuid,
-                version=number,
-                version_uuid=run.version_id,
-                status=run.status,
-                stream=run.stream,
-                model=run.model,
-                error_type=run.error_type,
-                error_log=run.error_log,
-                latency_ms=run.latency_ms,
-                usage=usage,
-                cost=run.cost,
-                message_uuid=message_id,
-                created_at=run.created_at,
-                finished_at=run.finished_at,
-                key_name=run.key_name,
-            )
-        )
-    return RunList(data=data)
+    rows = await RunRepository(db).list_for_session(session_uuid)
+    return RunList(data=[run_out(run, number, message_id) for run, number, message_id in rows])

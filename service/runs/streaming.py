@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -23,16 +22,19 @@ from typing import Generic, TypeVar
 
 import anyio
 
+from chatmodel_service.config import Settings
 from chatmodel_service.db import Database
 from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.llm.types import LLMCall, LLMFailure, LLMOutcome, StreamDelta
+from chatmodel_service.runs.lease import keep_lease
 from chatmodel_service.runs.schemas import (
     AssembledMessage,
     FunctionCallDelta,
+    LLMResponse,
     LLMStreamResponse,
     ToolCallDelta,
 )
-from chatmodel_service.runs.service import PreparedRun, finish_run, llm_response
+from chatmodel_service.runs.service import PreparedRun, finish_run
 
 SSE_TERMINATOR = "data: [DONE]\n\n"
 
@@ -50,10 +52,8 @@ def _delta_event(delta: StreamDelta) -> LLMStreamResponse:
     )
 
 
-def _last_event(
-    prepared: PreparedRun, outcome: LLMOutcome, run_id: object, message_id: object
-) -> LLMStreamResponse:
-    full = llm_response(prepared.loaded, run_id, outcome, message_id)  # type: ignore[arg-type]
+def last_event(full: LLMResponse) -> LLMStreamResponse:
+    """A stream's last event: the run's stored result (its LLMResponse) as one event."""
     message = None
     if not full.error:
         message = AssembledMessage(
@@ -70,6 +70,7 @@ def _last_event(
         error_type=full.error_type,
         error_log=full.error_log,
         detail=full.detail,
+        attempts=full.attempts,
     )
 
 
@@ -112,20 +113,30 @@ async def relay_and_record(
 
 
 async def stream_run(
-    database: Database, gateway: LLMGateway, prepared: PreparedRun
+    database: Database, gateway: LLMGateway, settings: Settings, prepared: PreparedRun
 ) -> AsyncGenerator[LLMStreamResponse]:
-    """A session run's SSE events: deltas, then the stored outcome."""
+    """A claimed session run's SSE events: deltas, then the stored outcome. The run's
+    lease is renewed for as long as the stream lasts."""
 
-    async def record(outcome: LLMOutcome) -> tuple[uuid.UUID, uuid.UUID | None]:
-        return await finish_run(database, prepared, outcome, stream=True)
+    async def record(outcome: LLMOutcome) -> LLMResponse:
+        response, _ = await finish_run(database, prepared, outcome)
+        return response
 
-    async with aclosing(relay_and_record(gateway, prepared.call, record)) as events:
+    session_id = prepared.loaded.session.id
+    async with (
+        keep_lease(database, settings, session_id, prepared.run_id),
+        aclosing(relay_and_record(gateway, prepared.call, record)) as events,
+    ):
         async for event in events:
             if isinstance(event, StreamDelta):
                 yield _delta_event(event)
             else:
-                run_id, message_id = event.stored
-                yield _last_event(prepared, event.outcome, run_id, message_id)
+                yield last_event(event.stored)
+
+
+async def replay_stream(response: LLMResponse) -> AsyncGenerator[LLMStreamResponse]:
+    """A replayed run (same Idempotency-Key) as a stream: its stored result, one event."""
+    yield last_event(response)
 
 
 def _event_json(event: LLMStreamResponse) -> str:

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chatmodel_service.models import ChatModel, ChatModelVersion, ChatSession, SessionMessage
@@ -35,18 +36,70 @@ class SessionRepository:
         self.session = session
 
     async def get_with_version(
-        self, project_id: uuid.UUID, session_id: uuid.UUID
+        self, project_id: uuid.UUID, session_id: uuid.UUID, *, lock: bool = False
     ) -> LoadedSession | None:
-        """The session with its pinned version and chat model, in one query."""
-        row = (
-            await self.session.execute(
-                select(ChatSession, ChatModelVersion, ChatModel)
-                .join(ChatModelVersion, ChatModelVersion.id == ChatSession.version_id)
-                .join(ChatModel, ChatModel.id == ChatSession.chat_model_id)
-                .where(ChatSession.id == session_id, ChatSession.project_id == project_id)
-            )
-        ).one_or_none()
+        """The session with its pinned version and chat model, in one query. ``lock``:
+        the session's row stays locked until the transaction ends (see ``lock``)."""
+        query = (
+            select(ChatSession, ChatModelVersion, ChatModel)
+            .join(ChatModelVersion, ChatModelVersion.id == ChatSession.version_id)
+            .join(ChatModel, ChatModel.id == ChatSession.chat_model_id)
+            .where(ChatSession.id == session_id, ChatSession.project_id == project_id)
+        )
+        if lock:
+            query = query.with_for_update(of=ChatSession)
+        row = (await self.session.execute(query)).one_or_none()
         return LoadedSession(*row) if row is not None else None
+
+    async def lock(self, session_id: uuid.UUID) -> None:
+        """Serialize writers of one session until this transaction ends: every write that
+        numbers messages or moves the run lease takes this first. PostgreSQL: a row lock
+        (SELECT ... FOR UPDATE). SQLite: write transactions begin IMMEDIATE, which
+        serializes them already (FOR UPDATE is not SQLite syntax and is left out)."""
+        await self.session.execute(
+            select(ChatSession.id).where(ChatSession.id == session_id).with_for_update()
+        )
+
+    async def take_lease(
+        self, session_id: uuid.UUID, run_id: uuid.UUID, now: datetime, until: datetime
+    ) -> bool:
+        """Give the session to ``run_id`` if no run holds it or the holder's lease lapsed."""
+        result = await self.session.execute(
+            update(ChatSession)
+            .where(
+                ChatSession.id == session_id,
+                or_(ChatSession.lease_run_id.is_(None), ChatSession.lease_expires_at < now),
+            )
+            .values(lease_run_id=run_id, lease_expires_at=until)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def renew_lease(self, session_id: uuid.UUID, run_id: uuid.UUID, until: datetime) -> bool:
+        result = await self.session.execute(
+            update(ChatSession)
+            .where(ChatSession.id == session_id, ChatSession.lease_run_id == run_id)
+            .values(lease_expires_at=until)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def release_lease(self, session_id: uuid.UUID, run_id: uuid.UUID) -> None:
+        await self.session.execute(
+            update(ChatSession)
+            .where(ChatSession.id == session_id, ChatSession.lease_run_id == run_id)
+            .values(lease_run_id=None, lease_expires_at=None)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def lapsed_leases(self, now: datetime) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """(session, run) of every lease that lapsed: runs whose server stopped."""
+        rows = await self.session.execute(
+            select(ChatSession.id, ChatSession.lease_run_id).where(
+                ChatSession.lease_run_id.is_not(None), ChatSession.lease_expires_at < now
+            )
+        )
+        return [(session_id, run_id) for session_id, run_id in rows if run_id is not None]
 
     async def page(
         self,
@@ -93,10 +146,15 @@ class SessionRepository:
     async def exists_anywhere(self, session_id: uuid.UUID) -> bool:
         return await self.session.get(ChatSession, session_id) is not None
 
-    async def add(self, chat_session: ChatSession) -> ChatSession:
-        self.session.add(chat_session)
-        await self.session.flush()
-        return chat_session
+    async def add_unless_exists(self, chat_session: ChatSession) -> bool:
+        """Insert the session; False (and nothing inserted) if its id was taken meanwhile
+        by a concurrent transaction (the insert runs in a savepoint)."""
+        try:
+            async with self.session.begin_nested():
+                self.session.add(chat_session)
+        except IntegrityError:
+            return False
+        return True
 
     async def all_messages(self, session_id: uuid.UUID) -> list[SessionMessage]:
         result = await self.session.execute(

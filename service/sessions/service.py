@@ -10,7 +10,7 @@ from chatmodel_service.chat_models.repository import ChatModelRepository
 from chatmodel_service.chat_models.service import require_chat_model, resolve_version
 from chatmodel_service.chat_models.templates import check_values
 from chatmodel_service.errors import Conflict, InvalidInput, SessionNotFound
-from chatmodel_service.models import ChatSession, SessionMessage
+from chatmodel_service.models import ChatModel, ChatSession, SessionMessage
 from chatmodel_service.releases.assignment import assignment_key
 from chatmodel_service.sessions.cursor import decode_cursor, encode_cursor
 from chatmodel_service.sessions.messages import link_results, message_out, pending_after
@@ -52,7 +52,8 @@ async def require_session(
 async def create_session(
     db: AsyncSession, project_id: uuid.UUID, body: SessionCreate
 ) -> tuple[SessionOut, bool]:
-    """Create a session pinned to a version; re-creating the same uuid returns it.
+    """Create a session pinned to a version; re-creating the same uuid returns it (also
+    when two creates of one uuid race: the one that loses answers as a re-create).
 
     Returns the session and whether it was created by this call.
     """
@@ -60,33 +61,50 @@ async def create_session(
     sessions = SessionRepository(db)
     chat_model = await require_chat_model(chat_models, project_id, body.chat_model)
     if body.session_uuid is not None:
-        existing = await sessions.get_with_version(project_id, body.session_uuid)
+        existing = await _existing(sessions, project_id, body.session_uuid, chat_model)
         if existing is not None:
-            if existing.chat_model.id != chat_model.id:
-                raise Conflict(
-                    f"Session {body.session_uuid} already exists for chat model "
-                    f"'{existing.chat_model.name}'.",
-                    field="session_uuid",
-                )
-            return session_out(existing), False
-        if await sessions.exists_anywhere(body.session_uuid):
-            raise Conflict(f"Session {body.session_uuid} is taken.", field="session_uuid")
+            return existing, False
     session_id = body.session_uuid or uuid.uuid4()  # before resolving: it keys a split
     version = await resolve_version(
         chat_models, chat_model, body.version, assignment_key(session_id, body.metadata)
     )
     variables = check_values(version.variables, body.variables, version=version.number)
-    chat_session = await sessions.add(
-        ChatSession(
-            id=session_id,
-            project_id=project_id,
-            chat_model_id=chat_model.id,
-            version_id=version.id,
-            meta=body.metadata,
-            variables=variables,
-        )
+    chat_session = ChatSession(
+        id=session_id,
+        project_id=project_id,
+        chat_model_id=chat_model.id,
+        version_id=version.id,
+        meta=body.metadata,
+        variables=variables,
     )
+    if not await sessions.add_unless_exists(chat_session):
+        existing = await _existing(sessions, project_id, session_id, chat_model)
+        if existing is None:
+            raise Conflict(f"Session {session_id} is taken.", field="session_uuid")
+        return existing, False
     return session_out(LoadedSession(chat_session, version, chat_model)), True
+
+
+async def _existing(
+    sessions: SessionRepository,
+    project_id: uuid.UUID,
+    session_uuid: uuid.UUID,
+    chat_model: ChatModel,
+) -> SessionOut | None:
+    """The stored session with this uuid if it is the chat model's; 409 if the uuid is
+    another chat model's or another project's; None if no session has it."""
+    existing = await sessions.get_with_version(project_id, session_uuid)
+    if existing is not None:
+        if existing.chat_model.id != chat_model.id:
+            raise Conflict(
+                f"Session {session_uuid} already exists for chat model "
+                f"'{existing.chat_model.name}'.",
+                field="session_uuid",
+            )
+        return session_out(existing)
+    if await sessions.exists_anywhere(session_uuid):
+        raise Conflict(f"Session {session_uuid} is taken.", field="session_uuid")
+    return None
 
 
 async def list_sessions(
@@ -167,9 +185,14 @@ def _check_reposts(
 async def add_messages(
     db: AsyncSession, project_id: uuid.UUID, session_uuid: uuid.UUID, body: MessagesAdd
 ) -> MessageList:
-    """Append messages in order, all or none. Re-posted uuids return the stored message."""
+    """Append messages in order, all or none. Re-posted uuids return the stored message.
+
+    The session's row is locked first (PostgreSQL; SQLite serializes write transactions),
+    so concurrent adds to one session number their messages one after the other, and a
+    uuid re-posted concurrently is found stored instead of inserted twice."""
     repo = SessionRepository(db)
     await require_session(repo, project_id, session_uuid)
+    await repo.lock(session_uuid)
     stored = await repo.messages_by_id([m.uuid for m in body.messages if m.uuid is not None])
     _check_reposts(body.messages, stored, session_uuid)
     fresh = [(i, m) for i, m in enumerate(body.messages) if m.uuid is None or m.uuid not in stored]

@@ -1,0 +1,61 @@
+"""Keeping a run's hold on its session alive while the model answers.
+
+The lease is a row value (``chat_session.lease_run_id`` / ``lease_expires_at``), so it
+holds across server processes sharing one database. A live run renews it every third of
+``run_lease_seconds``; if its process dies, renewals stop and the lease lapses, after
+which the session can be taken by the next run (which marks the dead run interrupted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from datetime import datetime, timedelta
+
+import anyio
+
+from chatmodel_service.config import Settings
+from chatmodel_service.db import Database
+from chatmodel_service.models.base import utcnow
+from chatmodel_service.sessions.repository import SessionRepository
+
+logger = logging.getLogger(__name__)
+
+
+def lease_until(settings: Settings, now: datetime | None = None) -> datetime:
+    return (now or utcnow()) + timedelta(seconds=settings.run_lease_seconds)
+
+
+async def _renew_forever(
+    database: Database, settings: Settings, session_id: uuid.UUID, run_id: uuid.UUID
+) -> None:
+    while True:
+        await asyncio.sleep(settings.run_lease_seconds / 3)
+        try:
+            async with database.transaction() as db:
+                kept = await SessionRepository(db).renew_lease(
+                    session_id, run_id, lease_until(settings)
+                )
+        except Exception:  # the database is unreachable: try again next time
+            logger.warning("could not renew the lease of run %s", run_id, exc_info=True)
+            continue
+        if not kept:
+            logger.warning("run %s lost its lease on session %s", run_id, session_id)
+            return
+
+
+@asynccontextmanager
+async def keep_lease(
+    database: Database, settings: Settings, session_id: uuid.UUID, run_id: uuid.UUID
+) -> AsyncIterator[None]:
+    """Renew the run's lease in the background for as long as the block runs."""
+    renewer = asyncio.create_task(_renew_forever(database, settings, session_id, run_id))
+    try:
+        yield
+    finally:
+        renewer.cancel()
+        with anyio.CancelScope(shield=True), suppress(asyncio.CancelledError):
+            await renewer

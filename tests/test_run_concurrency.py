@@ -1,0 +1,404 @@
+"""One run at a time per session, idempotent runs and messages, and lapsed leases.
+
+Every test here runs on SQLite and on PostgreSQL (the ``client`` fixture's database), with
+requests really in flight at the same time against the real app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from chatmodel_service.config import Settings
+from chatmodel_service.db import Database
+from chatmodel_service.models import DEFAULT_PROJECT_ID
+from chatmodel_service.runs.schemas import RunRequest
+from chatmodel_service.runs.service import recover_lapsed_runs, start_run
+from tests.factories import (
+    add_messages,
+    expect_error,
+    make_chat_model,
+    make_session,
+    run,
+    stored_messages,
+)
+from tests.support.llm_server import Delay, Reply, ScriptedLLMServer, SlowStream
+from tests.support.servers import LiveApp
+
+REMOTE_MODEL = "openai/scripted-model"
+
+
+async def remote_session(client: httpx.AsyncClient, server: ScriptedLLMServer) -> str:
+    await make_chat_model(
+        client, "remote", model=REMOTE_MODEL, api_base=server.base_url, system_prompt="Be brief."
+    )
+    session = await make_session(client, "remote")
+    await add_messages(client, session, {"role": "user", "content": "Hello?"})
+    return session
+
+
+async def until(condition: Any, within: float = 10.0) -> None:
+    """Poll ``condition()`` until true (the scripted server has received a request...)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+async def list_runs(client: httpx.AsyncClient, session: str) -> list[dict[str, Any]]:
+    response = await client.get(f"/v1/sessions/{session}/runs")
+    assert response.status_code == 200, response.text
+    data: list[dict[str, Any]] = response.json()["data"]
+    return data
+
+
+def database_of(app: FastAPI) -> Database:
+    database: Database = app.state.database
+    return database
+
+
+# -- one run at a time -------------------------------------------------------------------
+
+
+async def test_second_run_on_a_busy_session_gets_409_session_busy(
+    client: httpx.AsyncClient, llm_server: ScriptedLLMServer
+) -> None:
+    session = await remote_session(client, llm_server)
+    llm_server.enqueue(Delay(0.5, Reply("first")), Reply("second"))
+    first = asyncio.create_task(client.post(f"/v1/sessions/{session}/run", json={}))
+    await until(lambda: len(llm_server.requests) == 1)
+
+    busy = await client.post(f"/v1/sessions/{session}/run", json={})
+    expect_error(busy, 409, "session_busy", None)
+    assert int(busy.headers["Retry-After"]) >= 1
+    busy_stream = await client.post(f"/v1/sessions/{session}/run", json={"stream": True})
+    expect_error(busy_stream, 409, "session_busy", None)
+
+    assert (await first).json()["content"] == "first"
+    assert len(llm_server.requests) == 1  # the refused runs never reached the model
+    second = await run(client, session)
+    assert second["content"] == "second"
+    contents = [m["content"] for m in await stored_messages(client, session)]
+    assert contents == ["Hello?", "first", "second"]
+    assert [r["status"] for r in await list_runs(client, session)] == ["succeeded"] * 2
+
+
+async def test_if_busy_wait_queues_behind_the_running_run(
+    client: httpx.AsyncClient, llm_server: ScriptedLLMServer
+) -> None:
+    session = await remote_session(client, llm_server)
+    llm_server.enqueue(Delay(0.4, Reply("first")), Reply("second"))
+    first = asyncio.create_task(client.post(f"/v1/sessions/{session}/run", json={}))
+    await until(lambda: len(llm_server.requests) == 1)
+    waited = await client.post(
+        f"/v1/sessions/{session}/run",
+        json={
+            "if_busy": "wait",
+            "wait_seconds": 10,
+            "messages": [{"role": "user", "content": "And then?"}],
+        },
+    )
+    assert waited.status_code == 200, waited.text
+    assert waited.json()["content"] == "second"
+    assert (await first).json()["content"] == "first"
+    # The waiting run's message was stored only once it held the session: after "first".
+    contents = [m["content"] for m in await stored_messages(client, session)]
+    assert contents == ["Hello?", "first", "And then?", "second"]
+    # And the second call saw the first reply in its prompt.
+    assert llm_server.requests[1]["messages"][-2]["content"] == "first"
+
+
+async def test_waiting_gives_up_after_wait_seconds_and_stores_nothing(
+    client: httpx.AsyncClient, llm_server: ScriptedLLMServer
+) -> None:
+    session = await remote_session(client, llm_server)
+    llm_server.enqueue(Delay(1.0, Reply("slow")))
+    first = asyncio.create_task(client.post(f"/v1/sessions/{session}/run", json={}))
+    await until(lambda: len(llm_server.requests) == 1)
+    gave_up = await client.post(
+        f"/v1/sessions/{session}/run",
+        json={
+            "if_busy": "wait",
+            "wait_seconds": 0.2,
+            "messages": [{"role": "user", "content": "never stored"}],
+        },
+    )
+    expect_error(gave_up, 409, "session_busy", None)
+    await first
+    contents = [m["content"] for m in await stored_messages(client, session)]
+    assert contents == ["Hello?", "slow"]
+
+
+async def test_wait_longer_than_the_server_allows_is_a_422(
+    client: httpx.AsyncClient, llm_server: ScriptedLLMServer, settings: Settings
+) -> None:
+    session = await remote_session(client, llm_server)
+    response = await client.post(
+        f"/v1/sessions/{session}/run",
+        json={"if_busy": "wait", "wait_seconds": settings.max_run_wait_seconds + 1},
+    )
+    expect_error(response, 422, "invalid_input", "wait_seconds")
+    response = await client.post(f"/v1/sessions/{session}/run", json={"if_busy": "later"})
+    assert response.status_code == 422
+    assert response.json()["field"] == "if_busy"
+
+
+async def test_a_stream_holds_the_session_until_it_ends(
+    live_app: LiveApp, llm_server: ScriptedLLMServer
+) -> None:
+    """Under real uvicorn (the in-process transport would buffer the whole stream)."""
+    async with httpx.AsyncClient(base_url=live_app.base_url, timeout=10) as client:
+        session = await remote_session(client, llm_server)
+        llm_server.enqueue(SlowStream(Reply("one two three four"), chunk_delay=0.1), Reply("after"))
+        url = f"/v1/sessions/{session}/run"
+        async with client.stream("POST", url, json={"stream": True}) as stream:
+            assert stream.status_code == 200
+            chunks = stream.aiter_text()
+            first = await anext(chunks)
+            assert first.startswith("data: ")
+            busy = await client.post(url, json={})
+            expect_error(busy, 409, "session_busy", None)
+            body = first + "".join([chunk async for chunk in chunks])
+        assert '"done":true' in body
+        assert (await run(client, session))["content"] == "after"
+
+
+async def test_concurrent_runs_on_one_session_each_run_alone(
+    client: httpx.AsyncClient, llm_server: ScriptedLLMServer
+) -> None:
+    """Ten simultaneous runs that all wait: each gets the session in turn, each reply is
+    stored once, and each call saw every reply before it."""
+    session = await remote_session(client, llm_server)
+    llm_server.enqueue(*[Delay(0.02, Reply(f"reply {i}")) for i in range(10)])
+    responses = await asyncio.gather(
+        *[
+            client.post(f"/v1/sessions/{session}/run", json={"if_busy": "wait", "wait_seconds": 30})
+            for _ in range(10)
+        ]
+    )
+    assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
+    replies = sorted(r.json()["content"] for r in responses)
+    assert replies == sorted(f"reply {i}" for i in range(10))
+    stored = await stored_messages(client, session)
+    assert [m["seq"] for m in stored] == list(range(1, 12))
+    assert [m["content"] for m in stored[1:]] == [f"reply {i}" for i in range(10)]
+    # The n-th call's prompt held all n-1 earlier replies: nothing ran side by side.
+    for n, request in enumerate(llm_server.requests):
+        assert len(request["messages"]) == 2 + n  # system + "Hello?" + earlier replies
+
+
+# -- idempotency --------------------------------------------------------------------------
+
+
+async def test_idempotency_key_replays_the_stored_result_without_calling_again(
+    client: httpx.AsyncClient, llm_server: ScriptedLLMServer
+) -> None:
+    session = await remote_session(client, llm_server)
+    llm_server.enqueue(Reply("only once"))
+    headers = {"Idempotency-Key": "retry-me-1"}
+    url = f"/v1/sessions/{session}/run"
+    first = await client.post(url, json={"params": {"temperature": 0}}, headers=headers)
+    again = await client.post(url, json={"params": {"temperature": 0}}, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert "Idempotent-Replayed" not in first.headers
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert len(llm_server.requests) == 1
+    # A stream asked with the same key gets the stored result as its one event.
+    async with client.stream(
+        "POST", url, json={"stream": True, "params": {"temperature": 0}}, headers=headers
+    ) as replay:
+        text = "".join([chunk async for chunk in replay.aiter_text()])
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert '"content":"only once"' in text and text.endswith("data: [DONE]\n\n")
+    assert len(llm_server.requests) == 1
+    contents = [m["content"] for m in await stored_messages(client, session)]
+    assert contents == ["Hello?", "only once"]
+    runs = await list_runs(client, session)
+    assert len(runs) == 1 and runs[0]["idempotency_key"] == "retry-me-1"
+
+
+async def test_idempotency_key_with_a_different_body_is_a_422(
+    client: httpx.AsyncClient, llm_server: ScriptedLLMServer
+) -> None:
+    session = await remote_session(client, llm_server)
+    llm_server.enqueue(Reply("first"))
+    url = f"/v1/sessions/{session}/run"
+    headers = {"Idempotency-Key": "key-2"}
+    assert (await client.post(url, json={}, headers=headers)).status_code == 200
+    other = await client.post(url, json={"params": {"temperature": 1}}, headers=headers)
+    expect_error(other, 422, "idempotency_key_reused", "Idempotency-Key")
+    assert len(llm_server.requests) == 1
+
+
+async def test_idempotency_key_while_the_first_attempt_runs_is_a_409(
+    client: httpx.AsyncClient, llm_server: ScriptedLLMServer
+) -> None:
+    session = await remote_session(client, llm_server)
+    llm_server.enqueue(Delay(0.5, Reply("first")))
+    url = f"/v1/sessions/{session}/run"
+    headers = {"Idempotency-Key": "key-3"}
+    first = asyncio.create_task(client.post(url, json={}, headers=headers))
+    await until(lambda: len(llm_server.requests) == 1)
+    expect_error(await client.post(url, json={}, headers=headers), 409, "run_in_progress", None)
+    # With if_busy=wait the retry waits for the first attempt and gets its result.
+    waited = await client.post(url, json={"if_busy": "wait", "wait_seconds": 10}, headers=headers)
+    assert waited.status_code == 200
+    assert waited.json() == (await first).json()
+    assert len(llm_server.requests) == 1
+
+
+async def test_bad_idempotency_keys_are_422_naming_the_header(
+    client: httpx.AsyncClient, llm_server: ScriptedLLMServer
+) -> None:
+    session = await remote_session(client, llm_server)
+    for bad in ["", "x" * 201, "has space"]:
+        response = await client.post(
+            f"/v1/sessions/{session}/run", json={}, headers={"Idempotency-Key": bad}
+        )
+        assert response.status_code == 422, (bad, response.text)
+        assert response.json()["field"] == "Idempotency-Key"
+
+
+async def test_concurrent_reposts_of_one_message_store_it_once(
+    client: httpx.AsyncClient,
+) -> None:
+    await make_chat_model(client)
+    session = await make_session(client, "assistant")
+    message = {"role": "user", "content": "once", "uuid": str(uuid.uuid4())}
+    responses = await asyncio.gather(
+        *[
+            client.post(f"/v1/sessions/{session}/messages", json={"messages": [message]})
+            for _ in range(8)
+        ]
+    )
+    assert [r.status_code for r in responses] == [201] * 8, [r.text for r in responses]
+    assert {r.json()["data"][0]["uuid"] for r in responses} == {message["uuid"]}
+    assert [m["content"] for m in await stored_messages(client, session)] == ["once"]
+
+
+async def test_concurrent_adds_to_one_session_number_without_gaps(
+    client: httpx.AsyncClient,
+) -> None:
+    await make_chat_model(client)
+    session = await make_session(client, "assistant")
+    responses = await asyncio.gather(
+        *[
+            client.post(
+                f"/v1/sessions/{session}/messages",
+                json={"messages": [{"role": "user", "content": f"{i}-{j}"} for j in range(3)]},
+            )
+            for i in range(12)
+        ]
+    )
+    assert [r.status_code for r in responses] == [201] * 12, [r.text for r in responses]
+    stored = await stored_messages(client, session)
+    assert [m["seq"] for m in stored] == list(range(1, 37))
+    # Each request's messages are consecutive (all or none, in order).
+    for response in responses:
+        seqs = [m["seq"] for m in response.json()["data"]]
+        assert seqs == list(range(seqs[0], seqs[0] + 3))
+
+
+async def test_concurrent_first_creates_of_one_session_uuid_agree(
+    client: httpx.AsyncClient,
+) -> None:
+    await make_chat_model(client)
+    session_uuid = str(uuid.uuid4())
+    responses = await asyncio.gather(
+        *[
+            client.post(
+                "/v1/sessions", json={"chat_model": "assistant", "session_uuid": session_uuid}
+            )
+            for _ in range(6)
+        ]
+    )
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [200] * 5 + [201], [r.text for r in responses]
+    assert {r.json()["uuid"] for r in responses} == {session_uuid}
+
+
+# -- leases of runs whose server died ---------------------------------------------------------
+
+
+async def _orphan_run(app: FastAPI, session: str) -> str:
+    """A run claimed as a dead server would leave it: ``running``, lease held, never
+    finished (what SIGKILL mid-call leaves behind)."""
+    started = await start_run(
+        database_of(app),
+        app.state.settings,
+        DEFAULT_PROJECT_ID,
+        uuid.UUID(session),
+        RunRequest(),
+    )
+    return str(started.run_id)  # type: ignore[union-attr]
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url, seed_demo=False, llm_timeout_seconds=5, run_lease_seconds=0.5
+    )
+
+
+async def test_a_lapsed_lease_is_taken_over_and_the_dead_run_marked_interrupted(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await make_chat_model(client)
+    session = await make_session(client, "assistant")
+    await add_messages(client, session, {"role": "user", "content": "hi"})
+    orphan = await _orphan_run(app, session)
+    busy = await client.post(f"/v1/sessions/{session}/run", json={})
+    expect_error(busy, 409, "session_busy", None)
+    await asyncio.sleep(0.6)  # the lease (0.5 s) lapses: nobody renews it
+    result = await run(client, session)
+    assert result["error"] is False
+    runs = {r["uuid"]: r for r in await list_runs(client, session)}
+    assert runs[orphan]["status"] == "failed"
+    assert runs[orphan]["error_type"] == "interrupted"
+    assert runs[orphan]["finished_at"] is not None
+    assert runs[result["detail"]["run_uuid"]]["status"] == "succeeded"
+    stored = await stored_messages(client, session)
+    assert [m["seq"] for m in stored] == [1, 2]
+
+
+async def test_start_up_recovers_runs_whose_lease_lapsed(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await make_chat_model(client)
+    session = await make_session(client, "assistant")
+    orphan = await _orphan_run(app, session)
+    assert [r["status"] for r in await list_runs(client, session)] == ["running"]
+    assert await recover_lapsed_runs(database_of(app)) == 0  # still within its lease
+    await asyncio.sleep(0.6)
+    assert await recover_lapsed_runs(database_of(app)) == 1
+    (record,) = await list_runs(client, session)
+    assert (record["uuid"], record["status"], record["error_type"]) == (
+        orphan,
+        "failed",
+        "interrupted",
+    )
+    assert (await run(client, session))["error"] is False
+
+
+async def test_a_live_run_renews_its_lease_past_the_lease_time(
+    client: httpx.AsyncClient, llm_server: ScriptedLLMServer
+) -> None:
+    """A call slower than the lease (0.5 s) keeps the session: the heartbeat renews it."""
+    session = await remote_session(client, llm_server)
+    llm_server.enqueue(Delay(1.5, Reply("slow but alive")))
+    first = asyncio.create_task(client.post(f"/v1/sessions/{session}/run", json={}))
+    await until(lambda: len(llm_server.requests) == 1)
+    await asyncio.sleep(1.0)
+    expect_error(
+        await client.post(f"/v1/sessions/{session}/run", json={}), 409, "session_busy", None
+    )
+    result = (await first).json()
+    assert result["content"] == "slow but alive"
+    assert [r["status"] for r in await list_runs(client, session)] == ["succeeded"]
