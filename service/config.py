@@ -54,7 +54,24 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=4 * 1024 * 1024, gt=0, description="Largest accepted request body, in bytes."
     )
-    db_pool_size: int = Field(default=10, gt=0, description="Connection pool size (PostgreSQL).")
+    db_pool_size: int = Field(
+        default=10,
+        gt=0,
+        description="Connections the pool keeps open to PostgreSQL, per process.",
+    )
+    db_max_overflow: int = Field(
+        default=10,
+        ge=0,
+        description="Extra PostgreSQL connections a process may open beyond `db_pool_size` "
+        "when busy (closed again once returned); a process never holds more than "
+        "`db_pool_size + db_max_overflow`.",
+    )
+    db_pool_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a request waits for a free PostgreSQL connection when the "
+        "pool is exhausted before it fails.",
+    )
     db_echo: bool = Field(default=False, description="Log every SQL statement.")
     log_level: str = Field(default="info", description="uvicorn / service log level.")
     auth: Literal["auto", "required", "disabled"] = Field(
