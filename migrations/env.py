@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -39,9 +40,17 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+# Several `chatmodel serve` processes may start at once on one PostgreSQL database: each
+# migrates under this transaction-scoped advisory lock, so one migrates and the others
+# then find the schema at head. (SQLite: one writer at a time anyway.)
+MIGRATION_LOCK_ID = 0x636D5F6D6967  # "cm_mig"
+
+
 def _run_sync(connection: Connection) -> None:
     _configure(connection=connection)
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
         context.run_migrations()
 
 

@@ -29,6 +29,32 @@ def lease_until(settings: Settings, now: datetime | None = None) -> datetime:
     return (now or utcnow()) + timedelta(seconds=settings.run_lease_seconds)
 
 
+# Runs of this process waiting for a session (if_busy=wait). A release in this process
+# wakes them at once; a release by another process is found by their next poll.
+_waiting: dict[uuid.UUID, set[asyncio.Event]] = {}
+
+
+async def wait_for_release(session_id: uuid.UUID, at_most: float) -> None:
+    """Sleep until this process releases ``session_id`` or ``at_most`` seconds pass."""
+    released = asyncio.Event()
+    _waiting.setdefault(session_id, set()).add(released)
+    try:
+        with anyio.move_on_after(at_most):
+            await released.wait()
+    finally:
+        waiters = _waiting.get(session_id)
+        if waiters is not None:
+            waiters.discard(released)
+            if not waiters:
+                del _waiting[session_id]
+
+
+def released(session_id: uuid.UUID) -> None:
+    """Wake this process's runs waiting for ``session_id`` (call after the commit)."""
+    for event in _waiting.get(session_id, ()):
+        event.set()
+
+
 async def _renew_forever(
     database: Database, settings: Settings, session_id: uuid.UUID, run_id: uuid.UUID
 ) -> None:

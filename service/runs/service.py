@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.llm.types import LLMCall, LLMFailure, LLMOutcome, LLMResult
 from chatmodel_service.models import ChatModelVersion, ChatRun, SessionMessage
 from chatmodel_service.models.base import utcnow
-from chatmodel_service.runs.lease import keep_lease, lease_until
+from chatmodel_service.runs.lease import keep_lease, lease_until, released, wait_for_release
 from chatmodel_service.runs.repository import RunRepository
 from chatmodel_service.runs.schemas import (
     AttemptOut,
@@ -415,7 +416,7 @@ async def start_run(
     ``wait_seconds`` have passed; then the last 409 stands."""
     idempotency = (idempotency_key, request_hash(body)) if idempotency_key else None
     deadline = time.monotonic() + (body.wait_seconds if body.if_busy == "wait" else 0)
-    pause = 0.05
+    pause = 0.02
     while True:
         try:
             return await _try_start(
@@ -425,8 +426,9 @@ async def start_run(
             left = deadline - time.monotonic()
             if left <= 0:
                 raise
-            await anyio.sleep(min(pause, left))
-            pause = min(pause * 2, 1.0)
+            # Woken at once by a release in this process; polls for other processes.
+            await wait_for_release(session_uuid, min(pause * (1 + random.random()), left))
+            pause = min(pause * 2, 0.25)
 
 
 async def finish_run(
@@ -457,6 +459,7 @@ async def finish_run(
         if reply is not None:
             await sessions.append_reply({**reply, "run_id": prepared.run_id})
         await sessions.release_lease(loaded.session.id, prepared.run_id)
+    released(loaded.session.id)
     return response, reply["id"] if reply else None
 
 
