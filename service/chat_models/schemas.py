@@ -21,6 +21,10 @@ FUNCTION_NAME_PATTERN = r"^[A-Za-z0-9_\-]{1,64}$"
 # Version numbers and message seqs are INTEGER columns: larger values cannot be stored
 # (SQLite raised OverflowError, a 500), so the API refuses them up front.
 MAX_NUMBER = 2**31 - 1
+MAX_RETRIES = 5
+MAX_FALLBACKS = 3
+# ModelParams fields the gateway handles itself, never sent to LiteLLM as parameters.
+OWN_PARAMS = frozenset({"timeout", "num_retries", "fallbacks"})
 
 VersionSelector = Literal["deploy", "latest"] | Annotated[int, Field(ge=1, le=MAX_NUMBER)]
 
@@ -41,10 +45,39 @@ class ModelParams(StrictModel):
     seed: int | None = None
     response_format: dict[str, Any] | None = None
     timeout: float | None = Field(default=None, gt=0, description="Seconds for one model call.")
+    num_retries: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_RETRIES,
+        description="Retries of a rate-limited (429), failed (5xx), timed-out or unreachable "
+        "call, per model, with exponential backoff.",
+    )
+    fallbacks: (
+        Annotated[list[Annotated[str, Field(max_length=200)]], Field(max_length=MAX_FALLBACKS)]
+        | None
+    ) = Field(
+        default=None,
+        description="LiteLLM model strings tried in order when the model keeps failing; each "
+        "gets the same num_retries, api_base and parameters.",
+    )
+
+    @field_validator("fallbacks")
+    @classmethod
+    def _fallbacks_are_models(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        blank = [str(i) for i, model in enumerate(value) if not model.strip()]
+        if blank:
+            raise ValueError(f"entry {', '.join(blank)} names no model; give a model string")
+        repeated = sorted({model for model in value if value.count(model) > 1})
+        if repeated:
+            raise ValueError(f"listed more than once: {', '.join(repeated)}")
+        return value
 
     def as_call_params(self) -> dict[str, Any]:
-        """Only the parameters that were set, without the timeout (passed separately)."""
-        return self.model_dump(exclude_none=True, exclude={"timeout"})
+        """Only the LiteLLM parameters that were set: not the timeout, retries or fallbacks,
+        which the gateway handles itself."""
+        return self.model_dump(exclude_none=True, exclude=set(OWN_PARAMS))
 
 
 class FunctionDefinition(StrictModel):

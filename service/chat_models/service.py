@@ -28,7 +28,7 @@ from chatmodel_service.errors import (
     VersionNotFound,
 )
 from chatmodel_service.http_cache import etag_for
-from chatmodel_service.llm.types import ModelChecker
+from chatmodel_service.llm.types import ModelChecker, ModelProblem
 from chatmodel_service.models import ChatModel, ChatModelVersion
 from chatmodel_service.releases.assignment import pick_version
 from chatmodel_service.releases.repository import ReleaseRecord, ReleaseRepository
@@ -148,8 +148,25 @@ async def get_chat_model(db: AsyncSession, project_id: uuid.UUID, name: str) -> 
 
 
 def check_version_model(body: VersionCreate, check_model: ModelChecker) -> None:
-    """Refuse a model LiteLLM cannot route, or parameters it does not support for it."""
-    problems = check_model(body.model, body.api_base, list(body.params.as_call_params()))
+    """Refuse a model LiteLLM cannot route, or parameters it does not support for it; the
+    same for each fallback model, which is called with the same api_base and parameters."""
+    params = list(body.params.as_call_params())
+    problems = list(check_model(body.model, body.api_base, params))
+    for index, fallback in enumerate(body.params.fallbacks or []):
+        field = f"params.fallbacks.{index}"
+        if fallback == body.model:
+            problems.append(
+                ModelProblem(
+                    field,
+                    f"'{fallback}' is the version's own model; use params.num_retries to try "
+                    "it again.",
+                )
+            )
+            continue
+        problems += [
+            ModelProblem(field if p.field == "model" else p.field, p.detail)
+            for p in check_model(fallback, body.api_base, params)
+        ]
     if problems:
         first, *rest = problems
         also = "".join(f" Also {p.field}: {p.detail}" for p in rest)

@@ -1,5 +1,16 @@
 """The one door to LiteLLM. Every outcome leaves as an ``LLMResult`` or ``LLMFailure``.
 
+Retries and fallbacks are ours (LiteLLM's and the OpenAI SDK's are switched off), so
+each attempt is recorded in the outcome's ``attempts`` and ``model`` names the model that
+answered. The rule (``llm.retries``): a rate limit, a 5xx/408/409, a timeout or a refused
+or dropped connection is retried on the same model up to ``num_retries`` times, pausing
+``retry_backoff * 2**k`` plus jitter, or longer if the provider's Retry-After asks (at most
+30 s); then the next of ``fallbacks`` is tried with the same retries. A bad request (400,
+422, content policy) fails at once, since every model would refuse it; any other failure
+(context window, unknown model, credentials, unreadable answer) moves straight on to the
+next fallback. A stream is only retried before its first piece reached the caller. Each
+attempt gets the call's full ``timeout``; the outcome's latency is the whole wall time.
+
 LiteLLM is imported lazily, by ``create_gateway()`` inside the app's lifespan, so the
 client, the CLI and plain ``import chatmodel_service`` never pay its ~4 s import, and
 its cost map is read from the installed package instead of fetched from the internet.
@@ -7,14 +18,17 @@ its cost map is read from the installed package instead of fetched from the inte
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import time
 from collections.abc import AsyncGenerator, Collection
+from contextlib import aclosing
 from typing import Any
 
 from chatmodel_service.llm import OFFLINE_PROVIDER
+from chatmodel_service.llm.retries import RetryPlan, Tried
 from chatmodel_service.llm.streaming import delta_of
 from chatmodel_service.llm.types import (
     LLMCall,
@@ -22,6 +36,7 @@ from chatmodel_service.llm.types import (
     LLMOutcome,
     LLMResult,
     ModelProblem,
+    StreamDelta,
     StreamEvent,
 )
 
@@ -148,50 +163,89 @@ class LLMGateway:
         return bool(found.get("keys_in_environment", True))
 
     async def complete(self, call: LLMCall) -> LLMOutcome:
-        """One non-streamed call; never raises for anything the provider or LiteLLM does."""
-        from chatmodel_service.llm.outcomes import api_response_dict, classify_exception
+        """One non-streamed call, retried and falling back as ``llm.retries`` says; never
+        raises for anything the provider or LiteLLM does."""
+        plan = RetryPlan(call)
+        while True:
+            tried = await self._complete_once(plan.current())
+            pause = plan.after(tried)
+            if pause is None:
+                return plan.finish(tried.outcome)
+            await self._pause(pause, tried.outcome)
+
+    async def _complete_once(self, call: LLMCall) -> Tried:
+        from chatmodel_service.llm.outcomes import (
+            api_response_dict,
+            classify_exception,
+            retry_after_seconds,
+        )
 
         started = time.perf_counter()
         try:
             response = await self._litellm.acompletion(**self._kwargs(call))
         except Exception as exc:  # the gateway's job: every LiteLLM outcome becomes ours
             logger.info("model call failed: %s", type(exc).__name__)
-            return classify_exception(
+            failure = classify_exception(
                 exc,
                 model=call.model,
                 api_base=call.api_base,
                 timeout=call.timeout,
                 latency_ms=_elapsed_ms(started),
             )
+            return Tried(failure, retry_after_seconds(exc))
         latency = _elapsed_ms(started)
         try:
             api_response = api_response_dict(response)
-            return self._result(call, response, api_response, latency)
+            return Tried(self._result(call, response, api_response, latency))
         except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
-            return LLMFailure(
-                model=call.model,
-                error_type="malformed_response",
-                error_log=f"The provider's response could not be read: {type(exc).__name__}",
-                latency_ms=latency,
+            return Tried(
+                LLMFailure(
+                    model=call.model,
+                    error_type="malformed_response",
+                    error_log=f"The provider's response could not be read: {type(exc).__name__}",
+                    latency_ms=latency,
+                )
             )
 
     async def stream(self, call: LLMCall) -> AsyncGenerator[StreamEvent]:
         """Stream one call: ``StreamDelta`` pieces, then exactly one ``LLMResult`` or
-        ``LLMFailure``. Closing this generator early closes the upstream response."""
-        from chatmodel_service.llm.outcomes import classify_exception
+        ``LLMFailure``. Retries and fallbacks happen only before the first piece; closing
+        this generator early closes the upstream response."""
+        plan = RetryPlan(call)
+        while True:
+            tried: Tried | None = None
+            sent = False
+            async with aclosing(self._stream_once(plan.current())) as events:
+                async for event in events:
+                    if isinstance(event, Tried):
+                        tried = event
+                    else:
+                        sent = True
+                        yield event
+            assert tried is not None  # _stream_once always ends with one
+            pause = plan.after(tried, replayable=not sent)
+            if pause is None:
+                yield plan.finish(tried.outcome)
+                return
+            await self._pause(pause, tried.outcome)
+
+    async def _stream_once(self, call: LLMCall) -> AsyncGenerator[StreamDelta | Tried]:
+        """One streamed attempt: its pieces, then how it ended."""
+        from chatmodel_service.llm.outcomes import classify_exception, retry_after_seconds
 
         started = time.perf_counter()
         kwargs = self._kwargs(call) | {"stream": True, "stream_options": {"include_usage": True}}
         try:
             response = await self._litellm.acompletion(**kwargs)
         except Exception as exc:  # every LiteLLM outcome becomes ours
-            yield classify_exception(
+            failure = classify_exception(
                 exc,
                 model=call.model,
                 api_base=call.api_base,
                 timeout=call.timeout,
                 latency_ms=_elapsed_ms(started),
             )
+            yield Tried(failure, retry_after_seconds(exc))
             return
         chunks: list[Any] = []
         try:
@@ -208,18 +262,26 @@ class LLMGateway:
                 timeout=call.timeout,
                 latency_ms=_elapsed_ms(started),
             )
-            yield LLMFailure(
-                model=failure.model,
-                error_type="stream_interrupted",
-                error_log=f"The stream broke off before the reply was complete. "
-                f"{failure.error_log}",
-                latency_ms=failure.latency_ms,
-                provider_status=failure.provider_status,
+            yield Tried(
+                LLMFailure(
+                    model=failure.model,
+                    error_type="stream_interrupted",
+                    error_log=f"The stream broke off before the reply was complete. "
+                    f"{failure.error_log}",
+                    latency_ms=failure.latency_ms,
+                    provider_status=failure.provider_status,
+                )
             )
             return
         finally:
             await response.aclose()
-        yield self._assembled(call, chunks, _elapsed_ms(started))
+        yield Tried(self._assembled(call, chunks, _elapsed_ms(started)))
+
+    async def _pause(self, seconds: float, failed: LLMOutcome) -> None:
+        error_type = failed.error_type if isinstance(failed, LLMFailure) else "?"
+        logger.info("%s failed (%s); next attempt in %.2f s", failed.model, error_type, seconds)
+        if seconds > 0:
+            await asyncio.sleep(seconds)
 
     def _assembled(self, call: LLMCall, chunks: list[Any], latency: int) -> LLMOutcome:
         from chatmodel_service.llm.outcomes import api_response_dict

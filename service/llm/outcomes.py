@@ -8,8 +8,12 @@ anything that looks like a credential.
 from __future__ import annotations
 
 import json
+import math
 import re
 import socket
+import time
+from collections.abc import Mapping
+from email.utils import mktime_tz, parsedate_tz
 from typing import Any
 
 import litellm
@@ -192,6 +196,44 @@ def classify_exception(
         latency_ms=latency_ms,
         provider_status=status,
     )
+
+
+def _header_seconds(headers: Mapping[str, str]) -> float | None:
+    lowered = {str(k).lower(): str(v) for k, v in headers.items()}
+    if "retry-after-ms" in lowered:
+        try:
+            return float(lowered["retry-after-ms"]) / 1000
+        except ValueError:
+            pass
+    value = lowered.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        date = parsedate_tz(value)  # Retry-After may also be an HTTP date
+        return mktime_tz(date) - time.time() if date else None
+
+
+def retry_after_seconds(exc: BaseException) -> float | None:
+    """How long the provider asked us to wait before trying again, if it said.
+
+    LiteLLM keeps the provider's response headers on its exceptions as
+    ``litellm_response_headers`` (``exc.response`` is often one it made up); the OpenAI
+    SDK's error further down the chain has the real response. ``Retry-After`` may be
+    seconds or an HTTP date; OpenAI also sends ``retry-after-ms``.
+    """
+    for cause in _chain(exc):
+        response = getattr(cause, "response", None)
+        for headers in (
+            getattr(cause, "litellm_response_headers", None),
+            getattr(response, "headers", None),
+        ):
+            if isinstance(headers, Mapping):
+                seconds = _header_seconds(headers)
+                if seconds is not None:
+                    return seconds if 0 < seconds < math.inf else None
+    return None
 
 
 def api_response_dict(response: Any) -> dict[str, Any]:
