@@ -132,6 +132,11 @@ async def test_exhausted_retries_fail_with_every_attempt(
     assert "HTTP 503" in result["error_log"] and "3 attempts" in result["error_log"]
     assert len(llm_server.requests) == 3
     assert [m["role"] for m in await stored_messages(client, session)] == ["user"]
+    tried = [(PRIMARY, "provider_error", 503)] * 3
+    assert [(a["model"], a["outcome"], a["provider_status"]) for a in result["attempts"]] == tried
+    (record,) = (await client.get(f"/v1/sessions/{session}/runs")).json()["data"]
+    assert record["status"] == "failed"
+    assert record["attempts"] == result["attempts"]
 
     llm_server.reset()
     llm_server.enqueue(*[ErrorReply(503, "overloaded")] * 3)
@@ -194,6 +199,7 @@ async def test_bad_request_is_not_retried_nor_sent_to_fallbacks(
 
     assert result["error_type"] == "bad_request"
     assert asked_models(llm_server) == ["primary-model"]
+    assert [(a["model"], a["outcome"]) for a in result["attempts"]] == [(PRIMARY, "bad_request")]
 
     llm_server.reset()
     llm_server.enqueue(ErrorReply(400, "messages: bad role", "invalid_request_error"))
@@ -242,6 +248,10 @@ async def test_fallback_answers_after_the_primary_keeps_failing(
     assert "fallbacks" not in sent and "num_retries" not in sent
     runs = (await client.get(f"/v1/sessions/{session}/runs")).json()["data"]
     assert [r["status"] for r in runs] == ["succeeded"]
+    tried = [(PRIMARY, "provider_error"), (PRIMARY, "provider_error"), (BACKUP, "succeeded")]
+    assert [(a["model"], a["outcome"]) for a in result["attempts"]] == tried
+    assert runs[0]["attempts"] == result["attempts"]
+    assert runs[0]["model"] == BACKUP
 
 
 async def test_fallbacks_are_tried_in_order_each_with_the_same_retries(
@@ -319,6 +329,11 @@ async def test_stream_is_retried_before_its_first_piece(
     assert last["done"] is True and last["error"] is False
     assert last["message"]["content"] == "Streamed after all."
     assert len(llm_server.requests) == 3
+    assert [a["outcome"] for a in last["attempts"]] == [
+        "provider_error",
+        "stream_interrupted",
+        "succeeded",
+    ]
     assert [m["content"] for m in await stored_messages(client, session)][-1] == (
         "Streamed after all."
     )
