@@ -1,6 +1,13 @@
-"""Test harness: a freshly migrated SQLite database per test, the real app with its
-lifespan, the real LiteLLM gateway (imported once), and a scripted OpenAI-compatible
-server on 127.0.0.1 for upstream behaviour. Nothing here reaches the internet."""
+"""Test harness: a freshly migrated database per test, on SQLite and on PostgreSQL (every
+test that uses ``database_url`` runs once per database, ids ``[sqlite]`` / ``[postgresql]``),
+the real app with its lifespan, the real LiteLLM gateway (imported once), and a scripted
+OpenAI-compatible server on 127.0.0.1 for upstream behaviour. Nothing here reaches the
+internet.
+
+PostgreSQL comes from ``CHATMODEL_TEST_POSTGRES_URL`` (an admin URL, as ``.ci/run`` sets it),
+or from a throwaway cluster started for the session when the PostgreSQL 15 binaries are
+installed; otherwise the ``[postgresql]`` tests are skipped, or fail when
+``CHATMODEL_TEST_REQUIRE_POSTGRES=1``."""
 
 from __future__ import annotations
 
@@ -12,7 +19,8 @@ os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 os.environ.setdefault("OPENAI_API_KEY", "sk-test-not-a-real-key")
 
 import shutil
-from collections.abc import AsyncIterator
+import tempfile
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -24,29 +32,59 @@ from chatmodel_service.config import Settings
 from chatmodel_service.llm.gateway import LLMGateway, create_gateway
 from chatmodel_service.migrate import upgrade
 from tests.support.auth import auth_app, world
+from tests.support.databases import DATABASES, PostgresDatabases, postgres_server, sqlite_url
 from tests.support.llm_server import llm_server, llm_server_session
 from tests.support.servers import live_app, served
 
 __all__ = ["auth_app", "live_app", "llm_server", "llm_server_session", "served", "world"]
 
 
-def sqlite_url(path: Path) -> str:
-    return f"sqlite+aiosqlite:///{path}"
-
-
 @pytest.fixture(scope="session")
 def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One database migrated to head; each test gets its own copy of it."""
+    """One SQLite database migrated to head; each test gets its own copy of it."""
     path = tmp_path_factory.mktemp("template") / "template.db"
     upgrade(sqlite_url(path))
     return path
 
 
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[PostgresDatabases]:
+    """The PostgreSQL server of the session (skips or fails when there is none)."""
+    # Not under pytest's tmp dir: as root, the server runs as `postgres`, which must reach it.
+    with postgres_server(lambda: Path(tempfile.mkdtemp(prefix="chatmodel-pg-"))) as databases:
+        yield databases
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A freshly migrated database of each kind, dropped after the test."""
+    if request.param == "sqlite":
+        path = tmp_path / "chatmodel.db"
+        shutil.copyfile(request.getfixturevalue("migrated_template"), path)
+        yield sqlite_url(path)
+        return
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    with databases.database() as url:
+        yield url
+
+
+@pytest.fixture(params=DATABASES)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of each kind with no tables yet (SQLite: a file not created yet)."""
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path / "empty.db")
+        return
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    with databases.database(migrated=False) as url:
+        yield url
+
+
 @pytest.fixture
-def database_url(tmp_path: Path, migrated_template: Path) -> str:
-    path = tmp_path / "chatmodel.db"
-    shutil.copyfile(migrated_template, path)
-    return sqlite_url(path)
+def postgres_url(postgres_databases: PostgresDatabases) -> Iterator[str]:
+    """A freshly migrated PostgreSQL database (``postgresql+asyncpg://``), for tests that
+    need PostgreSQL itself; outside a fixture use ``postgres_databases.database()``."""
+    with postgres_databases.database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from chatmodel_service.releases.assignment import pick_version
+from tests.support.databases import table_names
 from tests.support.servers import LiveApp, free_port
 
 DEMO = "simple_assistant"
@@ -322,10 +323,9 @@ def test_server_commands_without_the_server_extra_say_what_to_install() -> None:
     assert "Traceback" not in done.stderr
 
 
-def test_db_upgrade_is_delegated_to_the_server_package(tmp_path: Path) -> None:
-    database = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
-
-    done = run_cli("db", "upgrade", env=cli_env(CHATMODEL_DATABASE_URL=database))
+def test_db_upgrade_is_delegated_to_the_server_package(empty_database_url: str) -> None:
+    done = run_cli("db", "upgrade", env=cli_env(CHATMODEL_DATABASE_URL=empty_database_url))
 
     assert done.code == 0, done.stderr
     assert "upgraded to head" in done.stdout
+    assert "alembic_version" in table_names(empty_database_url)

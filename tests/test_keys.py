@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,6 +29,7 @@ from chatmodel_service.llm import OFFLINE_MODEL
 from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.models import ApiKey, ChatRun
 from tests.support.auth import BASE_URL, AuthWorld, auth_settings, keyed, seed_key, started_app
+from tests.support.databases import untouched
 from tests.support.llm_server import ErrorReply, ScriptedLLMServer
 from tests.support.servers import serve_in_thread
 
@@ -176,9 +176,9 @@ def _cli(*args: str, database: str, **env: str) -> subprocess.CompletedProcess[s
 
 
 async def test_cli_keys_create_prints_a_working_key_on_the_last_line(
-    tmp_path: Path, gateway: LLMGateway
+    empty_database_url: str, gateway: LLMGateway
 ) -> None:
-    database = f"sqlite+aiosqlite:///{tmp_path / 'boot.db'}"
+    database = empty_database_url
     done = await asyncio.to_thread(
         _cli,
         "keys",
@@ -217,16 +217,20 @@ def test_auth_is_off_only_on_loopback_and_refused_elsewhere() -> None:
         check_serve_auth(Settings(host="0.0.0.0", auth="disabled"))
 
 
-def test_serve_on_a_public_address_without_auth_refuses_to_start(tmp_path: Path) -> None:
-    database = f"sqlite+aiosqlite:///{tmp_path / 'refused.db'}"
+def test_serve_on_a_public_address_without_auth_refuses_to_start(
+    empty_database_url: str,
+) -> None:
+    database = empty_database_url
     done = _cli("serve", "--host", "0.0.0.0", database=database, CHATMODEL_AUTH="disabled")
     assert done.returncode != 0
     assert HINT in done.stderr
-    assert not (tmp_path / "refused.db").exists()  # refused before touching anything
+    assert untouched(database)  # refused before touching anything
 
 
-def test_serve_on_a_public_address_with_no_key_yet_refuses_to_start(tmp_path: Path) -> None:
-    database = f"sqlite+aiosqlite:///{tmp_path / 'nokeys.db'}"
+def test_serve_on_a_public_address_with_no_key_yet_refuses_to_start(
+    empty_database_url: str,
+) -> None:
+    database = empty_database_url
     done = _cli("serve", "--host", "0.0.0.0", "--port", "9", database=database)
     assert done.returncode == 2
     assert "none exists yet" in done.stderr and HINT in done.stderr

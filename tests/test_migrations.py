@@ -1,60 +1,46 @@
-"""Migrations are code: reversible, and in step with the ORM models."""
+"""Migrations are code: reversible, and in step with the ORM models, on every database."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import select, text
+from sqlalchemy.engine import Connection
 
 from chatmodel_service.migrate import downgrade, upgrade
-from chatmodel_service.models import DEFAULT_PROJECT_ID, Base
+from chatmodel_service.models import DEFAULT_PROJECT_ID, Base, Project
+from tests.support.databases import run_async, run_sync_on, table_names
 
 
-def _sync_url(path: Path) -> str:
-    return f"sqlite:///{path}"
-
-
-def test_upgrade_downgrade_upgrade(tmp_path: Path) -> None:
-    path = tmp_path / "cycle.db"
-    url = f"sqlite+aiosqlite:///{path}"
+def test_upgrade_downgrade_upgrade(empty_database_url: str) -> None:
+    url = empty_database_url
 
     upgrade(url)
-    engine = create_engine(_sync_url(path))
-    tables = set(inspect(engine).get_table_names())
-    assert set(Base.metadata.tables) <= tables
-    engine.dispose()
+    assert set(Base.metadata.tables) <= table_names(url)
 
     downgrade(url, "base")
-    engine = create_engine(_sync_url(path))
-    assert set(inspect(engine).get_table_names()) == {"alembic_version"}
-    engine.dispose()
+    assert table_names(url) == {"alembic_version"}
 
     upgrade(url)
-    engine = create_engine(_sync_url(path))
-    with engine.connect() as connection:
-        projects = connection.execute(text("SELECT name FROM project")).scalars().all()
-    engine.dispose()
-    assert projects == ["default"]
+
+    def project_names(connection: Connection) -> list[str]:
+        return list(connection.execute(text("SELECT name FROM project")).scalars())
+
+    assert run_async(lambda: run_sync_on(url, project_names)) == ["default"]
 
 
-def test_default_project_has_the_id_the_service_uses(tmp_path: Path) -> None:
-    path = tmp_path / "project.db"
-    upgrade(f"sqlite+aiosqlite:///{path}")
-    engine = create_engine(_sync_url(path))
-    with engine.connect() as connection:
-        stored = connection.execute(text("SELECT id FROM project")).scalar_one()
-    engine.dispose()
-    assert stored == DEFAULT_PROJECT_ID.hex
+def test_default_project_has_the_id_the_service_uses(database_url: str) -> None:
+    def name_by_id(connection: Connection) -> str:
+        # Bound as the service binds it (hex on SQLite, a native uuid on PostgreSQL).
+        query = select(Project.name).where(Project.id == DEFAULT_PROJECT_ID)
+        return str(connection.execute(query).scalar_one())
+
+    assert run_async(lambda: run_sync_on(database_url, name_by_id)) == "default"
 
 
-def test_autogenerate_finds_no_drift(tmp_path: Path) -> None:
-    path = tmp_path / "drift.db"
-    upgrade(f"sqlite+aiosqlite:///{path}")
-    engine = create_engine(_sync_url(path))
-    with engine.connect() as connection:
+def test_autogenerate_finds_no_drift(database_url: str) -> None:
+    def drift(connection: Connection) -> list[object]:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
-        diff = compare_metadata(context, Base.metadata)
-    engine.dispose()
-    assert diff == []
+        return list(compare_metadata(context, Base.metadata))
+
+    assert run_async(lambda: run_sync_on(database_url, drift)) == []

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import httpx
 
+from chatmodel_service.models import Base
 from tests.factories import WEATHER_FUNCTION
+from tests.support.databases import table_names
 from tests.support.servers import free_port
 
 
@@ -69,9 +70,9 @@ def test_unreachable_provider_is_an_error_response(served: str) -> None:
         assert [(m["role"], m["content"]) for m in messages] == [("user", "Anyone there?")]
 
 
-def test_db_upgrade_command(tmp_path: Path) -> None:
+def test_db_upgrade_command(empty_database_url: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATMODEL_")}
-    env["CHATMODEL_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    env["CHATMODEL_DATABASE_URL"] = empty_database_url
     done = subprocess.run(
         [sys.executable, "-m", "chatmodel_service.cli", "db", "upgrade"],
         env=env,
@@ -82,4 +83,4 @@ def test_db_upgrade_command(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "upgraded to head" in done.stdout
-    assert (tmp_path / "fresh.db").exists()
+    assert set(Base.metadata.tables) <= table_names(empty_database_url)

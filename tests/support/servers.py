@@ -1,9 +1,10 @@
 """Real servers for tests: `chatmodel serve` as a process, or the app under uvicorn in a thread.
 
-``served`` (module scope) is the real command-line server on a fresh SQLite file with the
-demo chat model. ``live_app`` runs ``create_app(settings, gateway)`` under real uvicorn in a
-background thread, for tests that need a real socket (client disconnects, early breaks)
-and still want to inspect the app's database.
+``served`` (module scope) is the real command-line server on a fresh database of each kind
+(a SQLite file, an empty PostgreSQL database), migrated on start, with the demo chat model.
+``live_app`` runs ``create_app(settings, gateway)`` under real uvicorn in a background
+thread, on the test's ``database_url``, for tests that need a real socket (client
+disconnects, early breaks) and still want to inspect the app's database.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -26,6 +28,7 @@ from fastapi import FastAPI
 from chatmodel_service.app import create_app
 from chatmodel_service.config import Settings
 from chatmodel_service.llm.gateway import LLMGateway
+from tests.support.databases import DATABASES, PostgresDatabases, sqlite_url
 
 
 def free_port() -> int:
@@ -48,13 +51,24 @@ def wait_healthy(base_url: str, alive: Callable[[], bool], timeout: float = 60) 
     raise RuntimeError(f"{base_url} did not become healthy in {timeout} s")
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`chatmodel serve` in a subprocess on a fresh SQLite file; yields its base URL."""
+@pytest.fixture(scope="module", params=DATABASES)
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """`chatmodel serve` in a subprocess on a fresh database; yields its base URL."""
     workdir = tmp_path_factory.mktemp("serve")
+    if request.param == "sqlite":
+        yield from _serve(workdir, sqlite_url(workdir / "data" / "chat.db"))
+        return
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    with databases.database(migrated=False) as url:
+        yield from _serve(workdir, url)
+
+
+def _serve(workdir: Path, database_url: str) -> Iterator[str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATMODEL_")}
-    env["CHATMODEL_DATABASE_URL"] = f"sqlite+aiosqlite:///{workdir / 'data' / 'chat.db'}"
+    env["CHATMODEL_DATABASE_URL"] = database_url
     env.pop("OPENAI_API_KEY", None)  # the quick start needs no provider key
     log_path = workdir / "serve.log"
     with log_path.open("w") as log:
