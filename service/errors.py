@@ -134,6 +134,17 @@ class IdempotencyKeyReused(InvalidInput):
     code = "idempotency_key_reused"
 
 
+class DatabaseBusy(ServiceError):
+    """Every pooled database connection stayed in use for ``db_pool_timeout`` seconds."""
+
+    status_code = 503
+    code = "database_busy"
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": "1"}
+
+
 class PayloadTooLarge(ServiceError):
     status_code = 413
     code = "payload_too_large"
@@ -186,6 +197,33 @@ def validation_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+# SQLSTATE class 22, "data exception": the database refused a value, not the request's
+# shape. The schemas should refuse such values first (naming the field); this is the net.
+_DATA_EXCEPTIONS = {
+    "22001": "A text value is longer than the database column allows.",
+    "22003": "A number is out of the range the database can store.",
+    "22021": "Text contains a character the database cannot store (NUL, \\u0000).",
+    "22P05": "Text contains a character the database cannot store.",
+}
+
+
+def refused_value(exc: BaseException) -> InvalidInput | None:
+    """The 422 for a database error caused by a value it cannot store (PostgreSQL's data
+    exceptions, a driver refusing to encode a parameter), or None for any other error."""
+    from sqlalchemy.exc import DataError, DBAPIError
+
+    if not isinstance(exc, DBAPIError):
+        return None
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+    if sqlstate.startswith("22"):
+        return InvalidInput(_DATA_EXCEPTIONS.get(sqlstate, "A value cannot be stored."))
+    # asyncpg checks parameters before sending them (an int beyond 32 bits for an INTEGER
+    # column) and raises a ValueError, adapted as an InterfaceError; other drivers: DataError.
+    if isinstance(exc, DataError) or isinstance(getattr(exc.orig, "__cause__", None), ValueError):
+        return InvalidInput("A value is out of the range the database can store.")
+    return None
+
+
 def install_error_handlers(app: Any) -> None:
     """Register the one mapping from exceptions to JSON bodies (no tracebacks, ever)."""
     import logging
@@ -193,7 +231,8 @@ def install_error_handlers(app: Any) -> None:
     from fastapi import Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
-    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.exc import DBAPIError, IntegrityError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
     from starlette.exceptions import HTTPException
 
     logger = logging.getLogger("chatmodel_service")
@@ -225,6 +264,26 @@ def install_error_handlers(app: Any) -> None:
         }
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
+    async def database_error(request: Request, exc: Exception) -> JSONResponse:
+        refused = refused_value(exc)
+        if refused is None:
+            return await unexpected(request, exc)
+        # The request carried a value no schema check caught: log where, never the value.
+        sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+        logger.warning(
+            "database refused a value (%s, sqlstate %s) on %s %s",
+            type(exc).__name__,
+            sqlstate,
+            request.method,
+            request.url.path,
+        )
+        return await service_error(request, refused)
+
+    async def pool_timeout(request: Request, exc: Exception) -> JSONResponse:
+        logger.warning("no free database connection in time: %s", exc)
+        busy = DatabaseBusy("Every database connection is in use; retry shortly.")
+        return await service_error(request, busy)
+
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         logger.exception("unexpected error", exc_info=exc)
         body = {
@@ -237,5 +296,7 @@ def install_error_handlers(app: Any) -> None:
     app.add_exception_handler(ServiceError, service_error)
     app.add_exception_handler(RequestValidationError, request_validation)
     app.add_exception_handler(IntegrityError, integrity)
+    app.add_exception_handler(DBAPIError, database_error)
+    app.add_exception_handler(PoolTimeout, pool_timeout)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)
