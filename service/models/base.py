@@ -28,10 +28,19 @@ def utcnow() -> datetime:
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC on every dialect (SQLite hands back naive datetimes)."""
+    """Timezone-aware UTC on every dialect. Values are stored as UTC: SQLite keeps no
+    offset (and hands back naive datetimes), and asyncpg would read a naive datetime in the
+    server's local zone; a naive value is taken to be UTC already."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is not None and value.tzinfo is None:
