@@ -42,13 +42,20 @@ class ChatModel(UUIDPrimaryKey, CreatedAt, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Sessions idle for longer are deleted by `chatmodel gc` (None: kept forever).
+    retention_days: Mapped[int | None] = mapped_column(Integer)
 
 
 class ChatModelVersion(UUIDPrimaryKey, CreatedAt, Base):
     """Immutable once inserted: editing a prompt means inserting the next number."""
 
     __tablename__ = "chat_model_version"
-    __table_args__ = (UniqueConstraint("chat_model_id", "number"),)
+    __table_args__ = (
+        UniqueConstraint("chat_model_id", "number"),
+        CheckConstraint(
+            "context_strategy IN ('truncate', 'last_n', 'fail')", name="context_strategy"
+        ),
+    )
 
     chat_model_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("chat_model.id", ondelete="CASCADE")
@@ -63,6 +70,13 @@ class ChatModelVersion(UUIDPrimaryKey, CreatedAt, Base):
     memo: Mapped[str] = mapped_column(Text, default="")
     # Template variables the system prompt may use as {{name}}; filled per session.
     variables: Mapped[list[str] | None] = mapped_column(JSON)
+    # How a history longer than the model's input limit is cut: truncate | last_n | fail.
+    context_strategy: Mapped[str] = mapped_column(
+        String(16), default="truncate", server_default="truncate"
+    )
+    context_last_n: Mapped[int | None] = mapped_column(Integer)
+    # The model's input limit in tokens, for models LiteLLM does not know.
+    context_window: Mapped[int | None] = mapped_column(Integer)
 
 
 class ChatModelRelease(UUIDPrimaryKey, CreatedAt, Base):
@@ -119,6 +133,9 @@ class ChatSession(CreatedAt, Base):
     # The run holding the session (one at a time) and until when; renewed while it runs.
     lease_run_id: Mapped[uuid.UUID | None] = mapped_column()
     lease_expires_at: Mapped[datetime | None] = mapped_column()
+    # A forked session: the session and the last seq it was copied from.
+    parent_session_id: Mapped[uuid.UUID | None] = mapped_column()
+    parent_seq: Mapped[int | None] = mapped_column(Integer)
 
 
 class ChatRun(UUIDPrimaryKey, CreatedAt, Base):
@@ -185,6 +202,10 @@ class SessionMessage(CreatedAt, Base):
     cost: Mapped[float | None] = mapped_column(Float)
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     finish_reason: Mapped[str | None] = mapped_column(String(32))
+    # Tokens of the message as sent to the model, counted once when stored.
+    token_count: Mapped[int | None] = mapped_column(Integer)
+    # Set on a reply that was regenerated: kept in the history, never sent to the model.
+    superseded_at: Mapped[datetime | None] = mapped_column()
 
 
 class ApiKey(UUIDPrimaryKey, CreatedAt, Base):
