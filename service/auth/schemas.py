@@ -9,7 +9,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 KeyScope = Literal["admin", "client"]
-Name = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+Name = Field(min_length=1, max_length=100, pattern=NAME_PATTERN)
 
 
 class KeyCreate(BaseModel):
@@ -42,8 +43,13 @@ class ProjectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Name
+    # The same rule as KeyCreate.name: this becomes that key's name.
     admin_key_name: str = Field(
-        default="admin", min_length=1, max_length=100, description="Name of its first key."
+        default="admin",
+        min_length=1,
+        max_length=100,
+        pattern=NAME_PATTERN,
+        description="Name of its first key.",
     )
 
 
