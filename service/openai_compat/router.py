@@ -49,8 +49,10 @@ SessionHeader = Annotated[
     ),
 ]
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# "4XX" replaces the app-wide declaration of the service's own error body: every client
+# error of these routes (a 405 or 422 included) answers in OpenAI's shape.
 ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (400, 401, 404, 409, 413, 429, 502, 504)
+    status: {"model": ErrorBody} for status in (400, 401, 404, 409, 413, 429, 502, 504, "4XX")
 }
 
 
