@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from chatmodel_service import __version__
 from chatmodel_service.admin.router import router as admin_router
@@ -18,7 +18,7 @@ from chatmodel_service.config import Settings, get_settings
 from chatmodel_service.db import Database, create_engine
 from chatmodel_service.error_schemas import ERROR_RESPONSES
 from chatmodel_service.errors import install_error_handlers
-from chatmodel_service.limits import BodySizeLimit, RateLimiter
+from chatmodel_service.limits import BodySizeLimit, RateLimiter, reject_unstorable_text
 from chatmodel_service.llm.gateway import LLMGateway, create_gateway
 from chatmodel_service.openai_compat.router import install as install_openai_compat
 from chatmodel_service.releases.router import router as releases_router
@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
         summary="Stateful chat sessions with versioned system prompts.",
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
+        dependencies=[Depends(reject_unstorable_text)],
     )
     app.state.auth_required = auth_required(settings)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)

@@ -1,14 +1,18 @@
-"""Request limits: body size (before any route reads the body), a rate limit per API key,
-and the configurable per-request counts and lengths."""
+"""Request limits: body size (before any route reads the body), text the database can
+store, a rate limit per API key, and the configurable per-request counts and lengths."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import time
 import uuid
-from collections.abc import Callable, Sequence, Sized
+from collections.abc import Callable, Iterator, Sequence, Sized
+from typing import Any
 
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatmodel_service.config import Settings
@@ -112,4 +116,59 @@ def check_functions(settings: Settings, functions: Sized | None, field: str) -> 
         raise InvalidInput(
             f"At most {settings.max_functions_per_run} {field} per run, not {len(functions)}.",
             field=field,
+        )
+
+
+# A JSON escape the database cannot store: NUL (PostgreSQL rejects it in text and jsonb)
+# or half of a surrogate pair (not encodable as UTF-8). Only a body that has one is parsed.
+_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+UNSTORABLE_TEXT = "Text may not contain NUL characters (\\u0000) or unpaired surrogates."
+
+
+def _storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unstorable(value: Any, loc: tuple[int | str, ...]) -> Iterator[tuple[int | str, ...]]:
+    """Where in a parsed JSON value a string (or object key) is unstorable."""
+    if isinstance(value, str):
+        if not _storable(value):
+            yield loc
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if not _storable(key):
+                yield loc
+            yield from _unstorable(item, (*loc, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _unstorable(item, (*loc, index))
+
+
+async def reject_unstorable_text(request: Request) -> None:
+    """Every route: a 422 naming the path parameter, query parameter or body field whose
+    text has a NUL or a lone surrogate, instead of a database error (a 500) later."""
+    found: list[tuple[int | str, ...]] = [
+        ("path", name) for name, value in request.path_params.items() if not _storable(value)
+    ]
+    found += [
+        ("query", name)
+        for name, value in request.query_params.multi_items()
+        if not (_storable(name) and _storable(value))
+    ]
+    body = await request.body()
+    if _SUSPECT_ESCAPE.search(body):
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = None  # not JSON: the route's own validation says so
+        found += _unstorable(parsed, ("body",))
+    if found:
+        raise RequestValidationError(
+            [{"type": "string_unstorable", "loc": loc, "msg": UNSTORABLE_TEXT} for loc in found]
         )
