@@ -27,9 +27,10 @@ Errors:
   server and unreadable bodies come back as ``LLMResponse(error=True, error_type=...,
   error_log=...)``; streamed, as one last chunk with ``done=True, error=True``.
   ``error_type`` is the model call's failure (``rate_limited``, ``timeout``, ...), the
-  server's error code (``session_not_found``, ``validation_error``, ...), or, when the
-  server itself could not be used, ``api_connection_error``, ``api_timeout`` or
-  ``invalid_response``.
+  server's error code (``session_not_found``, ``session_busy``, ``validation_error``, ...),
+  or, when the server itself could not be used, ``api_connection_error``, ``api_timeout``
+  or ``invalid_response``. A plain run that got no answer is first resent with the same
+  ``Idempotency-Key`` (twice at most), which never makes the model answer twice.
 * ``get_config``, ``add_messages`` (and their ``a`` twins), ``get_prompts`` and
   ``get_messages`` raise ``ChatModelError`` subclasses: ``APIConnectionError`` when the
   server cannot be reached, else an ``APIError`` named after the server's error code,
@@ -56,6 +57,7 @@ from chatmodel._errors import (
 )
 from chatmodel._models import (
     AssembledMessage,
+    Attempt,
     ChatModelConfig,
     FunctionCall,
     FunctionCallDelta,
@@ -76,6 +78,7 @@ __all__ = [
     "APITimeoutError",
     "AlreadyExists",
     "AssembledMessage",
+    "Attempt",
     "ChatModel",
     "ChatModelConfig",
     "ChatModelError",

@@ -17,7 +17,7 @@ import httpx
 from chatmodel import _protocol as protocol
 from chatmodel._config import ClientSettings, TimeoutTypes, resolve_settings
 from chatmodel._models import ChatModelConfig, LLMResponse, LLMStreamResponse, Message
-from chatmodel._protocol import Operation, RunOptions, RunStream, SessionState
+from chatmodel._protocol import IfBusy, Operation, RunOptions, RunStream, SessionState
 
 T = TypeVar("T")
 
@@ -230,6 +230,8 @@ class ChatModel:
         stream: Literal[False] = False,
         *,
         function_call: str | Mapping[str, Any] | None = None,
+        if_busy: IfBusy | None = None,
+        wait_seconds: float | None = None,
     ) -> LLMResponse: ...
 
     @overload
@@ -242,6 +244,8 @@ class ChatModel:
         *,
         stream: Literal[True],
         function_call: str | Mapping[str, Any] | None = None,
+        if_busy: IfBusy | None = None,
+        wait_seconds: float | None = None,
     ) -> StreamChunks: ...
 
     @overload
@@ -254,6 +258,8 @@ class ChatModel:
         stream: bool = False,
         *,
         function_call: str | Mapping[str, Any] | None = None,
+        if_busy: IfBusy | None = None,
+        wait_seconds: float | None = None,
     ) -> LLMResponse | StreamChunks: ...
 
     def run(
@@ -265,14 +271,30 @@ class ChatModel:
         stream: bool = False,
         *,
         function_call: str | Mapping[str, Any] | None = None,
+        if_busy: IfBusy | None = None,
+        wait_seconds: float | None = None,
     ) -> LLMResponse | StreamChunks:
         """Let the model answer the session; the reply is stored and returned.
 
         ``functions``/``tools`` replace the version's defaults and ``params`` override its
         parameters, for this run only. With ``stream=True``, returns a generator of
         ``LLMStreamResponse`` chunks (the request starts when you iterate it). Never raises.
+
+        One run at a time per session: while another run holds it, this one comes back with
+        ``error_type="session_busy"`` (``if_busy="reject"``, the server's default), or with
+        ``if_busy="wait"`` waits up to ``wait_seconds`` (server default 30) for it first.
+        Breaking out of a stream closes its response, and the server ends that run (storing
+        no reply) a moment later: a run started right after may need ``if_busy="wait"``.
+
+        Each run is sent with a fresh ``Idempotency-Key``. A plain run that got no answer
+        (dropped connection, timeout) is resent with the same key, twice at most, and waits
+        for the first attempt if that is still running: the server returns the stored result
+        instead of calling the model again, so nothing is answered or stored twice. A stream
+        is not resent (its pieces cannot be replayed); it ends with an error chunk.
         """
-        options = RunOptions(functions, tools, tool_choice, function_call, params)
+        options = RunOptions(
+            functions, tools, tool_choice, function_call, params, if_busy, wait_seconds
+        )
         if stream:
             return self._stream(options)
         return self._call(protocol.run(self._session, options))
@@ -287,6 +309,8 @@ class ChatModel:
         stream: Literal[False] = False,
         *,
         function_call: str | Mapping[str, Any] | None = None,
+        if_busy: IfBusy | None = None,
+        wait_seconds: float | None = None,
     ) -> LLMResponse: ...
 
     @overload
@@ -299,6 +323,8 @@ class ChatModel:
         *,
         stream: Literal[True],
         function_call: str | Mapping[str, Any] | None = None,
+        if_busy: IfBusy | None = None,
+        wait_seconds: float | None = None,
     ) -> AsyncStreamChunks: ...
 
     @overload
@@ -311,6 +337,8 @@ class ChatModel:
         stream: bool = False,
         *,
         function_call: str | Mapping[str, Any] | None = None,
+        if_busy: IfBusy | None = None,
+        wait_seconds: float | None = None,
     ) -> LLMResponse | AsyncStreamChunks: ...
 
     async def arun(
@@ -322,13 +350,17 @@ class ChatModel:
         stream: bool = False,
         *,
         function_call: str | Mapping[str, Any] | None = None,
+        if_busy: IfBusy | None = None,
+        wait_seconds: float | None = None,
     ) -> LLMResponse | AsyncStreamChunks:
         """``run`` for asyncio. Streamed: ``async for chunk in await session.arun(stream=True)``.
 
         Breaking out of the loop closes the response when the generator is finalized; wrap
         it in ``contextlib.aclosing`` to close it at once. Never raises.
         """
-        options = RunOptions(functions, tools, tool_choice, function_call, params)
+        options = RunOptions(
+            functions, tools, tool_choice, function_call, params, if_busy, wait_seconds
+        )
         if stream:
             return self._astream(options)
         return await self._acall(protocol.run(self._session, options))

@@ -69,6 +69,17 @@ class Usage(_ServerModel):
     total_tokens: int | None = None
 
 
+class Attempt(_ServerModel):
+    """One try of the model call behind a run: the server's retries and fallbacks each add
+    one. ``outcome`` is ``"succeeded"`` or that try's error type (``rate_limited``, ...);
+    ``provider_status`` is the provider's HTTP status, when it answered."""
+
+    model: str
+    outcome: str
+    latency_ms: int
+    provider_status: int | None = None
+
+
 class ResponseDetail(_ServerModel):
     """Which chat model, version and session answered, and the stored reply's uuid."""
 
@@ -96,7 +107,8 @@ class _SameContent(_ServerModel):
 
 class LLMResponse(_SameContent):
     """The result of ``run``/``arun``. Failures are reported here, never raised:
-    ``error`` is true, ``error_type`` names the failure and ``error_log`` explains it."""
+    ``error`` is true, ``error_type`` names the failure and ``error_log`` explains it.
+    ``attempts`` lists each try of the model call, in order (``detail.model`` answered)."""
 
     function_call: FunctionCall | None = None
     tool_calls: list[ToolCall] | None = None
@@ -109,6 +121,7 @@ class LLMResponse(_SameContent):
     error_log: str | None = None
     api_response: dict[str, Any] | None = None
     detail: ResponseDetail | None = None
+    attempts: list[Attempt] | None = None
 
 
 class AssembledMessage(_ServerModel):
@@ -123,7 +136,7 @@ class AssembledMessage(_ServerModel):
 class LLMStreamResponse(_SameContent):
     """One chunk of ``run(stream=True)``: ``content`` (and ``raw_output``) and the call
     fields are deltas. The last chunk has ``done=True`` and either the assembled ``message``
-    with ``usage``, ``finish_reason`` and ``detail``, or ``error=True``."""
+    with ``usage``, ``finish_reason``, ``detail`` and ``attempts``, or ``error=True``."""
 
     function_call: FunctionCallDelta | None = None
     tool_calls: list[ToolCallDelta] | None = None
@@ -137,6 +150,7 @@ class LLMStreamResponse(_SameContent):
     error_type: str | None = None
     error_log: str | None = None
     detail: ResponseDetail | None = None
+    attempts: list[Attempt] | None = None
 
 
 class ChatModelConfig(_ServerModel):

@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Generator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -35,11 +35,14 @@ from chatmodel._sse import SSEDecoder
 T = TypeVar("T")
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 
-# Idempotent requests (reads, session creation with our uuid, messages with their uuids)
-# are sent again this many times when nothing came back or the server asked for a retry.
-# A run is never resent.
+# Idempotent requests (reads, session creation with our uuid, messages with their uuids,
+# plain runs with their Idempotency-Key) are sent again this many times when nothing came
+# back or the server asked for a retry. A streamed run is never resent (see start_stream).
 TRANSPORT_RETRIES = 2
 USER_AGENT = "chatmodel-python/0.1.0"
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+
+IfBusy = Literal["reject", "wait"]
 
 
 @dataclass(frozen=True)
@@ -48,10 +51,11 @@ class Request:
     path: str
     params: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
     def send_args(self, settings: ClientSettings) -> dict[str, Any]:
         """Keyword arguments for ``client.request`` / ``client.stream``."""
-        headers = settings.headers() | {"User-Agent": USER_AGENT}
+        headers = settings.headers() | {"User-Agent": USER_AGENT} | self.headers
         if self.body is not None:
             headers["Content-Type"] = "application/json"
         return {
@@ -70,10 +74,12 @@ def _json_default(value: object) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def json_request(method: str, path: str, payload: Any) -> Request:
+def json_request(
+    method: str, path: str, payload: Any, headers: dict[str, str] | None = None
+) -> Request:
     """Encoded once, so a retried request sends the very same bytes."""
     body = json.dumps(payload, separators=(",", ":"), default=_json_default)
-    return Request(method, path, body=body.encode())
+    return Request(method, path, body=body.encode(), headers=headers or {})
 
 
 Operation = Generator[Request, httpx.Response, T]
@@ -182,9 +188,12 @@ def _lost_a_write_race(response: httpx.Response) -> bool:
     return body.get("error") == "conflict" and body.get("field") is None
 
 
-def send_with_retries(request: Request) -> Operation[httpx.Response]:
-    """Send an idempotent request; send it again (TRANSPORT_RETRIES times at most) when
-    nothing came back or when it lost a race with a concurrent write."""
+def send_with_retries(
+    request: Request, *, resend: Request | None = None
+) -> Operation[httpx.Response]:
+    """Send an idempotent request; send it again (TRANSPORT_RETRIES times at most, as
+    ``resend`` when given) when nothing came back or when it lost a race with a
+    concurrent write."""
     attempt = 0
     while True:
         try:
@@ -196,6 +205,7 @@ def send_with_retries(request: Request) -> Operation[httpx.Response]:
             if attempt >= TRANSPORT_RETRIES or not _lost_a_write_race(response):
                 return response
         attempt += 1
+        request = resend or request
 
 
 def ensure_session(state: SessionState) -> Operation[None]:
@@ -253,38 +263,61 @@ class RunOptions:
     tool_choice: str | Mapping[str, Any] | None = None
     function_call: str | Mapping[str, Any] | None = None
     params: Mapping[str, Any] | None = None
+    if_busy: IfBusy | None = None
+    wait_seconds: float | None = None
 
-    def request(self, state: SessionState, *, stream: bool) -> Request:
+    def request(self, state: SessionState, *, stream: bool, idempotency_key: str) -> Request:
         payload: dict[str, Any] = {
             "functions": self.functions,
             "tools": self.tools,
             "tool_choice": self.tool_choice,
             "function_call": self.function_call,
             "params": self.params,
+            "if_busy": self.if_busy,
+            "wait_seconds": self.wait_seconds,
         }
         payload = {name: value for name, value in payload.items() if value is not None}
         if stream:
             payload["stream"] = True
-        return json_request("POST", f"{state.path}/run", payload)
+        headers = {IDEMPOTENCY_KEY_HEADER: idempotency_key}
+        return json_request("POST", f"{state.path}/run", payload, headers)
 
 
 class InvalidRunOptions(ChatModelError):
     """Run options that cannot be sent as JSON; reported by run/arun, never raised."""
 
 
-def _run_request(state: SessionState, options: RunOptions, *, stream: bool) -> Request:
+def _run_request(
+    state: SessionState, options: RunOptions, *, stream: bool, idempotency_key: str
+) -> Request:
     try:
-        return options.request(state, stream=stream)
+        return options.request(state, stream=stream, idempotency_key=idempotency_key)
     except (TypeError, ValueError) as exc:  # e.g. a function schema holding a Python object
         raise InvalidRunOptions(f"The run options cannot be sent as JSON: {exc}") from exc
 
 
+def new_idempotency_key() -> str:
+    return str(uuid.uuid4())
+
+
 def run(state: SessionState, options: RunOptions) -> Operation[LLMResponse]:
-    """Never raises: every failure comes back as ``LLMResponse(error=True, ...)``."""
+    """Never raises: every failure comes back as ``LLMResponse(error=True, ...)``.
+
+    The run carries a fresh Idempotency-Key. When no answer came back it is resent with
+    the same key (and the same body) and ``if_busy: "wait"``: the server answers a key it
+    has seen with that run's stored result, waiting first if the run is still going (up
+    to ``wait_seconds``, else 409 ``run_in_progress``). So a retried run never calls the
+    model twice and never stores a second reply. The caller's ``if_busy`` holds for the
+    first send; a resend has to wait, or it would be refused by its own first attempt.
+    """
     try:
-        request = _run_request(state, options, stream=False)
+        key = new_idempotency_key()
+        request = _run_request(state, options, stream=False, idempotency_key=key)
+        resend = _run_request(
+            state, replace(options, if_busy="wait"), stream=False, idempotency_key=key
+        )
         yield from ensure_session(state)
-        response = yield request
+        response = yield from send_with_retries(request, resend=resend)
         return parse(LLMResponse, response)
     except ChatModelError as exc:
         return failed_run(exc)
@@ -293,9 +326,16 @@ def run(state: SessionState, options: RunOptions) -> Operation[LLMResponse]:
 def start_stream(
     state: SessionState, options: RunOptions
 ) -> Operation[Request | LLMStreamResponse]:
-    """Everything before a streamed run: the request to stream, or the error chunk instead."""
+    """Everything before a streamed run: the request to stream, or the error chunk instead.
+
+    A streamed run carries a fresh Idempotency-Key too (its run record keeps it), but it
+    is never resent: the deltas cannot be replayed, only the stored result could be, as one
+    last chunk after whatever pieces the caller already got. So a stream that breaks ends
+    with an error chunk instead, and the caller decides whether to run again.
+    """
     try:
-        request = _run_request(state, options, stream=True)
+        key = new_idempotency_key()
+        request = _run_request(state, options, stream=True, idempotency_key=key)
         yield from ensure_session(state)
     except ChatModelError as exc:
         return failed_chunk(exc)

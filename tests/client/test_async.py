@@ -170,7 +170,8 @@ async def test_concurrent_first_calls_share_one_session(client: httpx.AsyncClien
     await make_chat_model(client, "assistant")
     session = over(client)
 
-    results = await asyncio.gather(*(session.arun() for _ in range(4)))
+    # One run at a time per session: the others queue behind it.
+    results = await asyncio.gather(*(session.arun(if_busy="wait") for _ in range(4)))
 
     assert [r.error for r in results] == [False] * 4
     assert session.session_uuid is not None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chatmodel import FunctionCall, LLMResponse, LLMStreamResponse, Message
+from chatmodel import Attempt, FunctionCall, LLMResponse, LLMStreamResponse, Message
 
 
 def test_fields_from_a_newer_server_are_kept_not_rejected() -> None:
@@ -41,3 +41,20 @@ def test_stored_messages_carry_parsed_calls() -> None:
     )
     assert message.function_call is not None
     assert message.function_call.args == {"location": "Boston"}
+
+
+def test_attempts_are_typed_and_keep_new_fields() -> None:
+    tries = [
+        {"model": "gpt-x", "outcome": "rate_limited", "latency_ms": 12, "provider_status": 429},
+        {"model": "gpt-y", "outcome": "succeeded", "latency_ms": 30, "region": "eu"},
+    ]
+    res = LLMResponse.model_validate({"content": "hi", "attempts": tries})
+    assert res.attempts == [
+        Attempt(model="gpt-x", outcome="rate_limited", latency_ms=12, provider_status=429),
+        Attempt(model="gpt-y", outcome="succeeded", latency_ms=30, region="eu"),
+    ]
+    assert res.attempts[1].provider_status is None
+    assert res.attempts[1].model_extra == {"region": "eu"}
+    last = LLMStreamResponse.model_validate({"done": True, "attempts": tries[:1]})
+    assert last.attempts is not None and last.attempts[0].outcome == "rate_limited"
+    assert LLMResponse().attempts is None

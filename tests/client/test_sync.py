@@ -120,13 +120,14 @@ def test_breaking_out_of_a_stream_closes_the_response(live_app: LiveApp) -> None
         chunks.close()
         assert streamed.is_closed
 
-        for chunk in session.run(stream=True):
+        # The server ends the abandoned run a moment later; until then the session is busy.
+        for chunk in session.run(stream=True, if_busy="wait"):
             assert chunk.content
             break
         assert seen[-1] is not streamed and seen[-1].is_closed
 
         session.add_messages([{"role": "user", "content": "still there?"}])
-        assert session.run().content == "still there?"
+        assert session.run(if_busy="wait").content == "still there?"
 
 
 async def test_breaking_out_of_an_async_stream_closes_the_response(live_app: LiveApp) -> None:
@@ -145,13 +146,14 @@ async def test_breaking_out_of_an_async_stream_closes_the_response(live_app: Liv
         await chunks.aclose()
         assert seen[-1].is_closed
 
-        async with aclosing(await session.arun(stream=True)) as closing:
+        # The server ends each abandoned run a moment later; until then the session is busy.
+        async with aclosing(await session.arun(stream=True, if_busy="wait")) as closing:
             async for chunk in closing:
                 assert chunk.content
                 break
         assert seen[-1].is_closed
 
-        async for chunk in await session.arun(stream=True):
+        async for chunk in await session.arun(stream=True, if_busy="wait"):
             assert chunk.content
             break
 
@@ -163,7 +165,7 @@ async def test_breaking_out_of_an_async_stream_closes_the_response(live_app: Liv
             await asyncio.sleep(0.01)
         assert streamed.is_closed
         await session.aadd_messages([{"role": "user", "content": "still there?"}])
-        assert (await session.arun()).content == "still there?"
+        assert (await session.arun(if_busy="wait")).content == "still there?"
 
 
 async def test_upstream_drop_mid_stream(

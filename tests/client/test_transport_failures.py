@@ -70,8 +70,85 @@ def test_timeouts() -> None:
         with pytest.raises(chatmodel.APITimeoutError):
             session.get_config()
     assert (result.error, result.error_type) == (True, "api_timeout")
-    # a run is sent once; a read is retried twice
-    assert [r.method for r in recorder.requests] == ["POST", "GET", "GET", "GET"]
+    # a run and a read are both retried twice
+    assert [r.method for r in recorder.requests] == ["POST"] * 3 + ["GET"] * 3
+    runs = recorder.requests[:3]
+    # the run is resent under its first key, now waiting for the first attempt if it still runs
+    assert len({r.headers["Idempotency-Key"] for r in runs}) == 1
+    assert [json.loads(r.content) for r in runs] == [{}, {"if_busy": "wait"}, {"if_busy": "wait"}]
+
+
+def run_answer(content: str) -> httpx.Response:
+    return httpx.Response(200, json={"content": content, "finish_reason": "stop"})
+
+
+def test_a_run_that_got_no_answer_is_resent_with_the_same_idempotency_key() -> None:
+    recorder = Recorder(
+        httpx.ConnectError("refused"), httpx.ReadError("reset"), run_answer("stored")
+    )
+    with recorder.client() as http:
+        session = ChatModel("assistant", session_uuid=uuid.uuid4(), http_client=http)
+        result = session.run(params={"temperature": 0}, if_busy="reject", wait_seconds=5)
+    assert (result.error, result.content) == (False, "stored")
+    keys = {r.headers["Idempotency-Key"] for r in recorder.requests}
+    assert len(recorder.requests) == 3 and len(keys) == 1
+    uuid.UUID(keys.pop())
+    first, *resent = [json.loads(r.content) for r in recorder.requests]
+    assert first == {"params": {"temperature": 0}, "if_busy": "reject", "wait_seconds": 5}
+    assert resent == [first | {"if_busy": "wait"}] * 2
+
+
+async def test_an_async_run_that_got_no_answer_is_resent_with_the_same_key() -> None:
+    recorder = Recorder(httpx.ReadTimeout("slow"), run_answer("stored"))
+    async with recorder.async_client() as http:
+        session = ChatModel("assistant", session_uuid=uuid.uuid4(), async_http_client=http)
+        result = await session.arun()
+    assert result.content == "stored"
+    first, again = recorder.requests
+    assert first.headers["Idempotency-Key"] == again.headers["Idempotency-Key"]
+    assert (json.loads(first.content), json.loads(again.content)) == ({}, {"if_busy": "wait"})
+
+
+def test_every_run_has_its_own_idempotency_key() -> None:
+    recorder = Recorder(run_answer("one"), run_answer("two"), event_stream("[DONE]"))
+    with recorder.client() as http:
+        session = ChatModel("assistant", session_uuid=uuid.uuid4(), http_client=http)
+        session.run()
+        session.run()
+        list(session.run(stream=True))
+    keys = [r.headers["Idempotency-Key"] for r in recorder.requests]
+    assert len(keys) == len(set(keys)) == 3
+    assert all(str(uuid.UUID(key)) == key for key in keys)
+
+
+def test_a_streamed_run_is_never_resent() -> None:
+    recorder = Recorder(httpx.ReadError("reset"))
+    with recorder.client() as http:
+        session = ChatModel("assistant", session_uuid=uuid.uuid4(), http_client=http)
+        chunks = list(session.run(stream=True, if_busy="wait", wait_seconds=2.5))
+    assert [(c.done, c.error, c.error_type) for c in chunks] == [
+        (True, True, "api_connection_error")
+    ]
+    (request,) = recorder.requests
+    assert json.loads(request.content) == {"if_busy": "wait", "wait_seconds": 2.5, "stream": True}
+    assert "Idempotency-Key" in request.headers
+
+
+def test_session_busy_is_returned_not_retried() -> None:
+    busy = httpx.Response(
+        409,
+        json={"error": "session_busy", "detail": "Another run is in progress.", "field": None},
+        headers={"Retry-After": "2"},
+    )
+    recorder = Recorder(busy)
+    with recorder.client() as http:
+        session = ChatModel("assistant", session_uuid=uuid.uuid4(), http_client=http)
+        result = session.run()
+        (chunk,) = list(session.run(stream=True))
+    assert (result.error, result.error_type) == (True, "session_busy")
+    assert "Another run is in progress." in (result.error_log or "")
+    assert (chunk.done, chunk.error, chunk.error_type) == (True, True, "session_busy")
+    assert len(recorder.requests) == 2
 
 
 def test_add_messages_retries_with_the_same_message_uuids() -> None:
