@@ -128,6 +128,12 @@ class NothingPublished(InvalidInput):
     code = "nothing_published"
 
 
+class NothingToRegenerate(Conflict):
+    """A regenerate request on a session whose newest message is not a reply."""
+
+    code = "nothing_to_regenerate"
+
+
 class IdempotencyKeyReused(InvalidInput):
     """An Idempotency-Key sent again with a different request body."""
 

@@ -72,6 +72,19 @@ class RunRequest(RunOptions):
         le=3600,
         description="With if_busy=wait: how long to wait for the session before 409.",
     )
+    regenerate: bool = Field(
+        default=False,
+        description="Answer the last reply again: the session's newest message must be an "
+        "assistant reply; it is kept in the history, marked superseded, and never sent to "
+        "the model again. Cannot be combined with messages.",
+    )
+
+    @field_validator("regenerate")
+    @classmethod
+    def _regenerate_alone(cls, regenerate: bool, info: ValidationInfo) -> bool:
+        if regenerate and info.data.get("messages"):
+            raise ValueError("regenerate answers the last reply again; leave messages out")
+        return regenerate
 
     def fingerprint_fields(self) -> dict[str, Any]:
         """What an Idempotency-Key vouches for: the run's content, not how it is

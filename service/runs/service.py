@@ -31,7 +31,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chatmodel_service.chat_models.templates import render_system_prompt
 from chatmodel_service.config import Settings
 from chatmodel_service.db import Database
-from chatmodel_service.errors import IdempotencyKeyReused, RunInProgress, SessionBusy
+from chatmodel_service.errors import (
+    IdempotencyKeyReused,
+    NothingToRegenerate,
+    RunInProgress,
+    SessionBusy,
+)
 from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.llm.types import LLMCall, LLMFailure, LLMOutcome, LLMResult
 from chatmodel_service.models import ChatModelVersion, ChatRun, SessionMessage
@@ -381,7 +386,9 @@ async def _try_start(
         )
         if body.messages:
             await add_messages(db, project_id, session_uuid, MessagesAdd(messages=body.messages))
-        history = await repo.all_messages(session_uuid)
+        if body.regenerate:
+            await _supersede_last_reply(repo, session_uuid)
+        history = await repo.prompt_messages(session_uuid)
     return PreparedRun(
         loaded,
         build_call(loaded, history, body, settings),
@@ -389,6 +396,17 @@ async def _try_start(
         key_name,
         idempotency[0] if idempotency else None,
     )
+
+
+async def _supersede_last_reply(repo: SessionRepository, session_uuid: uuid.UUID) -> None:
+    last = await repo.last_message(session_uuid)
+    if last is None or last.role != "assistant":
+        raise NothingToRegenerate(
+            "The session's newest message is not an assistant reply, so there is nothing to "
+            "answer again; run without regenerate.",
+            field="regenerate",
+        )
+    await repo.supersede(last.id, utcnow())
 
 
 async def require_session_locked(

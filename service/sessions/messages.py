@@ -64,6 +64,7 @@ def message_out(message: SessionMessage) -> MessageOut:
         cost=message.cost,
         latency_ms=message.latency_ms,
         finish_reason=message.finish_reason,
+        superseded=message.superseded_at is not None,
     )
 
 

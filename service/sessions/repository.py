@@ -164,6 +164,32 @@ class SessionRepository:
         )
         return list(result.scalars())
 
+    async def prompt_messages(self, session_id: uuid.UUID) -> list[SessionMessage]:
+        """The messages a run sends: all but regenerated (superseded) replies, in order."""
+        result = await self.session.execute(
+            select(SessionMessage)
+            .where(SessionMessage.session_id == session_id, SessionMessage.superseded_at.is_(None))
+            .order_by(SessionMessage.seq)
+        )
+        return list(result.scalars())
+
+    async def last_message(self, session_id: uuid.UUID) -> SessionMessage | None:
+        """The newest message that a run would send (superseded replies skipped)."""
+        return await self.session.scalar(
+            select(SessionMessage)
+            .where(SessionMessage.session_id == session_id, SessionMessage.superseded_at.is_(None))
+            .order_by(SessionMessage.seq.desc())
+            .limit(1)
+        )
+
+    async def supersede(self, message_id: uuid.UUID, when: datetime) -> None:
+        await self.session.execute(
+            update(SessionMessage)
+            .where(SessionMessage.id == message_id)
+            .values(superseded_at=when)
+            .execution_options(synchronize_session=False)
+        )
+
     async def page_messages(
         self, session_id: uuid.UUID, after: int, limit: int
     ) -> list[SessionMessage]:

@@ -85,6 +85,10 @@ class MessageOut(BaseModel):
     cost: float | None = None
     latency_ms: int | None = None
     finish_reason: str | None = None
+    superseded: bool = Field(
+        default=False,
+        description="A reply that was regenerated: kept in the history, never sent again.",
+    )
 
 
 class MessageList(BaseModel):
