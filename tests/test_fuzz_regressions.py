@@ -85,3 +85,34 @@ async def test_nul_on_an_openai_route_is_a_400_in_openai_shape(client: httpx.Asy
     error = response.json()["error"]
     assert error["param"] == "messages.0.content"
     assert error["type"] == "invalid_request_error"
+
+
+async def test_wrong_method_on_an_openai_route_answers_in_openai_shape(
+    client: httpx.AsyncClient,
+) -> None:
+    # Was our own {"error": "method_not_allowed", ...}, which OpenAI clients cannot read.
+    for method, path in (("GET", "/v1/chat/completions"), ("DELETE", "/v1/models")):
+        response = await client.request(method, path)
+        assert response.status_code == 405, response.text
+        assert response.json() == {
+            "error": {
+                "message": "Method Not Allowed",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "method_not_allowed",
+            }
+        }
+        assert method not in response.headers["allow"]
+    ours = await client.delete("/v1/chat-models")
+    assert ours.status_code == 405
+    assert ours.json()["error"] == "method_not_allowed"
+
+
+async def test_openapi_declares_the_error_bodies_actually_sent(client: httpx.AsyncClient) -> None:
+    # Was FastAPI's default 422 HTTPValidationError, a body this service never sends.
+    document = (await client.get("/openapi.json")).json()
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    ours = document["paths"]["/v1/chat-models"]["post"]["responses"]["4XX"]
+    assert ours["content"]["application/json"]["schema"]["$ref"].endswith("/ServiceErrorBody")
+    openai = document["paths"]["/v1/chat/completions"]["post"]["responses"]["4XX"]
+    assert openai["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")

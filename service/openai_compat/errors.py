@@ -122,7 +122,16 @@ def as_openai_error(exc: Exception) -> OpenAIError:
 
 
 class OpenAIRoute(APIRoute):
-    """A route whose errors leave in OpenAI's shape."""
+    """A route whose errors leave in OpenAI's shape, a 405 for another method included."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().handle(scope, receive, send)
+        except HTTPException as exc:  # raised by routing, before any response started
+            if exc.status_code != 405:
+                raise
+            error = OpenAIError(405, "Method Not Allowed", code="method_not_allowed")
+            await error.response(dict(exc.headers or {}))(scope, receive, send)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
