@@ -237,7 +237,12 @@ def fuzz_config(target: FuzzTarget, *, max_examples: int, coverage: bool) -> sch
             "request-timeout": 30,
             "headers": target.headers,
             "output": {"sanitization": {"enabled": False}},  # show the failing request
-            "generation": {"max-examples": max_examples, "deterministic": True},
+            # No example database: the same requests on every run, no .hypothesis/ folder.
+            "generation": {
+                "max-examples": max_examples,
+                "deterministic": True,
+                "database": "none",
+            },
             "phases": {
                 # Positive only: boundary values that pass validation and reach the
                 # database (invalid input is half of the fuzzing phase already, and the
