@@ -182,6 +182,9 @@ class SessionMessage(CreatedAt, Base):
     __table_args__ = (
         UniqueConstraint("session_id", "seq"),
         CheckConstraint("role IN ('system', 'user', 'assistant', 'function', 'tool')", name="role"),
+        # Deleting a run checks that no message still references it: without this index
+        # that check scans every message of every session, once per deleted run.
+        Index(None, "run_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
