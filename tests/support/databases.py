@@ -1,8 +1,9 @@
 """Test databases on both dialects: SQLite files and PostgreSQL databases made from a template.
 
 PostgreSQL: one database is migrated to head per test session; every test gets
-``CREATE DATABASE ... TEMPLATE`` of it (a file copy inside the server, far cheaper than
-migrating) and drops it afterwards, ending any connection the test left open.
+``CREATE DATABASE ... TEMPLATE`` of it (a copy inside the server, far cheaper than
+migrating), made ahead of time, and it is dropped afterwards, ending any connection the
+test left open.
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ def run_async(make: Callable[[], Awaitable[T]]) -> T:
 class PostgresDatabases:
     """Creates and drops test databases on one server, reached with an admin URL.
 
-    Copying the template takes over 0.1 s, so one admin thread keeps
-    the next copy ready and drops finished databases while the tests run."""
+    Copying the template takes over 0.1 s, so one admin thread keeps the next copies ready
+    and drops finished databases while the tests run."""
 
     READY = 2  # migrated copies kept ready ahead of the tests
 
