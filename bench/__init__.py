@@ -1,0 +1,1 @@
+"""Benchmarks of the chatmodel service; never part of the test run. See bench/README.md."""

@@ -1,0 +1,139 @@
+"""What the benchmark asks of a server: set-up calls and the timed requests, over httpx.
+
+The chat model a benchmark runs is a version on ``openai/bench-model`` whose ``api_base``
+is the bench upstream, so a run goes through LiteLLM and real HTTP exactly as a run on
+a self-hosted model would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+BENCH_MODEL = "openai/bench-model"
+SYSTEM_PROMPT = "You are the benchmark's assistant. Answer briefly and stay on topic."
+USER_TEXT = (
+    "Question {n}: could you summarise what we discussed so far about the quarterly "
+    "figures, the open invoices and the schedule for next week in a few sentences?"
+)
+ASSISTANT_TEXT = (
+    "Answer {n}: revenue grew slightly, two invoices are still open and the review "
+    "meeting moved to Thursday afternoon; nothing else changed since the last summary."
+)
+
+
+def conversation(count: int, start: int = 0) -> list[dict[str, Any]]:
+    """``count`` alternating user/assistant messages that end with a user message."""
+    first_role = "user" if count % 2 else "assistant"
+    other = {"user": "assistant", "assistant": "user"}
+    messages, role = [], first_role
+    for n in range(start, start + count):
+        text = USER_TEXT if role == "user" else ASSISTANT_TEXT
+        messages.append({"role": role, "content": text.format(n=n)})
+        role = other[role]
+    return messages
+
+
+def prompt(count: int) -> list[dict[str, Any]]:
+    """What a run of a ``count``-message session sends: the system prompt, then them."""
+    return [{"role": "system", "content": SYSTEM_PROMPT}, *conversation(count)]
+
+
+def client(base_url: str, concurrency: int, key: str | None = None) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    headers = {"Authorization": f"Bearer {key}"} if key else None
+    return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=120, headers=headers)
+
+
+async def _ok(response: httpx.Response) -> dict[str, Any]:
+    if response.status_code >= 300:
+        raise RuntimeError(f"{response.request.url}: {response.status_code} {response.text}")
+    return dict(response.json())
+
+
+async def create_chat_model(
+    http: httpx.AsyncClient, name: str, api_base: str, **version: Any
+) -> None:
+    """A chat model with one published version on the bench upstream."""
+    await _ok(await http.post("/v1/chat-models", json={"name": name}))
+    body = {
+        "system_prompt": SYSTEM_PROMPT,
+        "model": BENCH_MODEL,
+        "api_base": api_base,
+        "publish": True,
+        **version,
+    }
+    await _ok(await http.post(f"/v1/chat-models/{name}/versions", json=body))
+
+
+async def create_session(http: httpx.AsyncClient, chat_model: str, messages: int) -> str:
+    session = await _ok(await http.post("/v1/sessions", json={"chat_model": chat_model}))
+    if messages:
+        await add_messages(http, session["uuid"], conversation(messages))
+    return str(session["uuid"])
+
+
+async def create_sessions(
+    http: httpx.AsyncClient, chat_model: str, count: int, messages: int
+) -> list[str]:
+    gate = asyncio.Semaphore(8)
+
+    async def one() -> str:
+        async with gate:
+            return await create_session(http, chat_model, messages)
+
+    return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
+async def add_messages(
+    http: httpx.AsyncClient, session: str, messages: list[dict[str, Any]]
+) -> None:
+    body = {"messages": [{**m, "uuid": str(uuid.uuid4())} for m in messages]}
+    await _ok(await http.post(f"/v1/sessions/{session}/messages", json=body))
+
+
+async def run(http: httpx.AsyncClient, session: str) -> bool:
+    """One plain run; raises (with what came back) unless it answered 200 with a reply."""
+    response = await http.post(f"/v1/sessions/{session}/run")
+    if response.status_code != 200 or response.json().get("error"):
+        raise RuntimeError(f"run answered {response.status_code}: {response.text[:300]}")
+    return True
+
+
+async def run_figures(http: httpx.AsyncClient, session: str) -> dict[str, Any]:
+    """One run's whole answer (for what it reports it sent)."""
+    return await _ok(await http.post(f"/v1/sessions/{session}/run"))
+
+
+@dataclass(frozen=True)
+class StreamTimes:
+    first: float  # seconds from sending to the first event
+    last: float  # to the stream's end ([DONE])
+    ok: bool
+
+
+async def sse_times(http: httpx.AsyncClient, method: str, url: str, body: Any) -> StreamTimes:
+    """Send a streaming request; time the first ``data:`` event and the ``[DONE]``."""
+    started = time.perf_counter()
+    first, ok = 0.0, True
+    async with http.stream(method, url, json=body) as response:
+        if response.status_code != 200:
+            await response.aread()
+            return StreamTimes(0, 0, False)
+        async for line in response.aiter_lines():
+            if not line.startswith("data:"):
+                continue
+            if not first:
+                first = time.perf_counter() - started
+            data = line[5:].strip()
+            if data == "[DONE]":
+                break
+            if '"error":true' in data.replace(" ", "") and json.loads(data).get("error"):
+                ok = False
+    return StreamTimes(first, time.perf_counter() - started, ok and bool(first))

@@ -1,0 +1,82 @@
+"""(c) Streaming: time to the first event and to the end of the stream for a streamed run
+(SQLite, 20-message session), against direct LiteLLM streaming and against the upstream's
+own stream read with the same httpx client. The three are interleaved stream by stream.
+The upstream sends its first piece at once and each next one ``--stream-gap-ms`` later."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+from bench import api
+from bench.api import StreamTimes
+from bench.report import Row, ms, within
+from bench.rig import CHAT_MODEL, Rig
+
+TARGET_MS = 3.0
+WARM_UP = 5
+RUNS_PER_SESSION = 4
+
+
+def p50_ms(times: list[StreamTimes], first: bool) -> float:
+    values = [(t.first if first else t.last) * 1000 for t in times if t.ok]
+    return statistics.median(values) if values else math.nan
+
+
+async def run(rig: Rig) -> list[Row]:
+    server = await rig.server("sqlite")
+    size = rig.plan.session_messages
+    rounds = rig.plan.stream_rounds
+    messages = api.prompt(size)
+    upstream_body = {
+        "model": "bench-model",
+        "messages": messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    direct = rig.direct
+    sides: dict[str, list[StreamTimes]] = {"upstream": [], "direct": [], "ours": []}
+    async with api.client(server.base_url, 1) as http, api.client(rig.api_base, 1) as raw:
+        sessions = await api.create_sessions(
+            http, CHAT_MODEL, math.ceil((rounds + WARM_UP) / RUNS_PER_SESSION), size
+        )
+        for index in range(rounds + WARM_UP):
+            session = sessions[index % len(sessions)]
+            taken = {
+                "upstream": await api.sse_times(raw, "POST", "/chat/completions", upstream_body),
+                "direct": await direct.stream(messages),
+                "ours": await api.sse_times(
+                    http, "POST", f"/v1/sessions/{session}/run", {"stream": True}
+                ),
+            }
+            if index >= WARM_UP:
+                for side, one in taken.items():
+                    sides[side].append(one)
+    for side, times in sides.items():
+        failed = sum(not t.ok for t in times)
+        if failed:
+            rig.notes.append(f"(c) streaming {side}: {failed} stream(s) failed")
+    first = {side: p50_ms(times, True) for side, times in sides.items()}
+    last = {side: p50_ms(times, False) for side, times in sides.items()}
+    scenario = f"(c) streaming c=1, {size}-msg session, SQLite"
+    added = first["ours"] - first["direct"]
+    return [
+        Row(
+            scenario,
+            "first event p50 vs direct litellm first chunk",
+            ms(first["ours"]),
+            ms(first["direct"]),
+            f"+{added:.1f} ms",
+            f"≤ +{TARGET_MS:g} ms",
+            within(added, TARGET_MS),
+        ),
+        Row(scenario, "upstream's own first event p50 (httpx)", ms(first["upstream"])),
+        Row(
+            scenario,
+            "last event p50 vs direct litellm last chunk",
+            ms(last["ours"]),
+            ms(last["direct"]),
+            f"+{last['ours'] - last['direct']:.1f} ms",
+        ),
+        Row(scenario, "upstream's own last event p50 (httpx)", ms(last["upstream"])),
+    ]

@@ -1,0 +1,102 @@
+"""(b) Throughput and p95 at concurrency 32 and 128, on SQLite and on PostgreSQL, against
+the direct LiteLLM ceiling at the same concurrency. Blocks of a fixed number of runs,
+interleaved: direct, then each database, and again for every round."""
+
+from __future__ import annotations
+
+import httpx
+
+from bench import api
+from bench.load import Call, Sample, closed_loop, median_throughput
+from bench.report import Row, at_least, ms, per_s, ratio
+from bench.rig import CHAT_MODEL, Rig
+
+TARGET = 0.8  # of the direct ceiling, at concurrency 32
+TARGET_CONCURRENCY = 32
+WARM_UP = 64
+
+
+def session_call(http: httpx.AsyncClient, pool: list[str], concurrency: int) -> Call:
+    """Worker w only ever runs sessions w, w+c, w+2c... of the pool: no two workers share
+    a session, so no run waits for another (one run at a time per session)."""
+    per_worker = len(pool) // concurrency
+
+    async def call(worker: int, index: int) -> bool:
+        return await api.run(http, pool[worker + concurrency * (index % per_worker)])
+
+    return call
+
+
+async def run(rig: Rig) -> list[Row]:
+    plan = rig.plan
+    messages = api.prompt(plan.session_messages)
+    direct = rig.direct
+    pool_size = 2 * max(plan.concurrencies)
+    servers = {db: await rig.server(db) for db in plan.databases}
+    clients = {db: api.client(s.base_url, max(plan.concurrencies)) for db, s in servers.items()}
+    rows: list[Row] = []
+    try:
+        pools = {
+            db: await api.create_sessions(http, CHAT_MODEL, pool_size, plan.session_messages)
+            for db, http in clients.items()
+        }
+
+        async def floor(worker: int, index: int) -> bool:
+            return await direct.complete(messages)
+
+        for concurrency in plan.concurrencies:
+            sides: dict[str, Call] = {"direct": floor}
+            for db, http in clients.items():
+                sides[db] = session_call(http, pools[db], concurrency)
+            for call in sides.values():
+                await closed_loop(call, concurrency, WARM_UP)
+            samples: dict[str, list[Sample]] = {side: [] for side in sides}
+            for _ in range(plan.throughput_rounds):
+                for side, call in sides.items():
+                    samples[side].append(
+                        await closed_loop(call, concurrency, plan.throughput_requests)
+                    )
+            for side, taken in samples.items():
+                rig.check(f"(b) c={concurrency} {side}", *taken)
+            rows += _rows(concurrency, samples)
+        rig.loaded.update(plan.databases)
+    finally:
+        for http in clients.values():
+            await http.aclose()
+    return rows
+
+
+def merged(samples: list[Sample]) -> Sample:
+    total = Sample()
+    for sample in samples:
+        total = total.merge(sample)
+    return total
+
+
+def _rows(concurrency: int, samples: dict[str, list[Sample]]) -> list[Row]:
+    ceiling = median_throughput(samples["direct"])
+    ceiling_p95 = merged(samples["direct"]).p(95)
+    rows = []
+    for side, taken in samples.items():
+        if side == "direct":
+            continue
+        name = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[side]
+        scenario = f"(b) throughput c={concurrency}, {name}"
+        done = median_throughput(taken)
+        targeted = concurrency == TARGET_CONCURRENCY
+        rows.append(
+            Row(
+                scenario,
+                "runs/s vs direct litellm calls/s",
+                per_s(done),
+                per_s(ceiling),
+                ratio(done, ceiling),
+                f"≥ {TARGET}x" if targeted else "",
+                at_least(done / ceiling, TARGET) if targeted else None,
+            )
+        )
+        p95 = merged(taken).p(95)
+        rows.append(
+            Row(scenario, "p95 vs direct p95", ms(p95), ms(ceiling_p95), ratio(p95, ceiling_p95))
+        )
+    return rows
