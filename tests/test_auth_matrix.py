@@ -37,6 +37,7 @@ class Rule:
     foreign: int = 404
     body: Callable[[], Any] | None = None
     query: dict[str, Any] | None = None
+    fresh_session: bool = False  # a route that deletes its session gets a new one per call
 
 
 VERSION = {"system_prompt": "Be brief.", "model": OFFLINE_MODEL}
@@ -67,6 +68,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/sessions"): Rule("client", 201, body=lambda: {"chat_model": "assistant"}),
     ("GET", "/v1/sessions"): Rule("admin", foreign=200),
     ("GET", "/v1/sessions/{session_uuid}"): Rule("client"),
+    ("DELETE", "/v1/sessions/{session_uuid}"): Rule("client", 204, fresh_session=True),
+    ("POST", "/v1/sessions/{session_uuid}/fork"): Rule("client", 201, body=lambda: {}),
     ("GET", "/v1/sessions/{session_uuid}/messages"): Rule("client"),
     ("POST", "/v1/sessions/{session_uuid}/messages"): Rule(
         "client", 201, body=lambda: {"messages": MESSAGES}
@@ -135,11 +138,11 @@ def expected(rule: Rule, caller: str) -> int:
     return rule.foreign
 
 
-def _path(world: AuthWorld, template: str) -> str:
+def _path(world: AuthWorld, template: str, session: str | None = None) -> str:
     return template.format(
         name="assistant",
         number=1,
-        session_uuid=world.session_a,
+        session_uuid=session or world.session_a,
         key_id=world.victim_a_id,
         asset="app.js",
         model="assistant",
@@ -168,6 +171,15 @@ def _routes(world: AuthWorld) -> list[tuple[str, str]]:
     ]
 
 
+async def _new_session(world: AuthWorld) -> str:
+    created = await world.client.post(
+        "/v1/sessions", json={"chat_model": "assistant"}, headers=keyed(world.client_a)
+    )
+    assert created.status_code == 201, created.text
+    session: str = created.json()["uuid"]
+    return session
+
+
 async def test_every_route_has_a_rule_and_every_cell_its_status(world: AuthWorld) -> None:
     routes = _routes(world)
     assert len(routes) >= len(RULES) - 1  # the walk found the included routers too
@@ -178,7 +190,7 @@ async def test_every_route_has_a_rule_and_every_cell_its_status(world: AuthWorld
     wrong = []
     for (method, template), caller in itertools.product(routes, CALLERS):
         rule = RULES[method, template]
-        path = _path(world, template)
+        path = _path(world, template, await _new_session(world) if rule.fresh_session else None)
         body = rule.body() if rule.body else None
         response = await world.client.request(
             method, path, json=body, params=rule.query, headers=_headers(world, caller)

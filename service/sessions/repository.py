@@ -190,15 +190,25 @@ class SessionRepository:
             .execution_options(synchronize_session=False)
         )
 
-    async def page_messages(
-        self, session_id: uuid.UUID, after: int, limit: int
+    async def message_window(
+        self,
+        session_id: uuid.UUID,
+        after: int | None,
+        before: int | None,
+        limit: int,
+        *,
+        newest_first: bool,
     ) -> list[SessionMessage]:
-        result = await self.session.execute(
-            select(SessionMessage)
-            .where(SessionMessage.session_id == session_id, SessionMessage.seq > after)
-            .order_by(SessionMessage.seq)
-            .limit(limit)
-        )
+        """Up to ``limit`` messages with ``after < seq < before`` (either bound optional),
+        taken from the newest or the oldest end of that range and returned in the order
+        read: one range scan of the (session_id, seq) index, never the whole history."""
+        query = select(SessionMessage).where(SessionMessage.session_id == session_id)
+        if after is not None:
+            query = query.where(SessionMessage.seq > after)
+        if before is not None:
+            query = query.where(SessionMessage.seq < before)
+        order = SessionMessage.seq.desc() if newest_first else SessionMessage.seq
+        result = await self.session.execute(query.order_by(order).limit(limit))
         return list(result.scalars())
 
     async def messages_by_id(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, SessionMessage]:

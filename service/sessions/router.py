@@ -10,12 +10,15 @@ from fastapi import APIRouter, Query, Response
 from chatmodel_service.chat_models.schemas import MAX_NUMBER
 from chatmodel_service.deps import AdminOnly, DbSession, ProjectId, SettingsDep
 from chatmodel_service.limits import check_messages
-from chatmodel_service.sessions import service
+from chatmodel_service.sessions import lifecycle, service
+from chatmodel_service.sessions.cursor import MessageWindow
 from chatmodel_service.sessions.schemas import (
     MessageList,
+    MessageOrder,
     MessagePage,
     MessagesAdd,
     SessionCreate,
+    SessionFork,
     SessionOut,
     SessionPage,
 )
@@ -53,17 +56,66 @@ async def get_session(session_uuid: uuid.UUID, db: DbSession, project: ProjectId
     return await service.get_session(db, project, session_uuid)
 
 
+@router.delete("/{session_uuid}", status_code=204)
+async def delete_session(
+    session_uuid: uuid.UUID,
+    db: DbSession,
+    project: ProjectId,
+    force: Annotated[
+        bool,
+        Query(description="Delete even while a run is in progress (it then stores nothing)."),
+    ] = False,
+) -> None:
+    """Delete the session with its messages and runs; its forks keep existing."""
+    await lifecycle.delete_session(db, project, session_uuid, force=force)
+
+
+@router.post(
+    "/{session_uuid}/fork",
+    status_code=201,
+    responses={200: {"description": "This fork (same session_uuid) already existed."}},
+)
+async def fork_session(
+    session_uuid: uuid.UUID,
+    body: SessionFork,
+    db: DbSession,
+    project: ProjectId,
+    response: Response,
+) -> SessionOut:
+    """A new session on the same version and variables, holding copies of the messages up
+    to and including ``at_message_uuid`` / ``at_seq`` (default: all of them)."""
+    fork, created = await lifecycle.fork_session(db, project, session_uuid, body)
+    if not created:
+        response.status_code = 200
+    return fork
+
+
 @router.get("/{session_uuid}/messages")
 async def list_messages(
     session_uuid: uuid.UUID,
     db: DbSession,
     project: ProjectId,
     after: Annotated[
-        int, Query(ge=0, le=MAX_NUMBER, description="Return messages with seq > after.")
-    ] = 0,
+        int | None, Query(ge=0, le=MAX_NUMBER, description="Only messages with seq > after.")
+    ] = None,
+    before: Annotated[
+        int | None,
+        Query(ge=1, le=MAX_NUMBER, description="Only messages with seq < before."),
+    ] = None,
+    order: Annotated[
+        MessageOrder | None,
+        Query(
+            description="Which end of the range pages are read from: asc, the oldest "
+            "(follow next_after); desc, the newest (follow next_before). Default: desc when "
+            "only before is given, else asc. A page's data is oldest first either way."
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> MessagePage:
-    return await service.list_messages(db, project, session_uuid, after, limit)
+    """A page of the session's messages, read forwards from the oldest or backwards from
+    the newest; each page costs the same however long the history is."""
+    window = MessageWindow(after=after, before=before, order=order, limit=limit)
+    return await service.list_messages(db, project, session_uuid, window)
 
 
 @router.post("/{session_uuid}/messages", status_code=201)

@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Any, Literal, Self
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from chatmodel_service.chat_models.schemas import VariableValues, VersionSelector
+from chatmodel_service.chat_models.schemas import MAX_NUMBER, VariableValues, VersionSelector
 from chatmodel_service.chat_models.templates import MAX_VARIABLES
 
 Role = Literal["system", "user", "assistant", "function", "tool"]
@@ -95,10 +95,23 @@ class MessageList(BaseModel):
     data: list[MessageOut]
 
 
+MessageOrder = Literal["asc", "desc"]
+
+
 class MessagePage(BaseModel):
-    data: list[MessageOut]
-    has_more: bool
-    next_after: int | None = Field(description="Pass as ?after= to read the next page.")
+    """A page of a session's messages: ``data`` is in ascending ``seq`` order whichever
+    end the pages are read from."""
+
+    data: list[MessageOut] = Field(description="Oldest first, also when reading backwards.")
+    has_more: bool = Field(description="More messages lie beyond this page, in reading order.")
+    next_after: int | None = Field(
+        description="Reading forwards (order=asc): pass as ?after= to read the next page."
+    )
+    next_before: int | None = Field(
+        default=None,
+        description="Reading backwards (order=desc): pass as ?before= to read the page of "
+        "older messages.",
+    )
 
 
 class SessionCreate(StrictModel):
@@ -122,6 +135,41 @@ class SessionOut(BaseModel):
     metadata: dict[str, Any]
     created_at: datetime
     variables: dict[str, str] | None = None
+    parent_session_uuid: UUID | None = Field(
+        default=None,
+        description="A fork: the session it was copied from (which may since be deleted).",
+    )
+    parent_seq: int | None = Field(
+        default=None, description="A fork: the last seq copied from the parent session."
+    )
+
+
+class SessionFork(StrictModel):
+    """Where to fork a session: at a message (by uuid or seq; default: the newest)."""
+
+    at_message_uuid: UUID | None = Field(
+        default=None, description="Copy the messages up to and including this one."
+    )
+    at_seq: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_NUMBER,
+        description="Copy the messages with seq <= at_seq (instead of at_message_uuid).",
+    )
+    session_uuid: UUID | None = Field(
+        default=None,
+        description="The new session's uuid; forking again with it returns that fork.",
+    )
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="The new session's metadata (default: the original's)."
+    )
+
+    @field_validator("at_seq")
+    @classmethod
+    def _one_fork_point(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and info.data.get("at_message_uuid") is not None:
+            raise ValueError("give at_message_uuid or at_seq, not both")
+        return value
 
 
 class SessionSummary(SessionOut):

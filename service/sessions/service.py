@@ -12,7 +12,7 @@ from chatmodel_service.chat_models.templates import check_values
 from chatmodel_service.errors import Conflict, InvalidInput, SessionNotFound
 from chatmodel_service.models import ChatModel, ChatSession, SessionMessage
 from chatmodel_service.releases.assignment import assignment_key
-from chatmodel_service.sessions.cursor import decode_cursor, encode_cursor
+from chatmodel_service.sessions.cursor import MessageWindow, decode_cursor, encode_cursor
 from chatmodel_service.sessions.messages import link_results, message_out, pending_after
 from chatmodel_service.sessions.repository import LoadedSession, SessionRepository
 from chatmodel_service.sessions.schemas import (
@@ -37,6 +37,8 @@ def session_out(loaded: LoadedSession) -> SessionOut:
         metadata=loaded.session.meta,
         created_at=loaded.session.created_at,
         variables=loaded.session.variables,
+        parent_session_uuid=loaded.session.parent_session_id,
+        parent_seq=loaded.session.parent_seq,
     )
 
 
@@ -142,17 +144,32 @@ async def get_session(
 
 
 async def list_messages(
-    db: AsyncSession, project_id: uuid.UUID, session_uuid: uuid.UUID, after: int, limit: int
+    db: AsyncSession,
+    project_id: uuid.UUID,
+    session_uuid: uuid.UUID,
+    window: MessageWindow,
 ) -> MessagePage:
+    """One page of the messages with ``after < seq < before``: from the oldest end of that
+    range (``order=asc``, the default without ``before``) or the newest (``order=desc``,
+    the default with ``before``). The page's data is oldest first either way."""
     repo = SessionRepository(db)
     await require_session(repo, project_id, session_uuid)
-    rows = await repo.page_messages(session_uuid, after, limit + 1)
-    has_more = len(rows) > limit
-    rows = rows[:limit]
+    rows = await repo.message_window(
+        session_uuid,
+        window.after,
+        window.before,
+        window.limit + 1,
+        newest_first=window.newest_first,
+    )
+    has_more = len(rows) > window.limit
+    rows = rows[: window.limit]
+    if window.newest_first:
+        rows.reverse()
     return MessagePage(
         data=[message_out(m) for m in rows],
         has_more=has_more,
-        next_after=rows[-1].seq if has_more else None,
+        next_after=rows[-1].seq if has_more and not window.newest_first else None,
+        next_before=rows[0].seq if has_more and window.newest_first else None,
     )
 
 
