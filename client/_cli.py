@@ -1,7 +1,8 @@
-"""The ``chatmodel`` command: admin commands over the REST API, plus ``serve``, ``db``, ``keys``.
+"""The ``chatmodel`` command: admin commands over the REST API, plus ``serve``, ``db``, ``keys``,
+``gc``.
 
 The admin commands need only this package (httpx + pydantic) and talk to a running
-server; ``serve``, ``db ...`` and ``keys ...`` are handed to ``chatmodel_service.cli``,
+server; ``serve``, ``db ...``, ``keys ...`` and ``gc`` are handed to ``chatmodel_service.cli``,
 imported only then (it needs ``chatmodel[server]``). The server, the API key and the timeout are
 resolved like a ``ChatModel``'s: ``--base-url``/``--api-key``/``--timeout``, then the
 environment (``CHATMODEL_BASE_URL``, ``CHATMODEL_API_KEY``), then the defaults.
@@ -28,7 +29,7 @@ from chatmodel._cli_render import RENDERERS, Renderer
 from chatmodel._config import resolve_settings
 from chatmodel._errors import APIConnectionError, APIError, APITimeoutError
 
-SERVER_COMMANDS = frozenset({"serve", "db", "keys"})
+SERVER_COMMANDS = frozenset({"serve", "db", "keys", "gc"})
 # Top-level modules of the ``server`` extra: missing one means "install chatmodel[server]".
 SERVER_MODULES = frozenset(
     {
@@ -307,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.actions.add_parser(
         "keys", help="create/list API keys in the database (needs chatmodel[server])"
     )
+    commands.actions.add_parser(
+        "gc", help="delete sessions past their chat model's retention (needs chatmodel[server])"
+    )
     _add_catalog_commands(commands)
     _add_release_commands(commands)
     return parser
@@ -316,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _server_command(argv: Sequence[str]) -> list[str] | None:
-    """``argv`` from the command on if the command is ``serve``, ``db`` or ``keys``."""
+    """``argv`` from the command on if the command is ``serve``, ``db``, ``keys`` or ``gc``."""
     index = 0
     while index < len(argv):
         token = argv[index]

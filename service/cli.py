@@ -1,8 +1,10 @@
-"""The server half of the ``chatmodel`` command: ``serve``, ``db upgrade|downgrade`` and
-``keys create|list`` (which write to the database directly, to bootstrap the first key).
+"""The server half of the ``chatmodel`` command: ``serve``, ``db upgrade|downgrade``,
+``keys create|list`` (which write to the database directly, to bootstrap the first key)
+and ``gc`` (retention: deletes idle sessions in the database directly).
 
 The ``chatmodel`` console script is ``chatmodel._cli:main`` (the client package); it runs
-the admin commands itself and hands ``serve``, ``db ...`` and ``keys ...`` to :func:`main`.
+the admin commands itself and hands ``serve``, ``db ...``, ``keys ...`` and ``gc`` to
+:func:`main`.
 ``python -m chatmodel_service.cli serve`` works too. Importing this module is cheap: the
 app (and LiteLLM) load only for ``serve``.
 """
@@ -159,6 +161,37 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _collect_garbage(settings: Settings, dry_run: bool, batch_size: int) -> list[str]:
+    from chatmodel_service.db import Database, create_engine
+    from chatmodel_service.sessions.gc import collect_garbage
+
+    database = Database(create_engine(settings))
+    try:
+        sweeps = await collect_garbage(database, dry_run=dry_run, batch_size=batch_size)
+    finally:
+        await database.dispose()
+    return [sweep.describe(dry_run=dry_run) for sweep in sweeps]
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    _upgrade(settings, "head")
+    lines = asyncio.run(_collect_garbage(settings, args.dry_run, args.batch_size))
+    for line in lines or ["no chat model has retention_days set: nothing to delete"]:
+        print(line)
+    return 0
+
+
+def _batch_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 10_000:
+        raise argparse.ArgumentTypeError(f"must be 1 to 10000, not {value}")
+    return value
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     settings = get_settings()
     _upgrade(settings, args.revision)
@@ -206,6 +239,22 @@ def build_parser() -> argparse.ArgumentParser:
     listing = key_commands.add_parser("list", help="a project's keys (prefixes only)")
     listing.add_argument("--project", default="default", help="project name (default: default)")
     listing.set_defaults(handler=cmd_keys_list)
+
+    gc = commands.add_parser(
+        "gc",
+        help="delete sessions idle longer than their chat model's retention_days",
+        description="Per chat model with retention_days: delete the sessions whose newest "
+        "message (or creation, without messages) is older, with their messages and runs. "
+        "Sessions a run holds are skipped. Prints what was deleted per chat model.",
+    )
+    gc.add_argument("--dry-run", action="store_true", help="print what would go; delete nothing")
+    gc.add_argument(
+        "--batch-size",
+        type=_batch_size,
+        default=500,
+        help="sessions deleted per transaction (default 500)",
+    )
+    gc.set_defaults(handler=cmd_gc)
     return parser
 
 

@@ -51,6 +51,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/chat-models"): Rule("admin", 201, 201, body=lambda: {"name": _fresh("model")}),
     ("GET", "/v1/chat-models"): Rule("client", foreign=200),
     ("GET", "/v1/chat-models/{name}"): Rule("client"),
+    ("PATCH", "/v1/chat-models/{name}"): Rule("admin", body=lambda: {"retention_days": 30}),
     ("POST", "/v1/chat-models/{name}/versions"): Rule("admin", 201, body=lambda: VERSION),
     ("GET", "/v1/chat-models/{name}/versions"): Rule("client"),
     ("GET", "/v1/chat-models/{name}/versions/{number}"): Rule("client"),

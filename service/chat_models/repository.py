@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chatmodel_service.models import ChatModel, ChatModelVersion
+from chatmodel_service.models import ChatModel, ChatModelVersion, Project
 
 
 class ChatModelRepository:
@@ -34,6 +34,23 @@ class ChatModelRepository:
         self.session.add(chat_model)
         await self.session.flush()
         return chat_model
+
+    async def update(self, chat_model: ChatModel, values: dict[str, Any]) -> None:
+        """Write ``values`` (attribute -> value) to the chat model; ``updated_at`` too."""
+        for attribute, value in values.items():
+            setattr(chat_model, attribute, value)
+        await self.session.flush()
+
+    async def with_retention(self) -> list[tuple[ChatModel, str]]:
+        """Every project's chat models that have ``retention_days``, with the project's
+        name, by project and name."""
+        rows = await self.session.execute(
+            select(ChatModel, Project.name)
+            .join(Project, Project.id == ChatModel.project_id)
+            .where(ChatModel.retention_days.is_not(None))
+            .order_by(Project.name, ChatModel.name)
+        )
+        return [(chat_model, project) for chat_model, project in rows]
 
     async def add_version(self, chat_model_id: uuid.UUID, **fields: Any) -> ChatModelVersion:
         """Insert the next version number (the unique constraint settles races)."""

@@ -7,13 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from chatmodel_service.chat_models import service
+from chatmodel_service.chat_models import service, update
 from chatmodel_service.chat_models.schemas import (
     MAX_NUMBER,
     ChatModelConfig,
     ChatModelCreate,
     ChatModelList,
     ChatModelOut,
+    ChatModelUpdate,
     VersionCreate,
     VersionList,
     VersionOut,
@@ -49,6 +50,14 @@ async def list_chat_models(db: DbSession, project: ProjectId) -> ChatModelList:
 @router.get("/{name}")
 async def get_chat_model(name: Name, db: DbSession, project: ProjectId) -> ChatModelOut:
     return await service.get_chat_model(db, project, name)
+
+
+@router.patch("/{name}", dependencies=[AdminOnly])
+async def update_chat_model(
+    name: Name, body: ChatModelUpdate, db: DbSession, project: ProjectId
+) -> ChatModelOut:
+    """Change the description or the retention; fields left out keep their value."""
+    return await update.update_chat_model(db, project, name, body)
 
 
 @router.post("/{name}/versions", status_code=201, dependencies=[AdminOnly])

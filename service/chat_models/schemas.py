@@ -108,9 +108,29 @@ class ToolDefinition(StrictModel):
 ToolChoice = Literal["none", "auto", "required"] | dict[str, Any]
 
 
+MAX_RETENTION_DAYS = 36_500
+RETENTION_DAYS_DESCRIPTION = (
+    "`chatmodel gc` deletes sessions idle for longer than this many days, with their "
+    "messages and runs; null: kept forever."
+)
+
+
 class ChatModelCreate(StrictModel):
     name: str = Field(pattern=NAME_PATTERN, description="Unique in the project; used in URLs.")
     description: str = Field(default="", max_length=10_000)
+    retention_days: int | None = Field(
+        default=None, ge=1, le=MAX_RETENTION_DAYS, description=RETENTION_DAYS_DESCRIPTION
+    )
+
+
+class ChatModelUpdate(StrictModel):
+    """The fields to change; those left out keep their value (prompts change by adding
+    versions, never here)."""
+
+    description: str = Field(default="", max_length=10_000)
+    retention_days: int | None = Field(
+        default=None, ge=1, le=MAX_RETENTION_DAYS, description=RETENTION_DAYS_DESCRIPTION
+    )
 
 
 class ChatModelOut(BaseModel):
@@ -119,6 +139,7 @@ class ChatModelOut(BaseModel):
     archived: bool
     created_at: datetime
     updated_at: datetime
+    retention_days: int | None = Field(default=None, description=RETENTION_DAYS_DESCRIPTION)
     latest_version: int | None
     published_versions: dict[int, int] = Field(
         description="Published version number -> traffic weight (empty when nothing is published)."

@@ -63,6 +63,7 @@ async def _chat_model_out(repo: ChatModelRepository, chat_model: ChatModel) -> C
         archived=chat_model.archived,
         created_at=chat_model.created_at,
         updated_at=chat_model.updated_at,
+        retention_days=chat_model.retention_days,
         latest_version=latest.number if latest else None,
         published_versions=published,
     )
@@ -130,7 +131,12 @@ async def create_chat_model(
     if await repo.get_by_name(project_id, body.name) is not None:
         raise AlreadyExists(f"A chat model named '{body.name}' already exists.", field="name")
     chat_model = await repo.add(
-        ChatModel(project_id=project_id, name=body.name, description=body.description)
+        ChatModel(
+            project_id=project_id,
+            name=body.name,
+            description=body.description,
+            retention_days=body.retention_days,
+        )
     )
     return await _chat_model_out(repo, chat_model)
 
