@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="also py-spy the SQLite server for this long under c=32 load (needs py-spy)",
+        help="also py-spy the server (first of --databases) for this long under c=32 load "
+        "(needs py-spy)",
     )
     parser.add_argument("--json", type=Path, help="also write the rows and notes here")
     parser.add_argument(
@@ -156,6 +157,7 @@ async def run_all(plan: Plan, rows: list[Row], notes: list[str], profiled: list[
                 found = await SCENARIOS[name][2](rig)
             except Exception as exc:  # one broken scenario must not hide the others' rows
                 notes.append(f"{name} failed: {type(exc).__name__}: {exc}"[:2000])
+                rig.failed = True
                 continue
             rows += found
             print(f"    {name}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)

@@ -51,7 +51,20 @@ def client(base_url: str, concurrency: int, key: str | None = None) -> httpx.Asy
     return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=120, headers=headers)
 
 
-async def _ok(response: httpx.Response) -> dict[str, Any]:
+SETUP_ATTEMPTS = 4
+
+
+async def _post(http: httpx.AsyncClient, url: str, body: Any) -> dict[str, Any]:
+    """A set-up call (not timed), resent after a 5xx (SQLite answers 'database is
+    locked' when a write waits too long on a starved machine): every set-up body is
+    safe to resend (uuids chosen here)."""
+    for attempt in range(SETUP_ATTEMPTS):
+        response = await http.post(url, json=body)
+        if response.status_code < 500 or attempt + 1 == SETUP_ATTEMPTS:
+            break
+        await asyncio.sleep(0.5 * (attempt + 1))
+    if response.status_code == 409 and attempt:  # the first try was stored after all
+        return {}
     if response.status_code >= 300:
         raise RuntimeError(f"{response.request.url}: {response.status_code} {response.text}")
     return dict(response.json())
@@ -61,7 +74,7 @@ async def create_chat_model(
     http: httpx.AsyncClient, name: str, api_base: str, **version: Any
 ) -> None:
     """A chat model with one published version on the bench upstream."""
-    await _ok(await http.post("/v1/chat-models", json={"name": name}))
+    await _post(http, "/v1/chat-models", {"name": name})
     body = {
         "system_prompt": SYSTEM_PROMPT,
         "model": BENCH_MODEL,
@@ -69,11 +82,12 @@ async def create_chat_model(
         "publish": True,
         **version,
     }
-    await _ok(await http.post(f"/v1/chat-models/{name}/versions", json=body))
+    await _post(http, f"/v1/chat-models/{name}/versions", body)
 
 
 async def create_session(http: httpx.AsyncClient, chat_model: str, messages: int) -> str:
-    session = await _ok(await http.post("/v1/sessions", json={"chat_model": chat_model}))
+    body = {"chat_model": chat_model, "session_uuid": str(uuid.uuid4())}
+    session = await _post(http, "/v1/sessions", body)
     if messages:
         await add_messages(http, session["uuid"], conversation(messages))
     return str(session["uuid"])
@@ -82,7 +96,7 @@ async def create_session(http: httpx.AsyncClient, chat_model: str, messages: int
 async def create_sessions(
     http: httpx.AsyncClient, chat_model: str, count: int, messages: int
 ) -> list[str]:
-    gate = asyncio.Semaphore(8)
+    gate = asyncio.Semaphore(4)
 
     async def one() -> str:
         async with gate:
@@ -95,7 +109,7 @@ async def add_messages(
     http: httpx.AsyncClient, session: str, messages: list[dict[str, Any]]
 ) -> None:
     body = {"messages": [{**m, "uuid": str(uuid.uuid4())} for m in messages]}
-    await _ok(await http.post(f"/v1/sessions/{session}/messages", json=body))
+    await _post(http, f"/v1/sessions/{session}/messages", body)
 
 
 async def run(http: httpx.AsyncClient, session: str) -> bool:
@@ -108,7 +122,10 @@ async def run(http: httpx.AsyncClient, session: str) -> bool:
 
 async def run_figures(http: httpx.AsyncClient, session: str) -> dict[str, Any]:
     """One run's whole answer (for what it reports it sent)."""
-    return await _ok(await http.post(f"/v1/sessions/{session}/run"))
+    response = await http.post(f"/v1/sessions/{session}/run")
+    if response.status_code != 200:
+        raise RuntimeError(f"run answered {response.status_code}: {response.text[:300]}")
+    return dict(response.json())
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""``--profile SECONDS``: py-spy the SQLite server while it serves runs at concurrency 32,
-then say where its time went. py-spy is not a project dependency: ``pip install py-spy``.
+"""``--profile SECONDS``: py-spy the server (on the first of ``--databases``) while it
+serves runs at concurrency 32, then say where its time went. py-spy is not a project
+dependency: ``pip install py-spy``.
 
 Two views of the same samples: inclusive shares of the parts of a run (a sample counts
 for every part on its stack, so the shares overlap), and the functions that were running
@@ -74,7 +75,7 @@ def _package(frames: list[str]) -> str:
     return "?"
 
 
-def summarize(raw: str, top: int = 15) -> list[str]:
+def summarize(raw: str, database: str, top: int = 15) -> list[str]:
     stacks = _parse(raw)
     busy = [(f, c) for f, c in stacks if f and not IDLE.match(f[-1])]
     total = sum(count for _, count in busy)
@@ -82,7 +83,7 @@ def summarize(raw: str, top: int = 15) -> list[str]:
     if not total:
         return ["profile: py-spy recorded no busy samples"]
     lines = [
-        f"profile (py-spy, {total} busy samples, {idle} idle left out, SQLite server, "
+        f"profile (py-spy, {total} busy samples, {idle} idle left out, {database} server, "
         f"c={CONCURRENCY}):",
         "  inclusive share of busy samples (a sample counts for every part on its stack):",
     ]
@@ -111,7 +112,8 @@ async def profile(rig: Rig, seconds: float) -> list[str]:
     spy = find_py_spy()
     if spy is None:
         return ["profile: py-spy is not installed (pip install py-spy); skipped"]
-    server = await rig.server("sqlite")
+    database = rig.plan.databases[0]
+    server = await rig.server(database)
     output = Path(tempfile.gettempdir()) / "chatmodel-bench-profile.txt"  # kept
     async with api.client(server.base_url, CONCURRENCY) as http:
         pool = await api.create_sessions(
@@ -144,6 +146,6 @@ async def profile(rig: Rig, seconds: float) -> list[str]:
         errors = (await recorder.stderr.read()).decode(errors="replace")
     if not output.exists():
         return [f"profile: py-spy wrote nothing: {errors[-500:]}"]
-    lines = summarize(output.read_text())
+    lines = summarize(output.read_text(), database)
     lines[0] += f" ({done} runs in {seconds:g} s; raw stacks in {output})"
     return lines

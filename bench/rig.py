@@ -81,6 +81,7 @@ class Rig:
         self.postgres: Postgres | None = None
         self.notes: list[str] = []
         self.loaded: set[str] = set()  # servers that have served a concurrent load
+        self.failed = False  # some call failed: keep the servers' logs
 
     def check(self, label: str, *samples: Sample) -> None:
         """Note failed calls (with the first error), so no figure hides them."""
@@ -88,6 +89,7 @@ class Rig:
         if failed:
             error = next((s.first_error for s in samples if s.first_error), "an error answer")
             self.notes.append(f"{label}: {failed} failed call(s); first: {error}")
+            self.failed = True
 
     async def start(self) -> None:
         self.upstream = await start_upstream(
@@ -138,7 +140,16 @@ class Rig:
             )
         return self.proxy
 
+    def keep_logs(self) -> Path:
+        """Copy every process's log out of the work folder (which close() removes)."""
+        kept = Path(tempfile.mkdtemp(prefix="chatmodel-bench-logs-"))
+        for log in self.workdir.glob("*/*.log"):
+            shutil.copy(log, kept / f"{log.parent.name}-{log.name}")
+        return kept
+
     async def close(self) -> None:
+        if self.failed:
+            self.notes.append(f"the servers' logs are kept in {self.keep_logs()}")
         for process in [*self.servers.values(), self.proxy, self.upstream]:
             if process is not None:
                 with suppress(Exception):
