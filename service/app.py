@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from starlette.types import ASGIApp
 
 from chatmodel_service import __version__
 from chatmodel_service.admin.router import router as admin_router
@@ -20,14 +21,27 @@ from chatmodel_service.error_schemas import ERROR_RESPONSES
 from chatmodel_service.errors import install_error_handlers
 from chatmodel_service.limits import BodySizeLimit, RateLimiter, reject_unstorable_text
 from chatmodel_service.llm.gateway import LLMGateway, create_gateway
+from chatmodel_service.observability.metrics import ServiceMetrics
+from chatmodel_service.observability.middleware import RequestObservability
+from chatmodel_service.observability.router import install as install_operator_routes
 from chatmodel_service.openai_compat.router import install as install_openai_compat
 from chatmodel_service.releases.router import router as releases_router
 from chatmodel_service.runs.router import router as runs_router
 from chatmodel_service.runs.router import version_test_router
 from chatmodel_service.runs.service import recover_lapsed_runs
 from chatmodel_service.sessions.router import router as sessions_router
+from chatmodel_service.usage.router import router as usage_router
 
 logger = logging.getLogger("chatmodel_service")
+
+
+class ChatModelAPI(FastAPI):
+    """FastAPI with the request middleware (request id, metrics, log line) outside
+    everything, the error middleware included, so even a 500 carries its request id."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        metrics: ServiceMetrics = self.state.metrics
+        return RequestObservability(super().build_middleware_stack(), metrics)
 
 
 def create_app(settings: Settings | None = None, gateway: LLMGateway | None = None) -> FastAPI:
@@ -58,7 +72,7 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
         finally:
             await database.dispose()
 
-    app = FastAPI(
+    app = ChatModelAPI(
         title="chatmodel",
         version=__version__,
         summary="Stateful chat sessions with versioned system prompts.",
@@ -67,6 +81,7 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
         dependencies=[Depends(reject_unstorable_text)],
     )
     app.state.auth_required = auth_required(settings)
+    app.state.metrics = ServiceMetrics()  # a registry per app: tests build many apps
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
@@ -75,6 +90,7 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
     async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    install_operator_routes(app, settings)  # /healthz, /readyz, /metrics
     app.include_router(chat_models_router)
     app.include_router(releases_router)
     app.include_router(sessions_router)
@@ -82,5 +98,6 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
     install_openai_compat(app)  # /v1/chat/completions, /v1/completions, /v1/models
     app.include_router(version_test_router)
     app.include_router(auth_router)
+    app.include_router(usage_router)
     app.include_router(admin_router)
     return app

@@ -45,9 +45,9 @@ def _upgrade(settings: Settings, revision: str) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
     settings = get_settings().model_copy(update=overrides)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
+    from chatmodel_service.observability.logs import configure_logging
+
+    configure_logging(settings.log_format, settings.log_level)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         required = check_serve_auth(settings)
@@ -74,6 +74,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's own lines in our format (configure_logging)
+        access_log=False,  # the app logs one line per request, with its request id
     )
     return 0
 

@@ -74,6 +74,16 @@ class Settings(BaseSettings):
     )
     db_echo: bool = Field(default=False, description="Log every SQL statement.")
     log_level: str = Field(default="info", description="uvicorn / service log level.")
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="`chatmodel serve`'s log lines on stderr: one JSON object per line "
+        "(`json`), or `LEVEL logger: message` (`text`).",
+    )
+    metrics_public: bool = Field(
+        default=False,
+        description="Serve `/metrics` without an API key even when keys are required (for "
+        "a scraper on a private network); otherwise it needs an admin key.",
+    )
     auth: Literal["auto", "required", "disabled"] = Field(
         default="auto",
         description="API keys: `required`, `disabled` (every request acts as the default "

@@ -16,6 +16,7 @@ from chatmodel_service.db import Database
 from chatmodel_service.errors import Forbidden
 from chatmodel_service.limits import RateLimiter
 from chatmodel_service.llm.gateway import LLMGateway
+from chatmodel_service.observability.context import note_key_name
 
 # auto_error=False: a missing key is our own 401 (with our body), not FastAPI's 403.
 _bearer = HTTPBearer(auto_error=False, description="An API key: cm_<prefix>_<secret>.")
@@ -58,6 +59,7 @@ async def current_caller(
         return LOCAL_ADMIN
     caller = await authenticate(database, bearer.credentials if bearer else api_key)
     assert caller.key_id is not None
+    note_key_name(caller.key_name)  # for the request's log line
     cast(RateLimiter, request.app.state.rate_limiter).take(caller.key_id)
     return caller
 

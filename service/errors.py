@@ -241,10 +241,14 @@ def install_error_handlers(app: Any) -> None:
     from sqlalchemy.exc import TimeoutError as PoolTimeout
     from starlette.exceptions import HTTPException
 
+    from chatmodel_service.observability.metrics import count_busy_rejection
+
     logger = logging.getLogger("chatmodel_service")
 
     async def service_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ServiceError)
+        if isinstance(exc, SessionBusy):
+            count_busy_rejection(exc.code)
         return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
 
     async def request_validation(_: Request, exc: Exception) -> JSONResponse:

@@ -45,6 +45,11 @@ MESSAGES = [{"role": "user", "content": "Hello?"}]
 
 RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/health"): Rule("public"),
+    # operators: probes are public; metrics (all projects) and usage (the caller's) admin
+    ("GET", "/healthz"): Rule("public"),
+    ("GET", "/readyz"): Rule("public"),
+    ("GET", "/metrics"): Rule("admin", foreign=200),
+    ("GET", "/v1/usage"): Rule("admin", foreign=200),
     ("GET", "/admin"): Rule("public"),
     ("GET", "/admin/static/{asset}"): Rule("public"),
     # chat models and versions: reads for clients, writes for admins

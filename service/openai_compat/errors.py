@@ -28,9 +28,11 @@ from chatmodel_service.errors import (
     NothingPublished,
     PayloadTooLarge,
     ServiceError,
+    SessionBusy,
     validation_body,
 )
 from chatmodel_service.llm.types import LLMFailure
+from chatmodel_service.observability.metrics import count_busy_rejection
 from chatmodel_service.openai_compat.schemas import ErrorBody, ErrorDetail
 
 logger = logging.getLogger("chatmodel_service")
@@ -91,6 +93,8 @@ def _param(field: str | None) -> str | None:
 
 
 def from_service_error(exc: ServiceError) -> OpenAIError:
+    if isinstance(exc, SessionBusy):
+        count_busy_rejection(exc.code)
     if isinstance(exc, ChatModelNotFound | NothingPublished):
         return OpenAIError(404, exc.detail, code="model_not_found", param="model")
     status = 400 if exc.status_code == 422 else exc.status_code

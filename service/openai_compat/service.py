@@ -36,6 +36,7 @@ from chatmodel_service.errors import ChatModelNotFound, InvalidInput, ServiceErr
 from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.llm.types import LLMCall, LLMFailure, LLMOutcome, LLMResult
 from chatmodel_service.models import ChatModel, ChatModelVersion
+from chatmodel_service.observability.metrics import record_run
 from chatmodel_service.openai_compat.conversation import (
     RequestMessages,
     new_messages,
@@ -359,6 +360,7 @@ async def record(
         )
         async with database.transaction() as db:
             await RunRepository(db).record(run, None)
+        record_run(prepared.chat_model, prepared.version.number, outcome)
     return None
 
 

@@ -41,6 +41,7 @@ from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.llm.types import LLMCall, LLMFailure, LLMOutcome, LLMResult
 from chatmodel_service.models import ChatModelVersion, ChatRun, SessionMessage
 from chatmodel_service.models.base import utcnow
+from chatmodel_service.observability.metrics import record_run
 from chatmodel_service.runs.lease import keep_lease, lease_until, released, wait_for_release
 from chatmodel_service.runs.repository import RunRepository
 from chatmodel_service.runs.schemas import (
@@ -478,6 +479,7 @@ async def finish_run(
             await sessions.append_reply({**reply, "run_id": prepared.run_id})
         await sessions.release_lease(loaded.session.id, prepared.run_id)
     released(loaded.session.id)
+    record_run(loaded.chat_model.name, loaded.version.number, outcome)
     return response, reply["id"] if reply else None
 
 

@@ -26,6 +26,7 @@ from chatmodel_service.config import Settings
 from chatmodel_service.db import Database
 from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.llm.types import LLMCall, LLMFailure, LLMOutcome, StreamDelta
+from chatmodel_service.observability.metrics import tracked_stream
 from chatmodel_service.runs.lease import keep_lease
 from chatmodel_service.runs.schemas import (
     AssembledMessage,
@@ -94,7 +95,7 @@ async def relay_and_record(
     started = time.perf_counter()
     outcome: LLMOutcome | None = None
     try:
-        async with aclosing(gateway.stream(call)) as events:
+        async with tracked_stream(), aclosing(gateway.stream(call)) as events:
             async for event in events:
                 if isinstance(event, StreamDelta):
                     yield event
