@@ -11,6 +11,13 @@ or dropped connection is retried on the same model up to ``num_retries`` times, 
 next fallback. A stream is only retried before its first piece reached the caller. Each
 attempt gets the call's full ``timeout``; the outcome's latency is the whole wall time.
 
+Token figures for fitting a prompt to a model also come from here, without the network:
+``model_limits`` reads the model's entry in LiteLLM's model map (the data
+``litellm.get_model_info`` returns; its provider lookups over HTTP are never made), and
+``count_message_tokens`` / ``count_schema_tokens`` use ``litellm.token_counter`` (tiktoken;
+Hugging Face tokenizers are never downloaded). What LiteLLM cannot count is estimated as
+one token per 4 characters of the JSON sent (``estimated_tokens``); counting never raises.
+
 LiteLLM is imported lazily, by ``create_gateway()`` inside the app's lifespan, so the
 client, the CLI and plain ``import chatmodel_service`` never pay its ~4 s import, and
 its cost map is read from the installed package instead of fetched from the internet.
@@ -21,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import AsyncGenerator, Collection
@@ -35,6 +43,7 @@ from chatmodel_service.llm.types import (
     LLMFailure,
     LLMOutcome,
     LLMResult,
+    ModelLimits,
     ModelProblem,
     StreamDelta,
     StreamEvent,
@@ -68,11 +77,24 @@ def _elapsed_ms(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
 
 
+def estimated_tokens(value: Any) -> int:
+    """The fallback count: one token per 4 characters of ``value`` as JSON, rounded up."""
+    return math.ceil(len(json.dumps(value, ensure_ascii=False, default=str)) / 4)
+
+
+def _positive_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and value > 0 else None
+
+
 class LLMGateway:
     """Calls models through LiteLLM. Build it with ``create_gateway()``."""
 
     def __init__(self, litellm_module: Any) -> None:
         self._litellm = litellm_module
+        # Per-model figures that never change while the process runs (the model map is
+        # the installed package's): limits per (model, api_base), empty-prompt tokens.
+        self._limits: dict[tuple[str, str | None], ModelLimits] = {}
+        self._empty_prompt: dict[str, int] = {}
 
     def check_model(
         self, model: str, api_base: str | None, params: Collection[str] = ()
@@ -116,13 +138,77 @@ class LLMGateway:
         ]
 
     def _mode(self, model: str, bare: str, provider: str) -> str | None:
+        mode = self._model_entry(model, bare, provider).get("mode")
+        return str(mode) if mode else None
+
+    def _model_entry(self, model: str, bare: str, provider: str) -> dict[str, Any]:
+        """The model's entry in LiteLLM's model map ({} when it has none)."""
         cost_map: dict[str, dict[str, Any]] = self._litellm.model_cost
         for key in (model, f"{provider}/{bare}", bare):
             info = cost_map.get(key)
             if info and (key == model or info.get("litellm_provider") == provider):
-                mode = info.get("mode")
-                return str(mode) if mode else None
-        return None
+                return info
+        return {}
+
+    def model_limits(self, model: str, api_base: str | None) -> ModelLimits:
+        """The model's input and output token limits from LiteLLM's model map
+        (``max_input_tokens``, ``max_output_tokens``; never ``max_tokens``, which is the
+        output limit for some models and the whole window for others). Unknown models
+        (the offline model, ``openai/<name>`` on an api_base) get ``ModelLimits()``."""
+        key = (model, api_base)
+        if key not in self._limits:
+            try:
+                bare, provider, _, _ = self._litellm.get_llm_provider(
+                    model=model, api_base=api_base
+                )
+                entry = self._model_entry(model, bare, provider)
+            except Exception:  # a model LiteLLM cannot route has no known limits
+                entry = {}
+            self._limits[key] = ModelLimits(
+                max_input_tokens=_positive_int(entry.get("max_input_tokens")),
+                max_output_tokens=_positive_int(entry.get("max_output_tokens")),
+            )
+        return self._limits[key]
+
+    def _token_counter(
+        self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+    ) -> int:
+        count = self._litellm.token_counter(model=model, messages=messages, tools=tools)
+        return int(count)
+
+    def _empty_prompt_tokens(self, model: str) -> int:
+        """What LiteLLM counts for a prompt with no messages (the reply's priming)."""
+        if model not in self._empty_prompt:
+            try:
+                self._empty_prompt[model] = self._token_counter(model, [], None)
+            except Exception:  # LiteLLM cannot count for this model: no fixed part
+                self._empty_prompt[model] = 0
+        return self._empty_prompt[model]
+
+    def count_message_tokens(self, model: str, message: dict[str, Any]) -> int:
+        """The tokens one OpenAI-format message adds to a prompt for ``model`` (its
+        role, content, name and calls). Never raises: what LiteLLM cannot count is
+        ``estimated_tokens(message)``."""
+        try:
+            count = self._token_counter(model, [message], None)
+        except Exception:  # a message or model LiteLLM cannot tokenize: estimate
+            return max(1, estimated_tokens(message))
+        return max(1, count - self._empty_prompt_tokens(model))
+
+    def count_schema_tokens(
+        self,
+        model: str,
+        functions: list[dict[str, Any]] | None,
+        tools: list[dict[str, Any]] | None,
+    ) -> int:
+        """The tokens a call adds besides its messages: the function or tool schemas
+        (functions are counted as the tools they are sent as) and the few tokens that
+        prime the reply. Never raises (estimated when LiteLLM cannot count)."""
+        schemas = list(tools or []) + [{"type": "function", "function": f} for f in functions or []]
+        try:
+            return self._token_counter(model, [], schemas or None)
+        except Exception:  # LiteLLM cannot count for this model: estimate
+            return estimated_tokens(schemas) if schemas else 0
 
     def _supported_params(self, bare: str, provider: str) -> frozenset[str] | None:
         try:
@@ -412,6 +498,8 @@ def create_gateway() -> LLMGateway:
 
     litellm.telemetry = False
     litellm.suppress_debug_info = True
+    # Token counts use tiktoken: a run never waits for a tokenizer download.
+    litellm.disable_hf_tokenizer_download = True
     if not any(item.get("provider") == OFFLINE_PROVIDER for item in litellm.custom_provider_map):
         litellm.custom_provider_map = [
             *litellm.custom_provider_map,

@@ -95,3 +95,15 @@ class ModelProblem:
 
 # ``LLMGateway.check_model``: (model, api_base, parameter names) -> problems, offline.
 ModelChecker = Callable[[str, str | None, Collection[str]], list[ModelProblem]]
+
+# ``LLMGateway.count_message_tokens``: (model, OpenAI-format message) -> its tokens in a
+# prompt; never raises (a model LiteLLM cannot tokenize gets an estimate).
+TokenCounter = Callable[[str, dict[str, Any]], int]
+
+
+@dataclass(frozen=True)
+class ModelLimits:
+    """What LiteLLM's model map says about a model's token limits (None: not listed)."""
+
+    max_input_tokens: int | None = None
+    max_output_tokens: int | None = None
