@@ -8,7 +8,7 @@ from uuid import UUID
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from chatmodel_service.chat_models.templates import (
     MAX_VALUE_LENGTH,
@@ -27,6 +27,10 @@ MAX_FALLBACKS = 3
 OWN_PARAMS = frozenset({"timeout", "num_retries", "fallbacks"})
 
 VersionSelector = Literal["deploy", "latest"] | Annotated[int, Field(ge=1, le=MAX_NUMBER)]
+# How a history longer than the model's input limit is cut (see runs/window.py).
+ContextStrategy = Literal["truncate", "last_n", "fail"]
+MAX_CONTEXT_LAST_N = 100_000
+MAX_CONTEXT_WINDOW = 10_000_000
 
 
 class StrictModel(BaseModel):
@@ -171,6 +175,28 @@ class VersionCreate(StrictModel):
         "gives a value for every one.",
     )
 
+    context_strategy: ContextStrategy = Field(
+        default="truncate",
+        description="When the history does not fit the model's input limit: `truncate` "
+        "sends the newest messages that fit, `last_n` at most `context_last_n` of them, "
+        "`fail` sends nothing and the run fails with `context_window_exceeded`.",
+    )
+    context_last_n: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_CONTEXT_LAST_N,
+        validate_default=True,
+        description="With context_strategy `last_n` (and only then): the most messages "
+        "a run sends.",
+    )
+    context_window: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_CONTEXT_WINDOW,
+        description="The model's input limit in tokens; overrides LiteLLM's figure (set "
+        "it for models LiteLLM does not know, which otherwise get the server's default).",
+    )
+
     @field_validator("variables")
     @classmethod
     def _variables_are_unique(cls, value: list[str] | None) -> list[str] | None:
@@ -178,6 +204,18 @@ class VersionCreate(StrictModel):
             repeated = sorted({name for name in value if value.count(name) > 1})
             if repeated:
                 raise ValueError(f"declared more than once: {', '.join(repeated)}")
+        return value
+
+    @field_validator("context_last_n")
+    @classmethod
+    def _last_n_with_its_strategy(cls, value: int | None, info: ValidationInfo) -> int | None:
+        strategy = info.data.get("context_strategy")
+        if strategy is None:  # the strategy itself was invalid: reported there
+            return value
+        if strategy == "last_n" and value is None:
+            raise ValueError("context_strategy last_n needs context_last_n: how many to keep")
+        if strategy != "last_n" and value is not None:
+            raise ValueError("only used with context_strategy last_n; leave it out")
         return value
 
 
@@ -201,6 +239,9 @@ class VersionOut(BaseModel):
     memo: str
     created_at: datetime
     variables: list[str] | None = None
+    context_strategy: ContextStrategy = "truncate"
+    context_last_n: int | None = None
+    context_window: int | None = None
 
 
 class VersionList(BaseModel):

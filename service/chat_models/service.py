@@ -50,6 +50,9 @@ def version_out(chat_model: ChatModel, version: ChatModelVersion) -> VersionOut:
         memo=version.memo,
         created_at=version.created_at,
         variables=version.variables,
+        context_strategy=version.context_strategy,
+        context_last_n=version.context_last_n,
+        context_window=version.context_window,
     )
 
 
@@ -204,6 +207,9 @@ async def create_version(
         tools=[t.model_dump(exclude_none=True) for t in body.tools] if body.tools else None,
         memo=body.memo,
         variables=variables,
+        context_strategy=body.context_strategy,
+        context_last_n=body.context_last_n,
+        context_window=body.context_window,
     )
     if body.publish:
         await ReleaseRepository(db).add(
@@ -244,6 +250,9 @@ def version_detail(chat_model: ChatModel, version: ChatModelVersion) -> dict[str
         "tools": version.tools,
         "memo": version.memo,
         "variables": version.variables,
+        "context_strategy": version.context_strategy,
+        "context_last_n": version.context_last_n,
+        "context_window": version.context_window,
     }
 
 
