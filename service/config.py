@@ -105,6 +105,21 @@ class Settings(BaseSettings):
     max_functions_per_run: int = Field(
         default=128, ge=0, le=128, description="Functions or tools one run may pass."
     )
+    default_context_window: int = Field(
+        default=8192,
+        ge=1,
+        le=10_000_000,
+        description="Input limit in tokens for a model LiteLLM's model map does not list "
+        "(the offline model, `openai/<name>` on an api_base) when its version sets no "
+        "`context_window`.",
+    )
+    default_reply_reserve: int = Field(
+        default=1024,
+        ge=1,
+        le=1_000_000,
+        description="Tokens kept free for the reply when a call sets no `max_tokens` "
+        "(or the model's output limit, when LiteLLM lists a smaller one).",
+    )
     openai_passthrough: bool = Field(
         default=False,
         description="Let the OpenAI-compatible API call a raw LiteLLM model string when "

@@ -332,6 +332,7 @@ async def _orphan_run(app: FastAPI, session: str) -> str:
     finished (what SIGKILL mid-call leaves behind)."""
     started = await start_run(
         database_of(app),
+        app.state.gateway,
         app.state.settings,
         DEFAULT_PROJECT_ID,
         uuid.UUID(session),

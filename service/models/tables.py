@@ -173,6 +173,11 @@ class ChatRun(UUIDPrimaryKey, CreatedAt, Base):
     result: Mapped[dict[str, Any] | None] = mapped_column()
     # Each try of the model call: [{model, outcome, latency_ms, provider_status}].
     attempts: Mapped[list[dict[str, Any]] | None] = mapped_column()
+    # The prompt as fitted to the model's input limit: messages sent and left out, and
+    # its estimated tokens (null for runs recorded before revision 0010).
+    messages_sent: Mapped[int | None] = mapped_column(Integer)
+    messages_dropped: Mapped[int | None] = mapped_column(Integer)
+    prompt_tokens_estimate: Mapped[int | None] = mapped_column(Integer)
 
 
 class SessionMessage(CreatedAt, Base):

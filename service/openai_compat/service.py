@@ -13,6 +13,12 @@ functions/tools override the version's for the call (``model`` and ``api_base`` 
 * With ``CHATMODEL_OPENAI_PASSTHROUGH`` on, a ``model`` that names no chat model is
   called as a raw LiteLLM model string, with no system prompt, and not recorded.
 
+A chat model's calls (with a session or without) send the newest messages that fit the
+model's input limit, as a session's run does (``runs.context``); when even the newest
+user message does not fit, or the version's strategy is ``fail`` and the conversation
+does not, the run is recorded as failed and the answer is a 400
+``context_length_exceeded``, without a model call. A passthrough call is sent as given.
+
 Like a session's run, no database transaction is held while the model answers.
 """
 
@@ -53,6 +59,12 @@ from chatmodel_service.openai_compat.schemas import (
     SamplingFields,
 )
 from chatmodel_service.releases.assignment import assignment_key
+from chatmodel_service.runs.context import (
+    ContextFigures,
+    FittedCall,
+    count_missing,
+    fit_conversation,
+)
 from chatmodel_service.runs.repository import RunRepository
 from chatmodel_service.runs.schemas import RunOptions
 from chatmodel_service.runs.service import (
@@ -88,6 +100,7 @@ class PreparedCompletion:
     call_id: uuid.UUID = field(default_factory=uuid.uuid4)  # the run record's uuid
     key_name: str | None = None  # the API key that asked for it (recorded on the run)
     created: int = field(default_factory=lambda: int(time.time()))
+    figures: ContextFigures | None = None  # what a chat model's call sends
 
     @property
     def passthrough(self) -> bool:
@@ -180,10 +193,17 @@ def _session_uuid(header: str | None, from_body: uuid.UUID | None) -> uuid.UUID 
 
 def _linked(request: RequestMessages) -> list[dict[str, Any]]:
     """The request's messages for a call that stores nothing (results linked to calls)."""
-    conversation = link_results(request.conversation, PendingCalls())
-    return [message_in_to_openai(m) for m in request.instructions] + [
-        message_in_to_openai(m) for _, m in conversation
-    ]
+    return _instructions(request) + _conversation(request)
+
+
+def _instructions(request: RequestMessages) -> list[dict[str, Any]]:
+    """The request's leading system messages: they follow the chat model's system prompt."""
+    return [message_in_to_openai(m) for m in request.instructions]
+
+
+def _conversation(request: RequestMessages) -> list[dict[str, Any]]:
+    """The request's conversation, results linked to their calls."""
+    return [message_in_to_openai(m) for _, m in link_results(request.conversation, PendingCalls())]
 
 
 async def _open_session(
@@ -195,9 +215,11 @@ async def _open_session(
     body: SamplingFields,
     options: RunOptions,
     settings: Settings,
+    gateway: LLMGateway,
 ) -> PreparedRun:
     """Make the session if new, claim it for this run (409 ``session_busy`` if another
-    run holds it), store the request's new messages, build the call."""
+    run holds it), store the request's new messages, build the call with the newest
+    messages that fit (the history check above reads them all anyway)."""
     await create_session(
         db,
         project_id,
@@ -215,18 +237,39 @@ async def _open_session(
     run_id = await claim_session(
         db, settings, loaded, stream=bool(getattr(body, "stream", False)), key_name=None
     )
+    model = loaded.version.model
     if added:
         try:
             await add_messages(
-                db, project_id, session_uuid, MessagesAdd(messages=[m for _, m in added])
+                db,
+                project_id,
+                session_uuid,
+                MessagesAdd(messages=[m for _, m in added]),
+                gateway.count_message_tokens,
             )
         except ServiceError as exc:
             raise shift_fields(exc, added) from None
         stored = await repo.all_messages(session_uuid)
-    conversation = [message_in_to_openai(m) for m in request.instructions]
-    conversation += [message_to_openai(m) for m in stored]
-    call = version_call(loaded.version, loaded.session.variables, conversation, options, settings)
-    return PreparedRun(loaded, call, run_id)
+    sendable = [m for m in stored if m.superseded_at is None]
+    count_missing(gateway, model, sendable)
+    call = version_call(
+        loaded.version, loaded.session.variables, _instructions(request), options, settings
+    )
+    fitted = fit_conversation(
+        gateway,
+        settings,
+        loaded.version,
+        call,
+        [(message_to_openai(m), m.token_count or 0) for m in sendable],
+    )
+    return PreparedRun(
+        loaded,
+        fitted.call,
+        run_id,
+        figures=fitted.figures,
+        rejected=fitted.failure,
+        count_tokens=gateway.count_message_tokens,
+    )
 
 
 def _passthrough(
@@ -266,7 +309,9 @@ async def prepare(
     options: RunOptions,
     session_uuid: uuid.UUID | None,
 ) -> PreparedCompletion:
-    """Resolve ``body.model`` and build the call; a session's new messages are stored."""
+    """Resolve ``body.model`` and build the call; a session's new messages are stored.
+    A prompt that cannot fit the model is recorded as a failed run and raised as its
+    OpenAI error (400 ``context_length_exceeded``)."""
     async with database.transaction() as db:
         chat_models = ChatModelRepository(db)
         chat_model = await chat_models.get_by_name(project_id, body.model)
@@ -280,26 +325,57 @@ async def prepare(
             return _passthrough(gateway, settings, body.model, request, options, session_uuid)
         if session_uuid is not None:
             run = await _open_session(
-                db, project_id, chat_model, session_uuid, request, body, options, settings
+                db, project_id, chat_model, session_uuid, request, body, options, settings, gateway
             )
-            return PreparedCompletion(
-                call=run.call,
-                model=body.model,
-                chat_model=chat_model.name,
-                version=run.loaded.version,
-                session_run=run,
-                call_id=run.run_id,
-            )
-        key = assignment_key(uuid.uuid4(), {"user_id": body.user})
-        version = await resolve_version(chat_models, chat_model, "deploy", key)
+        else:
+            key = assignment_key(uuid.uuid4(), {"user_id": body.user})
+            version = await resolve_version(chat_models, chat_model, "deploy", key)
+    if session_uuid is not None:
+        if run.rejected is not None:  # recorded on the session (which keeps the messages)
+            await finish_run(database, run, run.rejected)
+            raise upstream_error(run.rejected, passthrough=False)
+        return PreparedCompletion(
+            call=run.call,
+            model=body.model,
+            chat_model=chat_model.name,
+            version=run.loaded.version,
+            session_run=run,
+            call_id=run.run_id,
+            figures=run.figures,
+        )
     variables = check_values(version.variables, body.variables, version=version.number)
-    call = version_call(version, variables, _linked(request), options, settings)
-    return PreparedCompletion(
-        call=call,
+    prepared = PreparedCompletion(
+        call=version_call(version, variables, _instructions(request), options, settings),
         model=body.model,
         chat_model=chat_model.name,
         version=version,
     )
+    return await _fit_stateless(database, gateway, settings, prepared, _conversation(request))
+
+
+async def _fit_stateless(
+    database: Database,
+    gateway: LLMGateway,
+    settings: Settings,
+    prepared: PreparedCompletion,
+    conversation: list[dict[str, Any]],
+) -> PreparedCompletion:
+    """A call without a session: the request's conversation fitted as a session's would
+    be (its messages are counted here; they are in memory anyway)."""
+    assert prepared.version is not None
+    model = prepared.version.model
+    fitted: FittedCall = fit_conversation(
+        gateway,
+        settings,
+        prepared.version,
+        prepared.call,
+        [(m, gateway.count_message_tokens(model, m)) for m in conversation],
+    )
+    prepared = replace(prepared, call=fitted.call, figures=fitted.figures)
+    if fitted.failure is not None:
+        await record(database, prepared, fitted.failure, stream=False)
+        raise upstream_error(fitted.failure, passthrough=False)
+    return prepared
 
 
 async def prepare_chat(
@@ -357,6 +433,7 @@ async def record(
             stream=stream,
             run_id=prepared.run_id,
             key_name=prepared.key_name,
+            figures=prepared.figures,
         )
         async with database.transaction() as db:
             await RunRepository(db).record(run, None)

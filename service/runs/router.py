@@ -89,6 +89,7 @@ async def run(
         )
     started = await start_run(
         database,
+        gateway,
         settings,
         project,
         session_uuid,

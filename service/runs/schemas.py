@@ -18,6 +18,16 @@ from chatmodel_service.chat_models.schemas import (
 from chatmodel_service.chat_models.templates import MAX_VARIABLES
 from chatmodel_service.sessions.schemas import MessageIn, UsageOut
 
+MESSAGES_SENT = "The session's messages in the prompt (the system prompt not counted)."
+MESSAGES_DROPPED = (
+    "The session's older messages left out because the prompt had to fit the model's "
+    "input limit (superseded replies not counted: they are never sent)."
+)
+PROMPT_TOKENS_ESTIMATE = (
+    "The prompt's tokens as counted before the call: system prompt, messages, function or "
+    "tool schemas. `usage.prompt_tokens` is the provider's own count."
+)
+
 
 class RunOptions(BaseModel):
     """What a caller may set for one model call on top of the version's settings."""
@@ -180,6 +190,9 @@ class LLMResponse(BaseModel):
         description="Each try of the model call, in order (retries and fallbacks); "
         "`detail.model` is the model that answered.",
     )
+    messages_sent: int | None = Field(default=None, description=MESSAGES_SENT)
+    messages_dropped: int | None = Field(default=None, description=MESSAGES_DROPPED)
+    prompt_tokens_estimate: int | None = Field(default=None, description=PROMPT_TOKENS_ESTIMATE)
 
 
 class RunOut(BaseModel):
@@ -203,6 +216,9 @@ class RunOut(BaseModel):
     key_name: str | None = Field(default=None, description="The API key that asked for it.")
     attempts: list[AttemptOut] | None = None
     idempotency_key: str | None = None
+    messages_sent: int | None = Field(default=None, description=MESSAGES_SENT)
+    messages_dropped: int | None = Field(default=None, description=MESSAGES_DROPPED)
+    prompt_tokens_estimate: int | None = Field(default=None, description=PROMPT_TOKENS_ESTIMATE)
 
 
 class RunList(BaseModel):
@@ -254,3 +270,6 @@ class LLMStreamResponse(BaseModel):
     error_log: str | None = None
     detail: ResponseDetail | None = None
     attempts: list[AttemptOut] | None = None
+    messages_sent: int | None = Field(default=None, description=MESSAGES_SENT)
+    messages_dropped: int | None = Field(default=None, description=MESSAGES_DROPPED)
+    prompt_tokens_estimate: int | None = Field(default=None, description=PROMPT_TOKENS_ESTIMATE)

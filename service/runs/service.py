@@ -5,8 +5,11 @@ A run holds no database transaction while the model is thinking:
 1. **start** (one write transaction): lock the session row, answer a repeated
    Idempotency-Key from the stored result, take the session's lease (one run at a time;
    409 ``session_busy`` otherwise), insert the run record as ``running``, append the
-   request's messages, read the history;
-2. the model call, while a heartbeat renews the lease (see ``lease.py``);
+   request's messages, read the newest messages that fit the model's input limit
+   (``context.py``);
+2. the model call, while a heartbeat renews the lease (see ``lease.py``); skipped when
+   even the newest user message does not fit (or the version's strategy is ``fail`` and
+   the history does not): the run then fails with ``context_window_exceeded``;
 3. **finish** (one write transaction): the run's outcome, the reply (on success) and the
    lease's release, together.
 
@@ -38,10 +41,11 @@ from chatmodel_service.errors import (
     SessionBusy,
 )
 from chatmodel_service.llm.gateway import LLMGateway
-from chatmodel_service.llm.types import LLMCall, LLMFailure, LLMOutcome, LLMResult
-from chatmodel_service.models import ChatModelVersion, ChatRun, SessionMessage
+from chatmodel_service.llm.types import LLMCall, LLMFailure, LLMOutcome, LLMResult, TokenCounter
+from chatmodel_service.models import ChatModelVersion, ChatRun
 from chatmodel_service.models.base import utcnow
 from chatmodel_service.observability.metrics import record_run
+from chatmodel_service.runs.context import ContextFigures, fit_session_call
 from chatmodel_service.runs.lease import keep_lease, lease_until, released, wait_for_release
 from chatmodel_service.runs.repository import RunRepository
 from chatmodel_service.runs.schemas import (
@@ -55,24 +59,15 @@ from chatmodel_service.runs.schemas import (
     RunRequest,
     ToolCallOut,
 )
-from chatmodel_service.sessions.messages import message_to_openai
 from chatmodel_service.sessions.repository import LoadedSession, SessionRepository
 from chatmodel_service.sessions.schemas import MessagesAdd, UsageOut
 from chatmodel_service.sessions.service import add_messages, require_session
 
 
-def build_call(
-    loaded: LoadedSession, history: list[SessionMessage], body: RunOptions, settings: Settings
-) -> LLMCall:
-    """The version's system prompt (rendered with the session's variables) first, then the
-    session's messages, then the options."""
-    return version_call(
-        loaded.version,
-        loaded.session.variables,
-        [message_to_openai(m) for m in history],
-        body,
-        settings,
-    )
+def build_call(loaded: LoadedSession, body: RunOptions, settings: Settings) -> LLMCall:
+    """The version's system prompt (rendered with the session's variables) and the
+    options; the session's messages are added as they fit (``context.py``)."""
+    return version_call(loaded.version, loaded.session.variables, [], body, settings)
 
 
 def version_call(
@@ -140,7 +135,11 @@ def _tool_calls_out(calls: list[dict[str, Any]] | None) -> list[ToolCallOut] | N
 
 
 def llm_response(
-    loaded: LoadedSession, run_id: uuid.UUID, outcome: LLMOutcome, message_id: uuid.UUID | None
+    loaded: LoadedSession,
+    run_id: uuid.UUID,
+    outcome: LLMOutcome,
+    message_id: uuid.UUID | None,
+    figures: ContextFigures | None = None,
 ) -> LLMResponse:
     detail = ResponseDetail(
         name=loaded.chat_model.name,
@@ -151,12 +150,16 @@ def llm_response(
         message_uuid=message_id,
         run_uuid=run_id,
     )
-    return outcome_response(outcome, detail)
+    return outcome_response(outcome, detail, figures)
 
 
-def outcome_response(outcome: LLMOutcome, detail: ResponseDetail) -> LLMResponse:
-    """The gateway's outcome as an LLMResponse (failures as ``error: true``)."""
+def outcome_response(
+    outcome: LLMOutcome, detail: ResponseDetail, figures: ContextFigures | None = None
+) -> LLMResponse:
+    """The gateway's outcome as an LLMResponse (failures as ``error: true``), with what
+    the prompt sent (``figures``) when it was fitted."""
     attempts = [AttemptOut(**vars(a)) for a in outcome.attempts] or None
+    sent = figures.columns() if figures is not None else {}
     if isinstance(outcome, LLMFailure):
         return LLMResponse(
             error=True,
@@ -166,6 +169,7 @@ def outcome_response(outcome: LLMOutcome, detail: ResponseDetail) -> LLMResponse
             api_response=outcome.api_response,
             detail=detail,
             attempts=attempts,
+            **sent,
         )
     total = None
     if outcome.prompt_tokens is not None or outcome.completion_tokens is not None:
@@ -186,6 +190,7 @@ def outcome_response(outcome: LLMOutcome, detail: ResponseDetail) -> LLMResponse
         api_response=outcome.api_response,
         detail=detail,
         attempts=attempts,
+        **sent,
     )
 
 
@@ -215,6 +220,7 @@ def run_record(
     stream: bool,
     run_id: uuid.UUID | None = None,
     key_name: str | None = None,
+    figures: ContextFigures | None = None,
 ) -> ChatRun:
     """The run record of one call of ``version_id`` (``session_id`` None: a call made
     without a session, as the OpenAI-compatible API's stateless calls are)."""
@@ -225,10 +231,24 @@ def run_record(
         stream=stream,
         key_name=key_name,
         **outcome_values(outcome),
+        **(figures.columns() if figures is not None else {}),
     )
 
 
-def _reply_values(loaded: LoadedSession, result: LLMResult) -> dict[str, Any]:
+def _reply_message(result: LLMResult) -> dict[str, Any]:
+    """The reply as the next run sends it (OpenAI format), for counting its tokens."""
+    message: dict[str, Any] = {"role": "assistant", "content": result.content}
+    if result.function_call is not None:
+        message["function_call"] = result.function_call
+    if result.tool_calls is not None:
+        message["tool_calls"] = result.tool_calls
+    return message
+
+
+def _reply_values(
+    loaded: LoadedSession, result: LLMResult, count_tokens: TokenCounter | None
+) -> dict[str, Any]:
+    tokens = count_tokens(loaded.version.model, _reply_message(result)) if count_tokens else None
     return {
         "id": uuid.uuid4(),
         "session_id": loaded.session.id,
@@ -242,6 +262,7 @@ def _reply_values(loaded: LoadedSession, result: LLMResult) -> dict[str, Any]:
         "cost": result.cost,
         "latency_ms": result.latency_ms,
         "finish_reason": result.finish_reason,
+        "token_count": tokens,
     }
 
 
@@ -255,6 +276,10 @@ class PreparedRun:
     run_id: uuid.UUID
     key_name: str | None = None  # the API key that asked for it (recorded on the run)
     idempotency_key: str | None = None  # the result is kept for replays when set
+    figures: ContextFigures | None = None  # what the prompt sends (context.py)
+    # Set when the prompt cannot fit the model: recorded as the outcome, no model call.
+    rejected: LLMFailure | None = None
+    count_tokens: TokenCounter | None = None  # counts the reply's tokens when it is stored
 
 
 @dataclass(frozen=True)
@@ -368,6 +393,7 @@ def _interrupted_result(run: ChatRun) -> dict[str, Any]:
 
 async def _try_start(
     database: Database,
+    gateway: LLMGateway,
     settings: Settings,
     project_id: uuid.UUID,
     session_uuid: uuid.UUID,
@@ -386,16 +412,26 @@ async def _try_start(
             db, settings, loaded, stream=body.stream, key_name=key_name, idempotency=idempotency
         )
         if body.messages:
-            await add_messages(db, project_id, session_uuid, MessagesAdd(messages=body.messages))
+            await add_messages(
+                db,
+                project_id,
+                session_uuid,
+                MessagesAdd(messages=body.messages),
+                gateway.count_message_tokens,
+            )
         if body.regenerate:
             await _supersede_last_reply(repo, session_uuid)
-        history = await repo.prompt_messages(session_uuid)
+        call = build_call(loaded, body, settings)
+        fitted = await fit_session_call(repo, gateway, settings, loaded.version, session_uuid, call)
     return PreparedRun(
         loaded,
-        build_call(loaded, history, body, settings),
+        fitted.call,
         run_id,
         key_name,
         idempotency[0] if idempotency else None,
+        figures=fitted.figures,
+        rejected=fitted.failure,
+        count_tokens=gateway.count_message_tokens,
     )
 
 
@@ -422,6 +458,7 @@ async def require_session_locked(
 
 async def start_run(
     database: Database,
+    gateway: LLMGateway,
     settings: Settings,
     project_id: uuid.UUID,
     session_uuid: uuid.UUID,
@@ -439,7 +476,7 @@ async def start_run(
     while True:
         try:
             return await _try_start(
-                database, settings, project_id, session_uuid, body, key_name, idempotency
+                database, gateway, settings, project_id, session_uuid, body, key_name, idempotency
             )
         except SessionBusy:
             left = deadline - time.monotonic()
@@ -457,14 +494,20 @@ async def finish_run(
     in one transaction. A run that lost its lease (given up as interrupted while it was
     still going) stores nothing more and reports ``interrupted``."""
     loaded = prepared.loaded
-    reply = _reply_values(loaded, outcome) if isinstance(outcome, LLMResult) else None
+    reply = None
+    if isinstance(outcome, LLMResult):
+        reply = _reply_values(loaded, outcome, prepared.count_tokens)
     async with database.transaction() as db:
         sessions = SessionRepository(db)
         await sessions.lock(loaded.session.id)
         values = outcome_values(outcome)
         if prepared.key_name is not None:
             values["key_name"] = prepared.key_name
-        response = llm_response(loaded, prepared.run_id, outcome, reply["id"] if reply else None)
+        if prepared.figures is not None:
+            values |= prepared.figures.columns()
+        response = llm_response(
+            loaded, prepared.run_id, outcome, reply["id"] if reply else None, prepared.figures
+        )
         if prepared.idempotency_key is not None:
             values["result"] = response.model_dump(mode="json")
         if not await RunRepository(db).finish(prepared.run_id, values):
@@ -501,6 +544,9 @@ async def run_session(
 ) -> LLMResponse:
     """Call the model for a claimed run and store its outcome; upstream failures come
     back as data."""
+    if prepared.rejected is not None:  # the prompt cannot fit: no model call
+        response, _ = await finish_run(database, prepared, prepared.rejected)
+        return response
     started = time.perf_counter()
     try:
         async with keep_lease(database, settings, prepared.loaded.session.id, prepared.run_id):
@@ -552,6 +598,9 @@ def run_out(run: ChatRun, number: int, message_id: uuid.UUID | None) -> RunOut:
         key_name=run.key_name,
         attempts=[AttemptOut(**a) for a in run.attempts] if run.attempts else None,
         idempotency_key=run.idempotency_key,
+        messages_sent=run.messages_sent,
+        messages_dropped=run.messages_dropped,
+        prompt_tokens_estimate=run.prompt_tokens_estimate,
     )
 
 

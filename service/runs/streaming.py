@@ -72,6 +72,9 @@ def last_event(full: LLMResponse) -> LLMStreamResponse:
         error_log=full.error_log,
         detail=full.detail,
         attempts=full.attempts,
+        messages_sent=full.messages_sent,
+        messages_dropped=full.messages_dropped,
+        prompt_tokens_estimate=full.prompt_tokens_estimate,
     )
 
 
@@ -123,6 +126,9 @@ async def stream_run(
         response, _ = await finish_run(database, prepared, outcome)
         return response
 
+    if prepared.rejected is not None:  # the prompt cannot fit: no model call
+        yield last_event(await record(prepared.rejected))
+        return
     session_id = prepared.loaded.session.id
     async with (
         keep_lease(database, settings, session_id, prepared.run_id),

@@ -173,6 +173,31 @@ class SessionRepository:
         )
         return list(result.scalars())
 
+    async def prompt_tail(
+        self, session_id: uuid.UUID, before_seq: int | None, limit: int
+    ) -> list[SessionMessage]:
+        """Up to ``limit`` of the messages a run sends (superseded replies skipped) with
+        ``seq < before_seq``, newest first: a backward range scan of the (session_id, seq)
+        index, so a run reads its window, not the whole history."""
+        query = select(SessionMessage).where(
+            SessionMessage.session_id == session_id, SessionMessage.superseded_at.is_(None)
+        )
+        if before_seq is not None:
+            query = query.where(SessionMessage.seq < before_seq)
+        result = await self.session.execute(query.order_by(SessionMessage.seq.desc()).limit(limit))
+        return list(result.scalars())
+
+    async def count_prompt_messages_before(self, session_id: uuid.UUID, seq: int) -> int:
+        """How many messages a run would send (superseded replies skipped) before ``seq``."""
+        value = await self.session.scalar(
+            select(func.count()).where(
+                SessionMessage.session_id == session_id,
+                SessionMessage.seq < seq,
+                SessionMessage.superseded_at.is_(None),
+            )
+        )
+        return int(value or 0)
+
     async def last_message(self, session_id: uuid.UUID) -> SessionMessage | None:
         """The newest message that a run would send (superseded replies skipped)."""
         return await self.session.scalar(

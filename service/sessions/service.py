@@ -10,10 +10,16 @@ from chatmodel_service.chat_models.repository import ChatModelRepository
 from chatmodel_service.chat_models.service import require_chat_model, resolve_version
 from chatmodel_service.chat_models.templates import check_values
 from chatmodel_service.errors import Conflict, InvalidInput, SessionNotFound
+from chatmodel_service.llm.types import TokenCounter
 from chatmodel_service.models import ChatModel, ChatSession, SessionMessage
 from chatmodel_service.releases.assignment import assignment_key
 from chatmodel_service.sessions.cursor import MessageWindow, decode_cursor, encode_cursor
-from chatmodel_service.sessions.messages import link_results, message_out, pending_after
+from chatmodel_service.sessions.messages import (
+    link_results,
+    message_out,
+    message_to_openai,
+    pending_after,
+)
 from chatmodel_service.sessions.repository import LoadedSession, SessionRepository
 from chatmodel_service.sessions.schemas import (
     MessageIn,
@@ -200,15 +206,23 @@ def _check_reposts(
 
 
 async def add_messages(
-    db: AsyncSession, project_id: uuid.UUID, session_uuid: uuid.UUID, body: MessagesAdd
+    db: AsyncSession,
+    project_id: uuid.UUID,
+    session_uuid: uuid.UUID,
+    body: MessagesAdd,
+    count_tokens: TokenCounter | None = None,
 ) -> MessageList:
     """Append messages in order, all or none. Re-posted uuids return the stored message.
 
     The session's row is locked first (PostgreSQL; SQLite serializes write transactions),
     so concurrent adds to one session number their messages one after the other, and a
-    uuid re-posted concurrently is found stored instead of inserted twice."""
+    uuid re-posted concurrently is found stored instead of inserted twice.
+
+    ``count_tokens`` (the gateway's ``count_message_tokens``) counts each new message's
+    tokens for the session's model once, here; without it the count is left null and a
+    run counts the message when it first reads it."""
     repo = SessionRepository(db)
-    await require_session(repo, project_id, session_uuid)
+    loaded = await require_session(repo, project_id, session_uuid)
     await repo.lock(session_uuid)
     stored = await repo.messages_by_id([m.uuid for m in body.messages if m.uuid is not None])
     _check_reposts(body.messages, stored, session_uuid)
@@ -221,6 +235,10 @@ async def add_messages(
     for index, message in fresh:
         seq += 1
         rows[index] = _new_row(session_uuid, seq, message)
+        if count_tokens is not None:
+            rows[index].token_count = count_tokens(
+                loaded.version.model, message_to_openai(rows[index])
+            )
     await repo.append(list(rows.values()))
     for index, message in enumerate(body.messages):
         if message.uuid is not None and message.uuid in stored:

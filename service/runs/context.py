@@ -1,0 +1,256 @@
+"""Fit a call's prompt to its model's input limit: the budget, then the newest messages
+that fit it (``window.py`` picks them; this module reads and counts).
+
+The budget, in tokens (LiteLLM's figures come through the gateway, never fetched):
+
+    input limit    the version's ``context_window``; else ``max_input_tokens`` from
+                   LiteLLM's model map; else ``CHATMODEL_DEFAULT_CONTEXT_WINDOW``
+    reply reserve  the call's ``max_tokens``; else the smaller of the model's
+                   ``max_output_tokens`` and ``CHATMODEL_DEFAULT_REPLY_RESERVE``
+    overhead       the function/tool schemas, and the tokens that prime the reply
+    allowed        input limit - reply reserve - overhead
+
+The system prompt (with an OpenAI-style request's own leading system messages) and the
+messages sent must fit in ``allowed``. The prompt's estimate is that sum plus the
+overhead, so it never exceeds input limit - reply reserve.
+
+A session's run reads its messages newest first, a page at a time, on the
+(session_id, seq) index, and stops once what it read holds more than can be sent and the
+newest user message (what must be sent is then known), plus what completes a call/result
+unit cut by the window; so a run reads its window, not its history. A message's token
+count is stored with it; one stored without a count (before migration 0008, or added
+without a counter) is counted when first read, and the count is kept.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from chatmodel_service.config import Settings
+from chatmodel_service.llm.gateway import LLMGateway
+from chatmodel_service.llm.types import LLMCall, LLMFailure
+from chatmodel_service.models import ChatModelVersion, SessionMessage
+from chatmodel_service.runs.window import (
+    STRATEGIES,
+    Strategy,
+    Window,
+    WindowMessage,
+    answered_calls,
+    build_window,
+)
+from chatmodel_service.sessions.messages import message_to_openai
+from chatmodel_service.sessions.repository import SessionRepository
+
+FIRST_PAGE = 64  # messages read by a run's first page; each next page doubles, up to:
+MAX_PAGE = 1024
+
+
+@dataclass(frozen=True)
+class ContextFigures:
+    """What a call sent, reported on its LLMResponse and stored on its run record."""
+
+    messages_sent: int
+    messages_dropped: int
+    prompt_tokens_estimate: int | None  # None: nothing was sent
+
+    def columns(self) -> dict[str, int | None]:
+        return {
+            "messages_sent": self.messages_sent,
+            "messages_dropped": self.messages_dropped,
+            "prompt_tokens_estimate": self.prompt_tokens_estimate,
+        }
+
+
+@dataclass(frozen=True)
+class PromptBudget:
+    input_limit: int
+    reply_reserve: int
+    overhead: int
+
+    @property
+    def allowed(self) -> int:
+        """Tokens for the system prompt and the messages."""
+        return self.input_limit - self.reply_reserve - self.overhead
+
+    def explained(self) -> str:
+        return (
+            f"the model takes {self.input_limit} input tokens, {self.reply_reserve} are kept "
+            f"for the reply and {self.overhead} go to function/tool schemas"
+        )
+
+
+@dataclass(frozen=True)
+class FittedCall:
+    """The call with the messages that fit, and its figures; or, when even the required
+    messages do not fit (or the strategy is ``fail`` and the history does not), the
+    ``failure`` to record instead of calling the model (``call`` then has no messages
+    beyond the system prompt)."""
+
+    call: LLMCall
+    figures: ContextFigures
+    failure: LLMFailure | None = None
+
+
+def prompt_budget(
+    gateway: LLMGateway, settings: Settings, version: ChatModelVersion, call: LLMCall
+) -> PromptBudget:
+    limits = gateway.model_limits(call.model, call.api_base)
+    input_limit = (
+        version.context_window or limits.max_input_tokens or settings.default_context_window
+    )
+    max_tokens = call.params.get("max_tokens")
+    if isinstance(max_tokens, int) and max_tokens > 0:
+        reserve = max_tokens
+    else:
+        reserve = min(settings.default_reply_reserve, limits.max_output_tokens or input_limit)
+    overhead = gateway.count_schema_tokens(call.model, call.functions, call.tools)
+    return PromptBudget(input_limit, reserve, overhead)
+
+
+def _fixed_tokens(gateway: LLMGateway, call: LLMCall) -> int:
+    """The tokens of what the call carries before the conversation: the system prompt."""
+    return sum(gateway.count_message_tokens(call.model, m) for m in call.messages)
+
+
+def count_missing(gateway: LLMGateway, model: str, rows: Sequence[SessionMessage]) -> None:
+    """Count the messages stored without a token count; the count is written with the
+    caller's transaction (so each message is counted once)."""
+    for row in rows:
+        if row.token_count is None:
+            row.token_count = gateway.count_message_tokens(model, message_to_openai(row))
+
+
+def _refusal(call: LLMCall, window: Window, budget: PromptBudget, *, partial: bool) -> LLMFailure:
+    fit = f"only {window.allowed} fit" if window.allowed > 0 else "nothing fits"
+    if window.history_too_long:
+        needed = f"at least {window.needed}" if partial else str(window.needed)
+        log = (
+            f"The session's history needs {needed} tokens with the system prompt, but {fit} "
+            f"({budget.explained()}), and this version's context_strategy is 'fail'. "
+            "Nothing was sent. Use context_strategy 'truncate' or 'last_n' to send only "
+            "the newest messages, or continue in a new session."
+        )
+    else:
+        log = (
+            f"The newest user message and what follows it need {window.needed} tokens with "
+            f"the system prompt, but {fit} ({budget.explained()}). Nothing was sent. "
+            "Shorten that message or the system prompt, lower max_tokens, or use a model "
+            "with a larger input limit (a version's context_window sets it for models "
+            "LiteLLM does not know)."
+        )
+    return LLMFailure(
+        model=call.model, error_type="context_window_exceeded", error_log=log, latency_ms=0
+    )
+
+
+def _fitted(
+    call: LLMCall,
+    conversation: Sequence[dict[str, Any]],
+    window: Window,
+    budget: PromptBudget,
+    *,
+    earlier: int = 0,
+) -> FittedCall:
+    """``conversation`` is the newest part of the history (``earlier`` older messages
+    were not read) and ``window`` was built on it."""
+    if not window.fits:
+        figures = ContextFigures(0, earlier + len(conversation), None)
+        return FittedCall(call, figures, _refusal(call, window, budget, partial=earlier > 0))
+    sent = conversation[window.start :]
+    figures = ContextFigures(len(sent), earlier + window.dropped, window.tokens + budget.overhead)
+    return FittedCall(replace(call, messages=[*call.messages, *sent]), figures)
+
+
+def fit_conversation(
+    gateway: LLMGateway,
+    settings: Settings,
+    version: ChatModelVersion,
+    call: LLMCall,
+    conversation: Sequence[tuple[dict[str, Any], int]],
+) -> FittedCall:
+    """Fit a conversation held in memory ((OpenAI-format message, tokens), oldest first)
+    after ``call``'s system prompt."""
+    budget = prompt_budget(gateway, settings, version, call)
+    entries = [WindowMessage.of(message, tokens) for message, tokens in conversation]
+    window = build_window(
+        _fixed_tokens(gateway, call),
+        entries,
+        budget.allowed,
+        _strategy(version),
+        version.context_last_n,
+    )
+    return _fitted(call, [message for message, _ in conversation], window, budget)
+
+
+def _strategy(version: ChatModelVersion) -> Strategy:
+    return next((s for s in STRATEGIES if s == version.context_strategy), "truncate")
+
+
+class _Tail:
+    """The newest of a session's prompt messages read so far, oldest first."""
+
+    def __init__(
+        self, repo: SessionRepository, gateway: LLMGateway, model: str, session_id: uuid.UUID
+    ) -> None:
+        self.repo, self.gateway, self.model, self.session_id = repo, gateway, model, session_id
+        self.rows: list[SessionMessage] = []
+        self.complete = False  # the oldest message was read
+        self._page = FIRST_PAGE
+
+    async def read_older(self) -> None:
+        before = self.rows[0].seq if self.rows else None
+        page = await self.repo.prompt_tail(self.session_id, before, self._page)
+        count_missing(self.gateway, self.model, page)
+        self.rows[:0] = reversed(page)
+        self.complete = len(page) < self._page
+        self._page = min(self._page * 2, MAX_PAGE)
+
+    def holds_more_than_fits(self, fixed: int, allowed: int, last_n: int | None) -> bool:
+        """Whether older messages can no longer be sent: what was read (from a user
+        message on) is already over the budget, or over ``last_n`` messages."""
+        if not any(row.role == "user" for row in self.rows):
+            return False
+        tokens = fixed + sum(row.token_count or 0 for row in self.rows)
+        return tokens > allowed or (last_n is not None and len(self.rows) > last_n)
+
+    async def earlier(self) -> int:
+        """How many prompt messages are older than those read."""
+        if self.complete or not self.rows:
+            return 0
+        return await self.repo.count_prompt_messages_before(self.session_id, self.rows[0].seq)
+
+
+async def fit_session_call(
+    repo: SessionRepository,
+    gateway: LLMGateway,
+    settings: Settings,
+    version: ChatModelVersion,
+    session_id: uuid.UUID,
+    call: LLMCall,
+) -> FittedCall:
+    """Fit the session's newest messages after ``call``'s system prompt, reading only
+    the tail it can send (see the module's doc)."""
+    budget = prompt_budget(gateway, settings, version, call)
+    fixed = _fixed_tokens(gateway, call)
+    strategy = _strategy(version)
+    last_n = version.context_last_n if strategy == "last_n" else None
+    tail = _Tail(repo, gateway, call.model, session_id)
+    await tail.read_older()
+    while not tail.complete and not tail.holds_more_than_fits(fixed, budget.allowed, last_n):
+        await tail.read_older()
+    while True:
+        conversation = [message_to_openai(row) for row in tail.rows]
+        entries = [
+            WindowMessage.of(message, row.token_count or 0)
+            for message, row in zip(conversation, tail.rows, strict=True)
+        ]
+        window = build_window(fixed, entries, budget.allowed, strategy, last_n)
+        _, unanswered = answered_calls(entries)
+        # A result whose call was not read yet would be sent without it: read on.
+        if tail.complete or not any(index >= window.start for index in unanswered):
+            break
+        await tail.read_older()
+    return _fitted(call, conversation, window, budget, earlier=await tail.earlier())
