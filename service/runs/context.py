@@ -137,8 +137,8 @@ def _refusal(call: LLMCall, window: Window, budget: PromptBudget, *, partial: bo
         log = (
             f"The newest user message and what follows it need {window.needed} tokens with "
             f"the system prompt, but {fit} ({budget.explained()}). Nothing was sent. "
-            "Shorten that message or the system prompt, lower max_tokens, or use a model "
-            "with a larger input limit (a version's context_window sets it for models "
+            "Shorten that message or the system prompt, set a lower max_tokens, or use a "
+            "model with a larger input limit (a version's context_window sets it for models "
             "LiteLLM does not know)."
         )
     return LLMFailure(
