@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from chatmodel_service.chat_models.schemas import MAX_NUMBER
-from chatmodel_service.deps import AdminOnly, DbSession, ProjectId, SettingsDep
+from chatmodel_service.deps import AdminOnly, DbSession, GatewayDep, ProjectId, SettingsDep
 from chatmodel_service.limits import check_messages
 from chatmodel_service.sessions import lifecycle, service
 from chatmodel_service.sessions.cursor import MessageWindow
@@ -125,6 +125,9 @@ async def add_messages(
     db: DbSession,
     project: ProjectId,
     settings: SettingsDep,
+    gateway: GatewayDep,
 ) -> MessageList:
     check_messages(settings, [m.content for m in body.messages], "messages")
-    return await service.add_messages(db, project, session_uuid, body)
+    return await service.add_messages(
+        db, project, session_uuid, body, count_tokens=gateway.count_message_tokens
+    )
