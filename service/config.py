@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = Field(
         default="json",
         description="`chatmodel serve`'s log lines on stderr: one JSON object per line "
-        "(`json`), or `LEVEL logger: message` (`text`).",
+        "(`json`), or `LEVEL logger [request id]: message` (`text`).",
     )
     metrics_public: bool = Field(
         default=False,

@@ -23,7 +23,14 @@ from chatmodel_service.db import Database, create_engine
 from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.migrate import downgrade
 from chatmodel_service.observability import router as operator_routes
-from chatmodel_service.observability.logs import ACCESS_LOGGER, JsonFormatter
+from chatmodel_service.observability.context import RequestContext, enter_request, leave_request
+from chatmodel_service.observability.logs import (
+    ACCESS_LOGGER,
+    TEXT_FORMAT,
+    JsonFormatter,
+    RequestIdFilter,
+)
+from chatmodel_service.observability.metrics import ServiceMetrics
 from chatmodel_service.observability.readiness import migration_heads
 from tests.factories import expect_error, make_chat_model
 from tests.support.auth import keyed, seed_key, started_app
@@ -202,6 +209,25 @@ async def test_the_log_line_names_the_callers_key(
     assert (known["key_name"], known["status"]) == ("ops-team", 200)
     assert (refused["key_name"], refused["status"]) == (None, 401)
     assert admin not in caplog.text
+
+
+def test_text_lines_show_the_request_id_or_a_dash() -> None:
+    formatter = logging.Formatter(TEXT_FORMAT)
+    request_ids = RequestIdFilter(outside="-")
+
+    def line(message: str) -> str:
+        record = logging.makeLogRecord({"name": "chatmodel_service", "msg": message})
+        record.levelname = "WARNING"
+        assert request_ids.filter(record)
+        return formatter.format(record)
+
+    token = enter_request(RequestContext("abc123", ServiceMetrics()))
+    try:
+        inside = line("in a request")
+    finally:
+        leave_request(token)
+    assert inside == "WARNING chatmodel_service [abc123]: in a request"
+    assert line("at start") == "WARNING chatmodel_service [-]: at start"
 
 
 async def test_successful_probes_are_logged_at_debug(

@@ -203,6 +203,7 @@ async def test_http_requests_are_counted_by_route_template(
     assert metrics.value("chatmodel_http_requests_total", **odd_method) == 1
     paths = {s.labels.get("route") for s in metrics.samples}
     assert not any(p and ("nope" in p or "123" in p) for p in paths)  # no raw paths
+    assert metrics.value("process_resident_memory_bytes") > 0  # the process, too
 
 
 async def test_each_app_counts_on_its_own_registry(

@@ -1,5 +1,5 @@
 """Log lines: one JSON object per line (``CHATMODEL_LOG_FORMAT=json``, the default of
-``chatmodel serve``) or ``LEVEL logger: message`` (``text``).
+``chatmodel serve``) or ``LEVEL logger [request id]: message`` (``text``).
 
 Every record logged while a request is handled carries its ``request_id``. The request
 line itself (``chatmodel_service.access``) also carries ``method``, ``route``, ``path``,
@@ -17,20 +17,27 @@ from typing import Any, Literal
 from chatmodel_service.observability.context import current_request
 
 ACCESS_LOGGER = "chatmodel_service.access"
-TEXT_FORMAT = "%(levelname)s %(name)s: %(message)s"
+TEXT_FORMAT = "%(levelname)s %(name)s [%(request_id)s]: %(message)s"
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
 class RequestIdFilter(logging.Filter):
-    """Adds the current request's id to records logged while a request is handled."""
+    """Adds the current request's id to records logged while a request is handled (and
+    ``outside`` to the others, when it is not None: the text format always shows one)."""
+
+    def __init__(self, outside: str | None = None) -> None:
+        super().__init__()
+        self.outside = outside
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
             context = current_request()
             if context is not None:
                 record.request_id = context.request_id
+            elif self.outside is not None:
+                record.request_id = self.outside
         return True
 
 
@@ -61,7 +68,8 @@ def configure_logging(log_format: Literal["json", "text"], level: str) -> None:
     handler = logging.StreamHandler()
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
+        handler.addFilter(RequestIdFilter())
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
-    handler.addFilter(RequestIdFilter())
+        handler.addFilter(RequestIdFilter(outside="-"))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)

@@ -23,6 +23,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     generate_latest,
 )
 
@@ -43,6 +44,7 @@ class ServiceMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         registry = self.registry
+        ProcessCollector(registry=registry)  # process_* (memory, CPU, open files; Linux)
         self.runs = Counter(
             "chatmodel_runs",
             "Runs recorded, by chat model, version and outcome (error_type empty on success).",
