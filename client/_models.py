@@ -108,7 +108,19 @@ class _SameContent(_ServerModel):
 class LLMResponse(_SameContent):
     """The result of ``run``/``arun``. Failures are reported here, never raised:
     ``error`` is true, ``error_type`` names the failure and ``error_log`` explains it.
-    ``attempts`` lists each try of the model call, in order (``detail.model`` answered)."""
+    ``attempts`` lists each try of the model call, in order (``detail.model`` answered).
+
+    How the prompt was fitted to the model's input limit (``None`` when the server did not
+    get that far, e.g. ``session_busy``, or did not say):
+
+    * ``messages_sent``: the session's messages in the prompt (the system prompt not
+      counted);
+    * ``messages_dropped``: older messages left out so the prompt fits (regenerated,
+      superseded replies not counted: they are never sent);
+    * ``prompt_tokens_estimate``: the prompt's tokens as the server counted them before the
+      call (system prompt, messages, function or tool schemas); ``usage.prompt_tokens`` is
+      the provider's own count.
+    """
 
     function_call: FunctionCall | None = None
     tool_calls: list[ToolCall] | None = None
@@ -122,6 +134,9 @@ class LLMResponse(_SameContent):
     api_response: dict[str, Any] | None = None
     detail: ResponseDetail | None = None
     attempts: list[Attempt] | None = None
+    messages_sent: int | None = None
+    messages_dropped: int | None = None
+    prompt_tokens_estimate: int | None = None
 
 
 class AssembledMessage(_ServerModel):
@@ -136,7 +151,9 @@ class AssembledMessage(_ServerModel):
 class LLMStreamResponse(_SameContent):
     """One chunk of ``run(stream=True)``: ``content`` (and ``raw_output``) and the call
     fields are deltas. The last chunk has ``done=True`` and either the assembled ``message``
-    with ``usage``, ``finish_reason``, ``detail`` and ``attempts``, or ``error=True``."""
+    with ``usage``, ``finish_reason``, ``detail`` and ``attempts``, or ``error=True``; it also
+    carries ``messages_sent``, ``messages_dropped`` and ``prompt_tokens_estimate``, as
+    :class:`LLMResponse` does (``None`` on the other chunks)."""
 
     function_call: FunctionCallDelta | None = None
     tool_calls: list[ToolCallDelta] | None = None
@@ -151,6 +168,9 @@ class LLMStreamResponse(_SameContent):
     error_log: str | None = None
     detail: ResponseDetail | None = None
     attempts: list[Attempt] | None = None
+    messages_sent: int | None = None
+    messages_dropped: int | None = None
+    prompt_tokens_estimate: int | None = None
 
 
 class ChatModelConfig(_ServerModel):
