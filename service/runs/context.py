@@ -15,11 +15,14 @@ messages sent must fit in ``allowed``. The prompt's estimate is that sum plus th
 overhead, so it never exceeds input limit - reply reserve.
 
 A session's run reads its messages newest first, a page at a time, on the
-(session_id, seq) index, and stops once what it read holds more than can be sent and the
-newest user message (what must be sent is then known), plus what completes a call/result
-unit cut by the window; so a run reads its window, not its history. A message's token
-count is stored with it; one stored without a count (before migration 0008, or added
-without a counter) is counted when first read, and the count is kept.
+(session_id, seq) index, and stops once the window built on what it read is final (see
+``window.py``): older messages could not be sent anyway, and what must be sent (from the
+newest user message on) begins among those read, or cannot fit. Orphan results take
+their tokens' room, so they never make a run read on either. How many older messages it
+left out follows from their ``seq`` less the superseded replies among them (a partial
+index); so a run reads its window, not its history. A message's token count is stored
+with it; one stored without a count (before migration 0008, or added without a counter)
+is counted when first read, and the count is kept.
 """
 
 from __future__ import annotations
@@ -38,7 +41,6 @@ from chatmodel_service.runs.window import (
     Strategy,
     Window,
     WindowMessage,
-    answered_calls,
     build_window,
 )
 from chatmodel_service.sessions.messages import message_to_openai
@@ -123,10 +125,10 @@ def count_missing(gateway: LLMGateway, model: str, rows: Sequence[SessionMessage
             row.token_count = gateway.count_message_tokens(model, message_to_openai(row))
 
 
-def _refusal(call: LLMCall, window: Window, budget: PromptBudget, *, partial: bool) -> LLMFailure:
+def _refusal(call: LLMCall, window: Window, budget: PromptBudget) -> LLMFailure:
     fit = f"only {window.allowed} fit" if window.allowed > 0 else "nothing fits"
+    needed = f"at least {window.needed}" if window.at_least else str(window.needed)
     if window.history_too_long:
-        needed = f"at least {window.needed}" if partial else str(window.needed)
         log = (
             f"The session's history needs {needed} tokens with the system prompt, but {fit} "
             f"({budget.explained()}), and this version's context_strategy is 'fail'. "
@@ -134,12 +136,17 @@ def _refusal(call: LLMCall, window: Window, budget: PromptBudget, *, partial: bo
             "the newest messages, or continue in a new session."
         )
     else:
+        what = (
+            f"The session has no user message; its newest message (with the call and "
+            f"results it belongs with) needs {needed}"
+            if window.no_user_message
+            else f"The newest user message and what follows it need {needed}"
+        )
         log = (
-            f"The newest user message and what follows it need {window.needed} tokens with "
-            f"the system prompt, but {fit} ({budget.explained()}). Nothing was sent. "
-            "Shorten that message or the system prompt, set a lower max_tokens, or use a "
-            "model with a larger input limit (a version's context_window sets it for models "
-            "LiteLLM does not know)."
+            f"{what} tokens with the system prompt, but {fit} ({budget.explained()}). "
+            "Nothing was sent. Shorten that message or the system prompt, set a lower "
+            "max_tokens, or use a model with a larger input limit (a version's "
+            "context_window sets it for models LiteLLM does not know)."
         )
     return LLMFailure(
         model=call.model, error_type="context_window_exceeded", error_log=log, latency_ms=0
@@ -158,8 +165,8 @@ def _fitted(
     were not read) and ``window`` was built on it."""
     if not window.fits:
         figures = ContextFigures(0, earlier + len(conversation), None)
-        return FittedCall(call, figures, _refusal(call, window, budget, partial=earlier > 0))
-    sent = conversation[window.start :]
+        return FittedCall(call, figures, _refusal(call, window, budget))
+    sent = window.sent_of(conversation)
     figures = ContextFigures(len(sent), earlier + window.dropped, window.tokens + budget.overhead)
     return FittedCall(replace(call, messages=[*call.messages, *sent]), figures)
 
@@ -197,24 +204,54 @@ class _Tail:
     ) -> None:
         self.repo, self.gateway, self.model, self.session_id = repo, gateway, model, session_id
         self.rows: list[SessionMessage] = []
+        self.conversation: list[dict[str, Any]] = []  # the rows in OpenAI format
+        self.entries: list[WindowMessage] = []  # and as the window builder sees them
         self.complete = False  # the oldest message was read
         self._page = FIRST_PAGE
+        self._no_user_before = False  # no user message is older than those read
 
     async def read_older(self) -> None:
         before = self.rows[0].seq if self.rows else None
         page = await self.repo.prompt_tail(self.session_id, before, self._page)
         count_missing(self.gateway, self.model, page)
-        self.rows[:0] = reversed(page)
+        older = list(reversed(page))
+        self.rows[:0] = older
+        messages = [message_to_openai(row) for row in older]
+        self.conversation[:0] = messages
+        self.entries[:0] = [
+            WindowMessage.of(message, row.token_count or 0)
+            for message, row in zip(messages, older, strict=True)
+        ]
         self.complete = len(page) < self._page
         self._page = min(self._page * 2, MAX_PAGE)
 
-    def holds_more_than_fits(self, fixed: int, allowed: int, last_n: int | None) -> bool:
-        """Whether older messages can no longer be sent: what was read (from a user
-        message on) is already over the budget, or over ``last_n`` messages."""
-        if not any(row.role == "user" for row in self.rows):
-            return False
-        tokens = fixed + sum(row.token_count or 0 for row in self.rows)
-        return tokens > allowed or (last_n is not None and len(self.rows) > last_n)
+    async def window(
+        self, fixed: int, allowed: int, strategy: Strategy, last_n: int | None
+    ) -> Window:
+        """The window of what was read; ``final`` when older messages cannot change it."""
+        if self.complete:
+            return build_window(fixed, self.entries, allowed, strategy, last_n)
+        window = build_window(
+            fixed,
+            self.entries,
+            allowed,
+            strategy,
+            last_n,
+            older=True,
+            user_before=not self._no_user_before,
+        )
+        if not window.final or self._no_user_before or window.fits:
+            return window
+        if any(entry.role == "user" for entry in self.entries):
+            return window
+        # A refusal because the newest user message would be older than what was read:
+        # only if there is one (else what must be sent is the newest unit).
+        if await self.repo.has_user_message_before(self.session_id, self.rows[0].seq):
+            return window
+        self._no_user_before = True
+        return build_window(
+            fixed, self.entries, allowed, strategy, last_n, older=True, user_before=False
+        )
 
     async def earlier(self) -> int:
         """How many prompt messages are older than those read."""
@@ -239,18 +276,8 @@ async def fit_session_call(
     last_n = version.context_last_n if strategy == "last_n" else None
     tail = _Tail(repo, gateway, call.model, session_id)
     await tail.read_older()
-    while not tail.complete and not tail.holds_more_than_fits(fixed, budget.allowed, last_n):
+    window = await tail.window(fixed, budget.allowed, strategy, last_n)
+    while not window.final:
         await tail.read_older()
-    while True:
-        conversation = [message_to_openai(row) for row in tail.rows]
-        entries = [
-            WindowMessage.of(message, row.token_count or 0)
-            for message, row in zip(conversation, tail.rows, strict=True)
-        ]
-        window = build_window(fixed, entries, budget.allowed, strategy, last_n)
-        _, unanswered = answered_calls(entries)
-        # A result whose call was not read yet would be sent without it: read on.
-        if tail.complete or not any(index >= window.start for index in unanswered):
-            break
-        await tail.read_older()
-    return _fitted(call, conversation, window, budget, earlier=await tail.earlier())
+        window = await tail.window(fixed, budget.allowed, strategy, last_n)
+    return _fitted(call, tail.conversation, window, budget, earlier=await tail.earlier())

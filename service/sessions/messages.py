@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +69,29 @@ def message_out(message: SessionMessage) -> MessageOut:
     )
 
 
+def answers(
+    role: str,
+    name: str | None,
+    tool_call_id: str | None,
+    function_name: str | None,
+    tool_call_ids: Collection[str],
+) -> bool:
+    """Whether a result answers one of the calls of an assistant message that calls
+    ``function_name`` (None: no function_call) and makes the tool calls ``tool_call_ids``.
+
+    The one pairing rule: a result belongs to the newest assistant message before it (any
+    user or system message may come between), and answers it when that message makes its
+    call: a ``tool`` result the tool call with its ``tool_call_id``, a ``function`` result
+    the function call (the same function, when the result gives a ``name``). Linking a
+    result posted without its id (``link_results``) and keeping a call with its results in
+    a run's prompt (``runs/window.py``) both follow it."""
+    if role == "function":
+        return function_name is not None and name in (None, function_name)
+    if role == "tool":
+        return tool_call_id is not None and tool_call_id in tool_call_ids
+    return False
+
+
 @dataclass
 class PendingCalls:
     """Calls of the newest assistant message that have no result yet."""
@@ -86,10 +110,12 @@ class PendingCalls:
         if role == "assistant":
             self.function_name = function_call["name"] if function_call else None
             self.tool_calls = {tc["id"]: tc["function"]["name"] for tc in tool_calls or []}
-        elif role == "function" and name in (None, self.function_name):
+        elif not answers(role, name, tool_call_id, self.function_name, self.tool_calls):
+            return
+        elif role == "function":
             self.function_name = None
-        elif role == "tool" and tool_call_id is not None:
-            self.tool_calls.pop(tool_call_id, None)
+        elif tool_call_id is not None:
+            del self.tool_calls[tool_call_id]
 
 
 def pending_after(tail: list[SessionMessage]) -> PendingCalls:

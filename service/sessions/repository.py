@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, literal_column, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -188,15 +188,38 @@ class SessionRepository:
         return list(result.scalars())
 
     async def count_prompt_messages_before(self, session_id: uuid.UUID, seq: int) -> int:
-        """How many messages a run would send (superseded replies skipped) before ``seq``."""
-        value = await self.session.scalar(
+        """How many messages a run would send (superseded replies skipped) before ``seq``,
+        without reading them: a session's messages are numbered 1, 2, 3, ... without gaps
+        (adds and replies take the next number, a fork copies a prefix with its numbers,
+        messages are only ever deleted with their session), so ``seq - 1`` of them come
+        before ``seq``; less the superseded ones, counted on their partial index, which
+        holds only superseded replies (one per regeneration)."""
+        superseded = await self.session.scalar(
             select(func.count()).where(
                 SessionMessage.session_id == session_id,
                 SessionMessage.seq < seq,
-                SessionMessage.superseded_at.is_(None),
+                SessionMessage.superseded_at.is_not(None),
             )
         )
-        return int(value or 0)
+        return seq - 1 - int(superseded or 0)
+
+    async def has_user_message_before(self, session_id: uuid.UUID, seq: int) -> bool:
+        """Whether a user message comes before ``seq``: one probe of the partial index of
+        the session's user messages. (``role = 'user'`` is written out, not bound: a
+        database uses a partial index only for a query whose own condition implies the
+        index's, which a bound parameter cannot.)"""
+        found = await self.session.scalar(
+            select(SessionMessage.seq)
+            .where(
+                SessionMessage.session_id == session_id,
+                SessionMessage.seq < seq,
+                SessionMessage.role == literal_column("'user'"),
+                SessionMessage.superseded_at.is_(None),
+            )
+            .order_by(SessionMessage.seq.desc())
+            .limit(1)
+        )
+        return found is not None
 
     async def last_message(self, session_id: uuid.UUID) -> SessionMessage | None:
         """The newest message that a run would send (superseded replies skipped)."""
