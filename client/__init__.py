@@ -31,10 +31,11 @@ Errors:
   or, when the server itself could not be used, ``api_connection_error``, ``api_timeout``
   or ``invalid_response``. A plain run that got no answer is first resent with the same
   ``Idempotency-Key`` (twice at most), which never makes the model answer twice.
-* ``get_config``, ``add_messages`` (and their ``a`` twins), ``get_prompts`` and
-  ``get_messages`` raise ``ChatModelError`` subclasses: ``APIConnectionError`` when the
-  server cannot be reached, else an ``APIError`` named after the server's error code,
-  such as ``ChatModelNotFound`` or ``ValidationError`` (see ``chatmodel._errors``).
+* ``get_config``, ``add_messages``, ``list_messages``, ``fork``, ``delete_session`` (and
+  their ``a`` twins), ``get_prompts`` and ``get_messages`` raise ``ChatModelError``
+  subclasses: ``APIConnectionError`` when the server cannot be reached, else an
+  ``APIError`` named after the server's error code, such as ``ChatModelNotFound``,
+  ``SessionNotFound`` or ``ValidationError`` (see ``chatmodel._errors``).
 """
 
 from chatmodel._client import ChatModel
@@ -64,7 +65,9 @@ from chatmodel._models import (
     LLMResponse,
     LLMStreamResponse,
     Message,
+    MessagePage,
     ResponseDetail,
+    Session,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -90,10 +93,12 @@ __all__ = [
     "LLMResponse",
     "LLMStreamResponse",
     "Message",
+    "MessagePage",
     "NotFoundError",
     "NothingPublished",
     "PayloadTooLarge",
     "ResponseDetail",
+    "Session",
     "SessionNotFound",
     "ToolCall",
     "ToolCallDelta",

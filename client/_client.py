@@ -16,8 +16,22 @@ import httpx
 
 from chatmodel import _protocol as protocol
 from chatmodel._config import ClientSettings, TimeoutTypes, resolve_settings
-from chatmodel._models import ChatModelConfig, LLMResponse, LLMStreamResponse, Message
-from chatmodel._protocol import IfBusy, Operation, RunOptions, RunStream, SessionState
+from chatmodel._models import (
+    ChatModelConfig,
+    LLMResponse,
+    LLMStreamResponse,
+    Message,
+    MessagePage,
+    Session,
+)
+from chatmodel._protocol import (
+    IfBusy,
+    MessageOrder,
+    Operation,
+    RunOptions,
+    RunStream,
+    SessionState,
+)
 
 T = TypeVar("T")
 
@@ -218,6 +232,100 @@ class ChatModel:
     async def aadd_messages(self, messages: Sequence[Mapping[str, Any]]) -> list[Message]:
         return await self._acall(protocol.add_messages(self._session, messages))
 
+    def list_messages(
+        self,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        order: MessageOrder | None = None,
+        limit: int | None = None,
+    ) -> MessagePage:
+        """A page of the session's messages with ``after < seq < before`` (each optional),
+        ``data`` oldest first. Read forwards from the oldest (``order="asc"``, the default)
+        following ``next_after`` as ``after=``, or backwards from the newest
+        (``order="desc"``, the default when only ``before`` is given) following
+        ``next_before`` as ``before=``, while ``has_more``. ``limit``: 1 to 1000 (server
+        default 100). Before a new session is made, an empty page (nothing is asked).
+        """
+        operation = protocol.list_messages(
+            self._session, after=after, before=before, order=order, limit=limit
+        )
+        return self._call(operation)
+
+    async def alist_messages(
+        self,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        order: MessageOrder | None = None,
+        limit: int | None = None,
+    ) -> MessagePage:
+        operation = protocol.list_messages(
+            self._session, after=after, before=before, order=order, limit=limit
+        )
+        return await self._acall(operation)
+
+    # -- session tools ------------------------------------------------------------------
+
+    def fork(
+        self,
+        at_message_uuid: str | uuid.UUID | None = None,
+        *,
+        at_seq: int | None = None,
+        session_uuid: str | uuid.UUID | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Session:
+        """Copy the session's messages up to and including ``at_message_uuid`` (or those
+        with ``seq <= at_seq``; default: all of them) into a new session on the same version
+        and variables; returns the new session. Continue it with
+        ``ChatModel(name, fork.uuid)``. This session is unchanged.
+
+        The fork's uuid is ``session_uuid``, else a fresh one, so the request is resent
+        safely (twice at most) when no answer came back: forking again with the same
+        ``session_uuid`` at the same point returns that fork. ``metadata`` replaces the
+        original's. A point the session does not have raises ``InvalidInputError``.
+        """
+        operation = protocol.fork(
+            self._session,
+            at_message_uuid=at_message_uuid,
+            at_seq=at_seq,
+            session_uuid=session_uuid,
+            metadata=metadata,
+        )
+        return self._call(operation)
+
+    async def afork(
+        self,
+        at_message_uuid: str | uuid.UUID | None = None,
+        *,
+        at_seq: int | None = None,
+        session_uuid: str | uuid.UUID | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Session:
+        operation = protocol.fork(
+            self._session,
+            at_message_uuid=at_message_uuid,
+            at_seq=at_seq,
+            session_uuid=session_uuid,
+            metadata=metadata,
+        )
+        return await self._acall(operation)
+
+    def delete_session(self, *, force: bool = False) -> None:
+        """Delete the session with its messages and runs (its forks stay). Afterwards this
+        ChatModel's calls find no session: they raise ``SessionNotFound`` and runs come back
+        with ``error_type="session_not_found"``.
+
+        While a run holds the session this raises ``ConflictError`` (code ``session_busy``)
+        unless ``force=True``; that run then stores nothing. A delete that got no answer is
+        resent (twice at most); ``SessionNotFound`` is raised only when there was no such
+        session.
+        """
+        self._call(protocol.delete_session(self._session, force=force))
+
+    async def adelete_session(self, *, force: bool = False) -> None:
+        await self._acall(protocol.delete_session(self._session, force=force))
+
     # -- runs ---------------------------------------------------------------------------
 
     @overload
@@ -232,6 +340,7 @@ class ChatModel:
         function_call: str | Mapping[str, Any] | None = None,
         if_busy: IfBusy | None = None,
         wait_seconds: float | None = None,
+        regenerate: bool = False,
     ) -> LLMResponse: ...
 
     @overload
@@ -246,6 +355,7 @@ class ChatModel:
         function_call: str | Mapping[str, Any] | None = None,
         if_busy: IfBusy | None = None,
         wait_seconds: float | None = None,
+        regenerate: bool = False,
     ) -> StreamChunks: ...
 
     @overload
@@ -260,6 +370,7 @@ class ChatModel:
         function_call: str | Mapping[str, Any] | None = None,
         if_busy: IfBusy | None = None,
         wait_seconds: float | None = None,
+        regenerate: bool = False,
     ) -> LLMResponse | StreamChunks: ...
 
     def run(
@@ -273,6 +384,7 @@ class ChatModel:
         function_call: str | Mapping[str, Any] | None = None,
         if_busy: IfBusy | None = None,
         wait_seconds: float | None = None,
+        regenerate: bool = False,
     ) -> LLMResponse | StreamChunks:
         """Let the model answer the session; the reply is stored and returned.
 
@@ -291,9 +403,13 @@ class ChatModel:
         for the first attempt if that is still running: the server returns the stored result
         instead of calling the model again, so nothing is answered or stored twice. A stream
         is not resent (its pieces cannot be replayed); it ends with an error chunk.
+
+        ``regenerate=True`` answers the last reply again: the session's newest message must
+        be an assistant reply (else ``error_type="nothing_to_regenerate"``); it stays in the
+        history, marked ``superseded``, and is never sent to the model again.
         """
         options = RunOptions(
-            functions, tools, tool_choice, function_call, params, if_busy, wait_seconds
+            functions, tools, tool_choice, function_call, params, if_busy, wait_seconds, regenerate
         )
         if stream:
             return self._stream(options)
@@ -311,6 +427,7 @@ class ChatModel:
         function_call: str | Mapping[str, Any] | None = None,
         if_busy: IfBusy | None = None,
         wait_seconds: float | None = None,
+        regenerate: bool = False,
     ) -> LLMResponse: ...
 
     @overload
@@ -325,6 +442,7 @@ class ChatModel:
         function_call: str | Mapping[str, Any] | None = None,
         if_busy: IfBusy | None = None,
         wait_seconds: float | None = None,
+        regenerate: bool = False,
     ) -> AsyncStreamChunks: ...
 
     @overload
@@ -339,6 +457,7 @@ class ChatModel:
         function_call: str | Mapping[str, Any] | None = None,
         if_busy: IfBusy | None = None,
         wait_seconds: float | None = None,
+        regenerate: bool = False,
     ) -> LLMResponse | AsyncStreamChunks: ...
 
     async def arun(
@@ -352,6 +471,7 @@ class ChatModel:
         function_call: str | Mapping[str, Any] | None = None,
         if_busy: IfBusy | None = None,
         wait_seconds: float | None = None,
+        regenerate: bool = False,
     ) -> LLMResponse | AsyncStreamChunks:
         """``run`` for asyncio. Streamed: ``async for chunk in await session.arun(stream=True)``.
 
@@ -359,7 +479,7 @@ class ChatModel:
         it in ``contextlib.aclosing`` to close it at once. Never raises.
         """
         options = RunOptions(
-            functions, tools, tool_choice, function_call, params, if_busy, wait_seconds
+            functions, tools, tool_choice, function_call, params, if_busy, wait_seconds, regenerate
         )
         if stream:
             return self._astream(options)

@@ -188,7 +188,9 @@ class ChatModelConfig(_ServerModel):
 
 
 class Message(_ServerModel):
-    """A stored message of a session; assistant replies also carry the run's figures."""
+    """A stored message of a session; assistant replies also carry the run's figures.
+    ``superseded`` marks a reply that was regenerated: kept in the history, never sent to
+    the model again."""
 
     uuid: UUID
     seq: int
@@ -206,3 +208,33 @@ class Message(_ServerModel):
     cost: float | None = None
     latency_ms: int | None = None
     finish_reason: str | None = None
+    superseded: bool = False
+
+
+class MessagePage(_ServerModel):
+    """What ``list_messages`` returns: a page of the session's messages, ``data`` oldest
+    first whichever way the pages are read. ``has_more`` says more lie beyond this page in
+    reading order; follow ``next_after`` (reading forwards) or ``next_before`` (reading
+    backwards), the one that is set."""
+
+    data: list[Message]
+    has_more: bool
+    next_after: int | None = None
+    next_before: int | None = None
+
+
+class Session(_ServerModel):
+    """A stored session, as ``fork`` returns it: its pinned version, metadata and template
+    variables; on a fork, ``parent_session_uuid`` (the session it was copied from, which
+    may since be deleted) and ``parent_seq`` (the last message copied)."""
+
+    uuid: UUID
+    chat_model: str
+    version: int
+    version_uuid: UUID
+    model: str
+    metadata: dict[str, Any]
+    created_at: datetime
+    variables: dict[str, str] | None = None
+    parent_session_uuid: UUID | None = None
+    parent_seq: int | None = None

@@ -29,7 +29,14 @@ from chatmodel._errors import (
     ChatModelError,
     error_class,
 )
-from chatmodel._models import ChatModelConfig, LLMResponse, LLMStreamResponse, Message
+from chatmodel._models import (
+    ChatModelConfig,
+    LLMResponse,
+    LLMStreamResponse,
+    Message,
+    MessagePage,
+    Session,
+)
 from chatmodel._sse import SSEDecoder
 
 T = TypeVar("T")
@@ -43,6 +50,7 @@ USER_AGENT = "chatmodel-python/0.1.0"
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 
 IfBusy = Literal["reject", "wait"]
+MessageOrder = Literal["asc", "desc"]
 
 
 @dataclass(frozen=True)
@@ -256,6 +264,67 @@ def add_messages(
     return parse(_MessageList, response).data
 
 
+def list_messages(
+    state: SessionState,
+    *,
+    after: int | None,
+    before: int | None,
+    order: MessageOrder | None,
+    limit: int | None,
+) -> Operation[MessagePage]:
+    """A page of the session's messages; an empty page, asking nothing, before the session
+    is made (it has no messages yet, as ``get_config`` says too)."""
+    if not state.created:
+        return MessagePage(data=[], has_more=False)
+    bounds = {"after": after, "before": before, "order": order, "limit": limit}
+    params = {name: str(value) for name, value in bounds.items() if value is not None}
+    response = yield from send_with_retries(Request("GET", f"{state.path}/messages", params=params))
+    return parse(MessagePage, response)
+
+
+def fork(
+    state: SessionState,
+    *,
+    at_message_uuid: str | uuid.UUID | None,
+    at_seq: int | None,
+    session_uuid: str | uuid.UUID | None,
+    metadata: Mapping[str, Any] | None,
+) -> Operation[Session]:
+    """Fork the session. The new session's uuid is chosen here unless given, so a resent
+    request returns the fork the first attempt made instead of making a second one."""
+    payload = {
+        "at_message_uuid": at_message_uuid,
+        "at_seq": at_seq,
+        "session_uuid": str(session_uuid or uuid.uuid4()),
+        "metadata": metadata,
+    }
+    body = {name: value for name, value in payload.items() if value is not None}
+    request = json_request("POST", f"{state.path}/fork", body)
+    response = yield from send_with_retries(request)
+    return parse(Session, response)
+
+
+def delete_session(state: SessionState, *, force: bool) -> Operation[None]:
+    """Delete the session, resending (TRANSPORT_RETRIES times at most) when nothing came
+    back or the delete lost a race with a concurrent write. A 404 to a request resent after
+    no answer means the unanswered one deleted it: that is success too."""
+    request = Request("DELETE", state.path, params={"force": "true"} if force else {})
+    attempt, unanswered = 0, False
+    while True:
+        try:
+            response = yield request
+        except APIConnectionError:
+            if attempt >= TRANSPORT_RETRIES:
+                raise
+            unanswered = True
+        else:
+            if not response.is_error or (unanswered and response.status_code == 404):
+                return
+            if attempt >= TRANSPORT_RETRIES or not _lost_a_write_race(response):
+                raise api_error(response)
+        attempt += 1
+
+
 @dataclass(frozen=True)
 class RunOptions:
     functions: Sequence[Mapping[str, Any]] | None = None
@@ -265,6 +334,7 @@ class RunOptions:
     params: Mapping[str, Any] | None = None
     if_busy: IfBusy | None = None
     wait_seconds: float | None = None
+    regenerate: bool = False
 
     def request(self, state: SessionState, *, stream: bool, idempotency_key: str) -> Request:
         payload: dict[str, Any] = {
@@ -275,6 +345,7 @@ class RunOptions:
             "params": self.params,
             "if_busy": self.if_busy,
             "wait_seconds": self.wait_seconds,
+            "regenerate": self.regenerate or None,
         }
         payload = {name: value for name, value in payload.items() if value is not None}
         if stream:
