@@ -327,7 +327,7 @@ async def test_concurrent_first_creates_of_one_session_uuid_agree(
 # -- leases of runs whose server died ---------------------------------------------------------
 
 
-async def _orphan_run(app: FastAPI, session: str) -> str:
+async def _orphan_run(app: FastAPI, session: str, idempotency_key: str | None = None) -> str:
     """A run claimed as a dead server would leave it: ``running``, lease held, never
     finished (what SIGKILL mid-call leaves behind)."""
     started = await start_run(
@@ -337,6 +337,7 @@ async def _orphan_run(app: FastAPI, session: str) -> str:
         DEFAULT_PROJECT_ID,
         uuid.UUID(session),
         RunRequest(),
+        idempotency_key=idempotency_key,
     )
     return str(started.run_id)  # type: ignore[union-attr]
 
@@ -403,3 +404,59 @@ async def test_a_live_run_renews_its_lease_past_the_lease_time(
     result = (await first).json()
     assert result["content"] == "slow but alive"
     assert [r["status"] for r in await list_runs(client, session)] == ["succeeded"]
+
+
+async def test_a_keyed_retry_after_its_server_died_replays_interrupted(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """The Python client resends a run whose answer was lost with the same key: once the
+    dead run's lease lapsed, that retry learns the run was interrupted (and which run it
+    was) instead of a 409 forever, and the session is free again."""
+    await make_chat_model(client)
+    session = await make_session(client, "assistant")
+    await add_messages(client, session, {"role": "user", "content": "hi"})
+    orphan = await _orphan_run(app, session, idempotency_key="lost-answer")
+    url = f"/v1/sessions/{session}/run"
+    headers = {"Idempotency-Key": "lost-answer"}
+    # While the dead run's lease is live, nobody can tell it from a slow one.
+    expect_error(await client.post(url, json={}, headers=headers), 409, "run_in_progress", None)
+
+    # The client's retry waits, the lease (0.5 s) lapses, the retry gets the failure.
+    retry = await client.post(url, json={"if_busy": "wait", "wait_seconds": 10}, headers=headers)
+    assert retry.status_code == 200, retry.text
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    replayed = retry.json()
+    assert (replayed["error"], replayed["error_type"]) == (True, "interrupted")
+    detail = replayed["detail"]
+    assert (detail["run_uuid"], detail["session_uuid"]) == (orphan, session)
+    assert (detail["name"], detail["version"], detail["message_uuid"]) == ("assistant", 1, None)
+    runs = {r["uuid"]: r for r in await list_runs(client, session)}
+    assert (runs[orphan]["status"], runs[orphan]["error_type"]) == ("failed", "interrupted")
+
+    # The same key keeps replaying that failure; the session runs again at once.
+    again = await client.post(url, json={}, headers=headers)
+    assert again.status_code == 200 and again.json() == replayed
+    fresh = await run(client, session)
+    assert fresh["error"] is False and fresh["detail"]["run_uuid"] != orphan
+    assert [m["seq"] for m in await stored_messages(client, session)] == [1, 2]
+
+
+async def test_a_keyed_retry_of_a_run_recovered_at_start_up_names_the_run(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await make_chat_model(client)
+    session = await make_session(client, "assistant")
+    await add_messages(client, session, {"role": "user", "content": "hi"})
+    orphan = await _orphan_run(app, session, idempotency_key="recovered")
+    await asyncio.sleep(0.6)
+    assert await recover_lapsed_runs(database_of(app)) == 1
+
+    retry = await client.post(
+        f"/v1/sessions/{session}/run", json={}, headers={"Idempotency-Key": "recovered"}
+    )
+    assert retry.status_code == 200, retry.text
+    replayed = retry.json()
+    assert (replayed["error"], replayed["error_type"]) == (True, "interrupted")
+    assert replayed["error_log"]
+    assert replayed["detail"]["run_uuid"] == orphan
+    assert replayed["detail"]["session_uuid"] == session

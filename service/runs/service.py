@@ -26,6 +26,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -42,7 +43,7 @@ from chatmodel_service.errors import (
 )
 from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.llm.types import LLMCall, LLMFailure, LLMOutcome, LLMResult, TokenCounter
-from chatmodel_service.models import ChatModelVersion, ChatRun
+from chatmodel_service.models import ChatModelVersion, ChatRun, ChatSession
 from chatmodel_service.models.base import utcnow
 from chatmodel_service.observability.metrics import record_run
 from chatmodel_service.runs.context import ContextFigures, fit_session_call
@@ -62,6 +63,10 @@ from chatmodel_service.runs.schemas import (
 from chatmodel_service.sessions.repository import LoadedSession, SessionRepository
 from chatmodel_service.sessions.schemas import MessagesAdd, UsageOut
 from chatmodel_service.sessions.service import add_messages, require_session
+
+# A run waiting for a session (if_busy=wait) that another process holds looks again at
+# least this often (seconds).
+LONGEST_POLL = 0.25
 
 
 def build_call(loaded: LoadedSession, body: RunOptions, settings: Settings) -> LLMCall:
@@ -284,9 +289,12 @@ class PreparedRun:
 
 @dataclass(frozen=True)
 class Replayed:
-    """A request whose Idempotency-Key already has a finished run: its stored result."""
+    """A request whose Idempotency-Key already has a finished run: its stored result.
+    ``freed``: replaying it gave up that run, whose lease had lapsed, and so freed the
+    session."""
 
     response: LLMResponse
+    freed: bool = False
 
 
 def request_hash(body: RunRequest) -> str:
@@ -312,6 +320,18 @@ async def _give_up(db: AsyncSession, run_id: uuid.UUID) -> None:
     await RunRepository(db).finish(run_id, values)
 
 
+def _live_lease_left(session: ChatSession, now: datetime) -> float | None:
+    """Seconds left on the session's lease, or None when no run holds it or it lapsed."""
+    expires = session.lease_expires_at
+    if session.lease_run_id is None or expires is None or expires < now:
+        return None
+    return (expires - now).total_seconds()
+
+
+def _retry_after(left: float) -> int:
+    return min(max(1, int(left) + 1), 5)
+
+
 async def claim_session(
     db: AsyncSession,
     settings: Settings,
@@ -328,13 +348,12 @@ async def claim_session(
     sessions = SessionRepository(db)
     now = utcnow()
     holder = session.lease_run_id
-    expires = session.lease_expires_at
-    if holder is not None and expires is not None and expires >= now:
-        wait = max(1, int((expires - now).total_seconds()) + 1)
+    left = _live_lease_left(session, now)
+    if left is not None:
         raise SessionBusy(
             "Another run is in progress on this session; retry when it has finished, or "
             "send if_busy=wait to queue behind it.",
-            retry_after=min(wait, 5),
+            retry_after=_retry_after(left),
         )
     if holder is not None:
         await _give_up(db, holder)
@@ -361,9 +380,14 @@ async def claim_session(
 
 
 async def _replay(
-    db: AsyncSession, session_id: uuid.UUID, key: str, digest: str
+    db: AsyncSession, loaded: LoadedSession, key: str, digest: str
 ) -> Replayed | None:
-    existing = await RunRepository(db).by_idempotency_key(session_id, key)
+    """The stored result of the session's run with this Idempotency-Key, if it has one
+    (in the caller's write transaction, which locked the session). A run still
+    ``running`` whose lease lapsed (its server died) is given up as interrupted here, so
+    a retry gets that failure rather than a 409 until the next run takes the session."""
+    session = loaded.session
+    existing = await RunRepository(db).by_idempotency_key(session.id, key)
     if existing is None:
         return None
     if existing.request_hash != digest:
@@ -373,22 +397,30 @@ async def _replay(
             field="Idempotency-Key",
         )
     if existing.status == "running":
-        raise RunInProgress(
-            "The first request with this Idempotency-Key is still running; retry later to "
-            "get its result."
-        )
+        left = _live_lease_left(session, utcnow())
+        if session.lease_run_id == existing.id and left is not None:
+            raise RunInProgress(
+                "The first request with this Idempotency-Key is still running; retry later "
+                "to get its result.",
+                retry_after=_retry_after(left),
+            )
+        await _give_up(db, existing.id)
+        await SessionRepository(db).release_lease(session.id, existing.id)
+        return Replayed(_unstored_result(loaded, existing, interrupted(existing.model)), True)
     if existing.result is None:  # finished without a stored result: it was interrupted
-        return Replayed(LLMResponse.model_validate(_interrupted_result(existing)))
+        failure = LLMFailure(
+            model=existing.model,
+            error_type=existing.error_type or "interrupted",
+            error_log=existing.error_log or interrupted(existing.model).error_log,
+            latency_ms=existing.latency_ms,
+        )
+        return Replayed(_unstored_result(loaded, existing, failure))
     return Replayed(LLMResponse.model_validate(existing.result))
 
 
-def _interrupted_result(run: ChatRun) -> dict[str, Any]:
-    return {
-        "error": True,
-        "error_type": run.error_type or "interrupted",
-        "error_log": run.error_log,
-        "latency_ms": run.latency_ms,
-    }
+def _unstored_result(loaded: LoadedSession, run: ChatRun, failure: LLMFailure) -> LLMResponse:
+    """The result of a run given up without one (interrupted), with its detail."""
+    return llm_response(loaded, run.id, failure, None)
 
 
 async def _try_start(
@@ -404,25 +436,41 @@ async def _try_start(
     async with database.transaction() as db:
         repo = SessionRepository(db)
         loaded = await require_session_locked(repo, project_id, session_uuid)
-        if idempotency is not None:
-            replayed = await _replay(db, session_uuid, *idempotency)
-            if replayed is not None:
-                return replayed
-        run_id = await claim_session(
-            db, settings, loaded, stream=body.stream, key_name=key_name, idempotency=idempotency
+        replayed = await _replay(db, loaded, *idempotency) if idempotency else None
+        if replayed is None:
+            return await _claim_and_fit(db, gateway, settings, loaded, body, key_name, idempotency)
+    if replayed.freed:
+        released(session_uuid)
+    return replayed
+
+
+async def _claim_and_fit(
+    db: AsyncSession,
+    gateway: LLMGateway,
+    settings: Settings,
+    loaded: LoadedSession,
+    body: RunRequest,
+    key_name: str | None,
+    idempotency: tuple[str, str] | None,
+) -> PreparedRun:
+    """The start transaction's writes: the claim, the request's messages, the prompt."""
+    repo = SessionRepository(db)
+    project_id, session_uuid = loaded.session.project_id, loaded.session.id
+    run_id = await claim_session(
+        db, settings, loaded, stream=body.stream, key_name=key_name, idempotency=idempotency
+    )
+    if body.messages:
+        await add_messages(
+            db,
+            project_id,
+            session_uuid,
+            MessagesAdd(messages=body.messages),
+            gateway.count_message_tokens,
         )
-        if body.messages:
-            await add_messages(
-                db,
-                project_id,
-                session_uuid,
-                MessagesAdd(messages=body.messages),
-                gateway.count_message_tokens,
-            )
-        if body.regenerate:
-            await _supersede_last_reply(repo, session_uuid)
-        call = build_call(loaded, body, settings)
-        fitted = await fit_session_call(repo, gateway, settings, loaded.version, session_uuid, call)
+    if body.regenerate:
+        await _supersede_last_reply(repo, session_uuid)
+    call = build_call(loaded, body, settings)
+    fitted = await fit_session_call(repo, gateway, settings, loaded.version, session_uuid, call)
     return PreparedRun(
         loaded,
         fitted.call,
@@ -472,7 +520,7 @@ async def start_run(
     ``wait_seconds`` have passed; then the last 409 stands."""
     idempotency = (idempotency_key, request_hash(body)) if idempotency_key else None
     deadline = time.monotonic() + (body.wait_seconds if body.if_busy == "wait" else 0)
-    pause = 0.02
+    pause = 0.04
     while True:
         try:
             return await _try_start(
@@ -482,9 +530,10 @@ async def start_run(
             left = deadline - time.monotonic()
             if left <= 0:
                 raise
-            # Woken at once by a release in this process; polls for other processes.
-            await wait_for_release(session_uuid, min(pause * (1 + random.random()), left))
-            pause = min(pause * 2, 0.25)
+            # Woken at once by a release in this process; polls for other processes,
+            # with jitter, never more than LONGEST_POLL apart.
+            await wait_for_release(session_uuid, min(pause * random.uniform(0.5, 1), left))
+            pause = min(pause * 2, LONGEST_POLL)
 
 
 async def finish_run(
