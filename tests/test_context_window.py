@@ -4,14 +4,20 @@ history. Against the scripted upstream through the real LiteLLM, on both databas
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
+from unittest.mock import patch
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, insert, select
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from sqlalchemy import event, func, insert, select, text
 
 from chatmodel_service.config import Settings
 from chatmodel_service.db import Database
@@ -19,7 +25,11 @@ from chatmodel_service.llm import OFFLINE_MODEL
 from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.llm.types import LLMCall, ModelLimits
 from chatmodel_service.models import ChatModelVersion, ChatRun, SessionMessage
+from chatmodel_service.runs import context
 from chatmodel_service.runs.context import FIRST_PAGE, prompt_budget
+from chatmodel_service.runs.window import STRATEGIES
+from chatmodel_service.sessions.messages import message_to_openai
+from chatmodel_service.sessions.repository import SessionRepository
 from tests.factories import (
     add_messages,
     expect_error,
@@ -29,6 +39,7 @@ from tests.factories import (
     stored_messages,
 )
 from tests.support.llm_server import Reply, ScriptedLLMServer
+from tests.test_window import Generated, sessions
 
 MODEL = "openai/scripted-model"  # unknown to LiteLLM: CHATMODEL_DEFAULT_CONTEXT_WINDOW
 SYSTEM_PROMPT = "You are the scripted test assistant."
@@ -113,9 +124,13 @@ async def runs_of(client: httpx.AsyncClient, session: str) -> list[dict[str, Any
     return data
 
 
+SUPERSEDED = "superseded"  # a key of a message given to insert_history: store it superseded
+
+
 async def insert_history(app: FastAPI, session: str, messages: list[dict[str, Any]]) -> None:
     """Store messages straight into the table, as sessions written before token counts
-    existed hold them (``token_count`` null), in one executemany."""
+    existed hold them (``token_count`` null), in one executemany; a message with
+    ``SUPERSEDED`` set is stored as a regenerated reply."""
     session_id = uuid.UUID(session)
     rows = [
         {
@@ -124,8 +139,11 @@ async def insert_history(app: FastAPI, session: str, messages: list[dict[str, An
             "seq": seq,
             "role": m["role"],
             "content": m.get("content"),
+            "name": m.get("name"),
+            "function_call": m.get("function_call"),
             "tool_calls": m.get("tool_calls"),
             "tool_call_id": m.get("tool_call_id"),
+            "superseded_at": datetime.now(UTC) if m.get(SUPERSEDED) else None,
         }
         for seq, m in enumerate(messages, start=1)
     ]
@@ -223,6 +241,195 @@ async def test_a_10000_message_session_sends_only_what_fits_and_reads_only_its_t
         {"role": "user", "content": "And one more."},
     ]
     assert again["messages_sent"] + again["messages_dropped"] == 10_002
+
+
+def with_regenerated_replies(history: list[dict[str, Any]], every: int) -> list[dict[str, Any]]:
+    """The history with a superseded reply before every ``every``-th assistant message (as
+    a regenerated reply is stored: kept, never sent)."""
+    out: list[dict[str, Any]] = []
+    replies = 0
+    for message in history:
+        if message["role"] == "assistant" and message.get("content"):
+            replies += 1
+            if replies % every == 0:
+                out.append({"role": "assistant", "content": "A first try.", SUPERSEDED: True})
+        out.append(message)
+    return out
+
+
+def examined_rows(plan: dict[str, Any]) -> int:
+    """Rows of session_message a PostgreSQL plan (EXPLAIN ANALYZE, JSON) looked at."""
+    rows = 0
+    if plan.get("Relation Name") == "session_message":
+        looked_at = plan.get("Actual Rows", 0) + plan.get("Rows Removed by Filter", 0)
+        rows += looked_at * plan.get("Actual Loops", 1)
+    return rows + sum(examined_rows(child) for child in plan.get("Plans", ()))
+
+
+async def test_a_run_on_a_long_session_never_walks_its_history(
+    app: FastAPI, client: httpx.AsyncClient, llm_server: ScriptedLLMServer
+) -> None:
+    """What a run asks the database is bounded by its window: pages of the newest
+    messages, and how many older ones it dropped without counting them (their seq, less
+    the few superseded replies, on a partial index of those only)."""
+    await scripted_model(client, llm_server)
+    session = await make_session(client, "long")
+    history = with_regenerated_replies(long_history(5_000), every=200)
+    superseded = sum(1 for m in history if m.get(SUPERSEDED))
+    assert superseded > 10
+    await insert_history(app, session, history)
+    llm_server.enqueue(Reply("Fine."))
+    engine = database_of(app).engine
+    statements: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().startswith("SELECT") and "FROM session_message" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        result = await run(client, session)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", capture)
+
+    assert result["error"] is False, result["error_log"]
+    sent = result["messages_sent"]
+    assert result["messages_dropped"] == 5_000 - sent  # superseded replies are not counted
+    assert statements
+    if engine.dialect.name == "postgresql":  # statistics, as autovacuum keeps them
+        async with engine.connect() as connection:
+            await connection.execute(text("ANALYZE session_message"))
+            await connection.commit()
+    examined = 0
+    for statement, parameters in statements:
+        async with engine.connect() as connection:
+            if engine.dialect.name == "sqlite":
+                plan = await connection.exec_driver_sql(
+                    f"EXPLAIN QUERY PLAN {statement}", parameters
+                )
+                details = " ".join(str(row[-1]) for row in plan)
+                assert "SCAN session_message" not in details, (statement, details)
+                if "LIMIT" not in statement:  # the one count: superseded replies only
+                    assert "ix_session_message_superseded" in details, (statement, details)
+            else:
+                plan = await connection.exec_driver_sql(
+                    f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", parameters
+                )
+                document = plan.scalar_one()
+                [root] = json.loads(document) if isinstance(document, str) else document
+                examined += examined_rows(root["Plan"])
+    if engine.dialect.name == "postgresql":
+        # The pages read (at most twice the window, plus a first page) and the superseded
+        # replies; a count of the older history alone would be some 4,800.
+        assert examined <= 2 * sent + FIRST_PAGE + superseded + 2, examined
+
+
+async def test_an_orphan_result_is_not_sent_and_does_not_make_a_run_read_the_history(
+    app: FastAPI, client: httpx.AsyncClient, llm_server: ScriptedLLMServer
+) -> None:
+    await scripted_model(client, llm_server)
+    session = await make_session(client, "long")
+    history = long_history(3_000)
+    await insert_history(app, session, history)
+    orphans = [
+        {"role": "tool", "tool_call_id": "call_nowhere", "content": "A result of no call."},
+        {"role": "function", "name": "lookup", "content": "A result of no call either."},
+    ]
+    question = {"role": "user", "content": "Go on."}
+    await add_messages(client, session, orphans[0], {"role": "assistant", "content": "Ok."})
+    await add_messages(client, session, orphans[1], question)
+    llm_server.enqueue(Reply("Going on."))
+
+    result = await run(client, session)
+
+    assert result["error"] is False, result["error_log"]
+    sent = conversation_sent(llm_server)
+    assert sent[-2:] == [{"role": "assistant", "content": "Ok."}, question]
+    assert not [m for m in sent if m["role"] in ("tool", "function") and "no call" in m["content"]]
+    assert_units_whole(sent)
+    assert sent[:-2] == as_sent(history[-(len(sent) - 2) :])
+    assert result["messages_sent"] == len(sent)
+    assert result["messages_dropped"] == 3_004 - len(sent)  # the orphans among them
+    # Only the tail was read (the four added and the reply were counted when stored).
+    read = await counted_messages(app, session) - 5
+    assert len(sent) - 2 <= read < 2 * len(sent) + FIRST_PAGE
+
+
+async def test_a_call_whose_results_cross_the_first_page_is_sent_with_them(
+    app: FastAPI, client: httpx.AsyncClient, llm_server: ScriptedLLMServer
+) -> None:
+    """The newest user message sits between a call's results, and the first page of
+    newest messages holds only part of that unit: the run reads back to the call and
+    sends it with every result."""
+    ids = [f"call_{i}" for i in range(FIRST_PAGE + 6)]
+    calls = [
+        {"id": i, "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+        for i in ids
+    ]
+    half = len(ids) // 2
+    unit = [
+        {"role": "assistant", "content": None, "tool_calls": calls},
+        *({"role": "tool", "tool_call_id": i, "content": "13 degrees"} for i in ids[:half]),
+        {"role": "user", "content": "Any news?"},
+        *({"role": "tool", "tool_call_id": i, "content": "13 degrees"} for i in ids[half:]),
+    ]
+    history = [*long_history(300)[:-1], {"role": "user", "content": "Every city."}, *unit]
+    # The first page holds the newest user message and some results, not the call.
+    newest_user = unit.index({"role": "user", "content": "Any news?"})
+    assert len(unit) - newest_user <= FIRST_PAGE < len(unit)
+    await scripted_model(client, llm_server, context_window=8000, tools=[WEATHER_TOOL])
+    session = await make_session(client, "long")
+    await insert_history(app, session, history)
+    llm_server.enqueue(Reply("All 13 degrees."))
+
+    result = await run(client, session)
+
+    assert result["error"] is False, result["error_log"]
+    sent = conversation_sent(llm_server)
+    assert len(sent) > len(unit)
+    assert sent[-len(unit) :] == as_sent(unit)
+    assert sent == as_sent(history[-len(sent) :])
+    assert_units_whole(sent)
+    assert (result["messages_sent"], result["messages_dropped"]) == (
+        len(sent),
+        len(history) - len(sent),
+    )
+
+
+async def test_dropped_counts_hold_in_regenerated_and_forked_sessions(
+    app: FastAPI, client: httpx.AsyncClient, llm_server: ScriptedLLMServer
+) -> None:
+    """messages_dropped follows from seq: it stays right with superseded replies older
+    than what a run reads, after a regeneration, and in a fork (a copied prefix)."""
+    await scripted_model(client, llm_server, context_window=400)
+    session = await make_session(client, "long")
+    history = with_regenerated_replies(long_history(600), every=20)
+    await insert_history(app, session, history)
+    llm_server.enqueue(Reply("One."), Reply("Two."), Reply("Three."), Reply("Four."))
+
+    async def prompt_count(session: str) -> int:
+        return sum(1 for m in await stored_messages(client, session) if not m["superseded"])
+
+    async def assert_counts(session: str, result: dict[str, Any]) -> None:
+        assert result["error"] is False, result["error_log"]
+        assert result["messages_sent"] == len(conversation_sent(llm_server))
+        assert result["messages_sent"] < FIRST_PAGE  # older messages were not read
+        total = result["messages_sent"] + result["messages_dropped"]
+        assert total == await prompt_count(session) - 1  # the reply came after
+
+    await assert_counts(session, await run(client, session))
+    await assert_counts(session, await run(client, session, regenerate=True))
+    middle = len(history) // 2
+    fork = await client.post(f"/v1/sessions/{session}/fork", json={"at_seq": middle})
+    assert fork.status_code == 201, fork.text
+    forked = fork.json()["uuid"]
+    await add_messages(client, forked, {"role": "user", "content": "From the middle."})
+    await assert_counts(forked, await run(client, forked))
+    assert await prompt_count(forked) < await prompt_count(session)
+    whole = await client.post(f"/v1/sessions/{session}/fork", json={})
+    assert whole.status_code == 201, whole.text
+    await add_messages(client, whole.json()["uuid"], {"role": "user", "content": "Again."})
+    await assert_counts(whole.json()["uuid"], await run(client, whole.json()["uuid"]))
 
 
 # -- strategies --------------------------------------------------------------------------
@@ -366,6 +573,136 @@ async def test_messages_are_counted_once_when_stored(
         ).all()
     reply = {"role": "assistant", "content": "Counted."}
     assert [r.token_count for r in rows] == [count(gateway, question), count(gateway, reply)]
+
+
+# -- paged reads against the whole history ----------------------------------------------
+
+
+class StoredSession:
+    """A session's rows in memory, read as ``SessionRepository`` reads them (the methods
+    ``fit_session_call`` uses), recording how many rows each page returned."""
+
+    def __init__(self, rows: list[SessionMessage]) -> None:
+        self.rows = rows
+        self.pages: list[int] = []
+
+    def prompt_rows(self) -> list[SessionMessage]:
+        return [row for row in self.rows if row.superseded_at is None]
+
+    async def prompt_tail(
+        self, session_id: uuid.UUID, before_seq: int | None, limit: int
+    ) -> list[SessionMessage]:
+        older = [r for r in self.prompt_rows() if before_seq is None or r.seq < before_seq]
+        page = older[::-1][:limit]
+        self.pages.append(len(page))
+        return page
+
+    async def count_prompt_messages_before(self, session_id: uuid.UUID, seq: int) -> int:
+        return sum(1 for row in self.prompt_rows() if row.seq < seq)
+
+    async def has_user_message_before(self, session_id: uuid.UUID, seq: int) -> bool:
+        return any(row.role == "user" and row.seq < seq for row in self.prompt_rows())
+
+
+def stored_rows(session: Generated, superseded: list[bool]) -> list[SessionMessage]:
+    rows: list[SessionMessage] = []
+    for message, tokens, regenerated in zip(
+        session.messages, session.tokens, superseded, strict=True
+    ):
+        if regenerated:  # a superseded reply before this message: stored, never sent
+            rows.append(
+                SessionMessage(
+                    seq=len(rows) + 1,
+                    role="assistant",
+                    content="A first try.",
+                    token_count=7,
+                    superseded_at=datetime.now(UTC),
+                )
+            )
+        rows.append(
+            SessionMessage(
+                seq=len(rows) + 1,
+                role=message["role"],
+                content=message.get("content"),
+                name=message.get("name"),
+                function_call=message.get("function_call"),
+                tool_calls=message.get("tool_calls"),
+                tool_call_id=message.get("tool_call_id"),
+                token_count=tokens,
+                superseded_at=None,
+            )
+        )
+    return rows
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(
+    session=sessions(max_units=40),
+    data=st.data(),
+    context_window=st.integers(60, 900),
+    strategy=st.sampled_from(STRATEGIES),
+    last_n=st.integers(1, 30),
+    first_page=st.integers(1, 6),
+    max_page=st.integers(1, 12),
+)
+def test_the_window_of_paged_reads_is_the_window_of_the_whole_history(
+    gateway: LLMGateway,
+    session: Generated,
+    data: st.DataObject,
+    context_window: int,
+    strategy: Any,
+    last_n: int,
+    first_page: int,
+    max_page: int,
+) -> None:
+    """Whatever the history and the page sizes, a run sends what building the window on
+    the whole history sends, and reports the same figures."""
+    superseded = data.draw(
+        st.lists(st.booleans(), min_size=len(session.messages), max_size=len(session.messages))
+    )
+    stored = StoredSession(stored_rows(session, superseded))
+    version = ChatModelVersion(
+        model=MODEL,
+        context_window=context_window,
+        context_strategy=strategy,
+        context_last_n=last_n if strategy == "last_n" else None,
+    )
+    call = LLMCall(MODEL, [system_message()], params={"max_tokens": 20})
+    settings = Settings(seed_demo=False)
+
+    with (
+        patch.object(context, "FIRST_PAGE", first_page),
+        patch.object(context, "MAX_PAGE", max(first_page, max_page)),
+    ):
+        paged = asyncio.run(
+            context.fit_session_call(
+                cast(SessionRepository, stored), gateway, settings, version, uuid.uuid4(), call
+            )
+        )
+    conversation = [(message_to_openai(r), r.token_count or 0) for r in stored.prompt_rows()]
+    whole = context.fit_conversation(gateway, settings, version, call, conversation)
+
+    assert paged.call.messages == whole.call.messages
+    assert paged.figures == whole.figures
+    assert (paged.failure is None) == (whole.failure is None)
+    if paged.failure is not None and whole.failure is not None:
+        assert paged.failure.error_type == whole.failure.error_type
+        for wording in ("context_strategy is 'fail'", "no user message", "newest user message"):
+            assert (wording in paged.failure.error_log) == (wording in whole.failure.error_log)
+
+
+def test_the_refusal_for_a_session_with_no_user_message_says_so(gateway: LLMGateway) -> None:
+    version = ChatModelVersion(model=MODEL, context_window=100, context_strategy="truncate")
+    call = LLMCall(MODEL, [system_message()], params={"max_tokens": 20})
+    reply = {"role": "assistant", "content": "word " * 200}
+
+    fitted = context.fit_conversation(
+        gateway, Settings(seed_demo=False), version, call, [(reply, 200)]
+    )
+
+    assert fitted.failure is not None and fitted.figures.messages_sent == 0
+    assert "The session has no user message; its newest message" in fitted.failure.error_log
+    assert "newest user message" not in fitted.failure.error_log
 
 
 # -- the OpenAI-compatible API ----------------------------------------------------------

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -190,6 +191,23 @@ class SessionMessage(CreatedAt, Base):
         # Deleting a run checks that no message still references it: without this index
         # that check scans every message of every session, once per deleted run.
         Index(None, "run_id"),
+        # A run counts the superseded replies older than what it read (to report how many
+        # messages it dropped), and may look for an older user message, without walking
+        # the history: partial indexes holding only those messages.
+        Index(
+            "ix_session_message_superseded",
+            "session_id",
+            "seq",
+            postgresql_where=text("superseded_at IS NOT NULL"),
+            sqlite_where=text("superseded_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_session_message_user",
+            "session_id",
+            "seq",
+            postgresql_where=text("role = 'user'"),
+            sqlite_where=text("role = 'user'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
