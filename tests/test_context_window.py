@@ -396,6 +396,77 @@ async def test_a_call_whose_results_cross_the_first_page_is_sent_with_them(
     )
 
 
+def agent_loop(rounds: int) -> list[dict[str, Any]]:
+    """An assistant calling a tool and reading its result, ``rounds`` times over."""
+    return [m for i in range(rounds) for m in tool_unit(f"loop_{i}", "12 degrees and rising")]
+
+
+async def plan_of(engine: Any, statement: str, parameters: Any) -> str:
+    async with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            plan = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            return " ".join(str(row[-1]) for row in plan)
+        await connection.execute(text("ANALYZE session_message"))
+        await connection.commit()
+        plan = await connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)
+        return " ".join(str(row[0]) for row in plan)
+
+
+async def test_a_tool_loop_past_the_budget_is_refused_without_reading_back_to_its_question(
+    app: FastAPI, client: httpx.AsyncClient, llm_server: ScriptedLLMServer
+) -> None:
+    """After the newest user message, a tool loop outgrew the window: every run must send
+    that message, so it is refused, having read one page and probed for an older user
+    message on its partial index, not read the loop."""
+    await scripted_model(client, llm_server, context_window=300)
+    session = await make_session(client, "long")
+    history = [*long_history(500), *agent_loop(400)]
+    await insert_history(app, session, history)
+    engine = database_of(app).engine
+    statements: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "FROM session_message" in statement and "'user'" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        result = await run(client, session)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", capture)
+
+    assert result["error_type"] == "context_window_exceeded", result
+    assert "The newest user message and what follows it need at least" in result["error_log"]
+    assert llm_server.requests == []
+    assert (result["messages_sent"], result["messages_dropped"]) == (0, len(history))
+    assert await counted_messages(app, session) == FIRST_PAGE  # one page read
+    [(statement, parameters)] = statements
+    details = await plan_of(engine, statement, parameters)
+    assert "ix_session_message_user" in details, details
+
+
+async def test_a_session_without_user_messages_sends_its_newest_messages(
+    app: FastAPI, client: httpx.AsyncClient, llm_server: ScriptedLLMServer
+) -> None:
+    await scripted_model(client, llm_server, context_window=300)
+    session = await make_session(client, "long")
+    history = [{"role": "assistant", "content": "I start."}, *agent_loop(400)]
+    await insert_history(app, session, history)
+    llm_server.enqueue(Reply("Still looping."))
+
+    result = await run(client, session)
+
+    assert result["error"] is False, result["error_log"]
+    sent = conversation_sent(llm_server)
+    assert 0 < len(sent) < FIRST_PAGE and sent == as_sent(history[-len(sent) :])
+    assert_units_whole(sent)
+    assert (result["messages_sent"], result["messages_dropped"]) == (
+        len(sent),
+        len(history) - len(sent),
+    )
+    assert await counted_messages(app, session) - 1 == FIRST_PAGE  # one page, and the reply
+
+
 async def test_dropped_counts_hold_in_regenerated_and_forked_sessions(
     app: FastAPI, client: httpx.AsyncClient, llm_server: ScriptedLLMServer
 ) -> None:
