@@ -3,6 +3,7 @@ as seeds 000-003 read it, and OpenAI's error shape on these routes only."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -18,12 +19,16 @@ from chatmodel_service.config import Settings
 from chatmodel_service.llm import OFFLINE_MODEL
 from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.models import ChatRun
+from chatmodel_service.runs.repository import RunRepository
+from chatmodel_service.runs.service import interrupted, outcome_values
+from chatmodel_service.sessions.repository import SessionRepository
 from tests.factories import WEATHER_FUNCTION, add_messages, make_chat_model, stored_messages
 from tests.support.llm_server import (
     Delay,
     ErrorReply,
     Reply,
     ScriptedLLMServer,
+    SlowStream,
     StreamDrop,
     ToolCall,
     ToolCallsReply,
@@ -645,3 +650,195 @@ async def test_messages_added_through_the_sessions_api_count_as_history(
         "Posted directly",
         "Posted directly",
     ]
+
+
+# -- a session's lease ------------------------------------------------------------------
+
+
+@pytest.fixture
+async def short_lease_app(database_url: str, gateway: LLMGateway) -> AsyncIterator[FastAPI]:
+    """Leases of 0.5 s: a call slower than that keeps its session only by renewing."""
+    settings = Settings(
+        database_url=database_url, seed_demo=False, llm_timeout_seconds=5, run_lease_seconds=0.5
+    )
+    app = create_app(settings, gateway)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def short_lease_client(short_lease_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=short_lease_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://chatmodel.test") as c:
+        yield c
+
+
+async def _running_run(client: httpx.AsyncClient, session: str) -> str:
+    """The uuid of the session's run in progress, once it is recorded as running."""
+    for _ in range(500):
+        response = await client.get(f"/v1/sessions/{session}/runs")
+        runs = response.json()["data"] if response.status_code == 200 else []  # 404: not yet
+        running = [r["uuid"] for r in runs if r["status"] == "running"]
+        if running:
+            return str(running[0])
+        await asyncio.sleep(0.01)
+    raise AssertionError("no run in progress")
+
+
+async def _until_requested(server: ScriptedLLMServer, count: int = 1) -> None:
+    for _ in range(1000):
+        if len(server.requests) >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the scripted server got no request")
+
+
+async def _take_over(app: FastAPI, session: str, run_uuid: str) -> None:
+    """What another server does when it finds a run's lease lapsed (its own server could
+    not renew it): mark the run interrupted and free the session."""
+    values = outcome_values(interrupted(""))
+    del values["model"]
+    async with app.state.database.transaction() as db:
+        assert await RunRepository(db).finish(uuid.UUID(run_uuid), values)
+        await SessionRepository(db).release_lease(uuid.UUID(session), uuid.UUID(run_uuid))
+
+
+async def test_a_session_call_slower_than_the_lease_keeps_its_session(
+    short_lease_client: httpx.AsyncClient, llm_server: ScriptedLLMServer
+) -> None:
+    client = short_lease_client
+    await scripted_chat_model(client, llm_server)
+    llm_server.enqueue(Delay(1.5, Reply("Slow but sure.")), Reply("Native."))
+    session = str(uuid.uuid4())
+    headers = {"X-Session-Id": session}
+    call = asyncio.create_task(
+        client.post("/v1/chat/completions", json=chat("remote"), headers=headers)
+    )
+    await _until_requested(llm_server)
+    await asyncio.sleep(1.0)  # twice the lease: only renewals keep the session
+
+    busy = await client.post(f"/v1/sessions/{session}/run", json={})
+    assert busy.status_code == 409 and busy.json()["error"] == "session_busy", busy.text
+
+    response = await call
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"] == "Slow but sure."
+    message_uuid = response.json()["chatmodel"]["message_uuid"]
+    stored = await stored_messages(client, session)
+    assert [(m["role"], m["content"]) for m in stored] == [
+        ("user", USER_HELLO["content"]),
+        ("assistant", "Slow but sure."),
+    ]
+    assert stored[1]["uuid"] == message_uuid
+    runs = (await client.get(f"/v1/sessions/{session}/runs")).json()["data"]
+    assert [r["status"] for r in runs] == ["succeeded"]
+    assert len(llm_server.requests) == 1  # the refused native run never reached the model
+
+
+async def test_a_session_stream_slower_than_the_lease_keeps_its_session(
+    short_lease_client: httpx.AsyncClient, llm_server: ScriptedLLMServer
+) -> None:
+    client = short_lease_client
+    await scripted_chat_model(client, llm_server)
+    llm_server.enqueue(SlowStream(Reply("one two three four five six"), chunk_delay=0.25))
+    session = str(uuid.uuid4())
+    call = asyncio.create_task(
+        stream_events(
+            client,
+            "/v1/chat/completions",
+            chat("remote", stream=True),
+            headers={"X-Session-Id": session},
+        )
+    )
+    await _until_requested(llm_server)
+    await asyncio.sleep(1.0)
+
+    busy = await client.post(f"/v1/sessions/{session}/run", json={})
+    assert busy.status_code == 409 and busy.json()["error"] == "session_busy", busy.text
+
+    events = await call
+    assert events[-1] == "[DONE]"
+    deltas = [e["choices"][0]["delta"] for e in events[:-1] if e["choices"]]
+    text = "".join(delta.get("content") or "" for delta in deltas)
+    assert text.split() == ["one", "two", "three", "four", "five", "six"]
+    stored = await stored_messages(client, session)
+    assert [m["role"] for m in stored] == ["user", "assistant"]
+    assert stored[1]["content"].split() == text.split()
+
+
+async def test_a_session_call_that_lost_its_lease_is_an_error_not_an_unstored_reply(
+    short_lease_app: FastAPI,
+    short_lease_client: httpx.AsyncClient,
+    llm_server: ScriptedLLMServer,
+) -> None:
+    client = short_lease_client
+    await scripted_chat_model(client, llm_server)
+    llm_server.enqueue(Delay(0.8, Reply("Nobody will keep this.")))
+    session = str(uuid.uuid4())
+    call = asyncio.create_task(
+        client.post("/v1/chat/completions", json=chat("remote"), headers={"X-Session-Id": session})
+    )
+    run_uuid = await _running_run(client, session)
+    await _until_requested(llm_server)
+    await _take_over(short_lease_app, session, run_uuid)
+
+    response = await call
+    assert "was not stored" in expect_openai_error(response, 502, "interrupted", None)
+    assert [m["role"] for m in await stored_messages(client, session)] == ["user"]
+    runs = (await client.get(f"/v1/sessions/{session}/runs")).json()["data"]
+    assert [(r["uuid"], r["status"], r["error_type"]) for r in runs] == [
+        (run_uuid, "failed", "interrupted")
+    ]
+
+
+async def test_a_session_stream_that_lost_its_lease_ends_with_an_error_event(
+    short_lease_app: FastAPI,
+    short_lease_client: httpx.AsyncClient,
+    llm_server: ScriptedLLMServer,
+) -> None:
+    client = short_lease_client
+    await scripted_chat_model(client, llm_server)
+    llm_server.enqueue(SlowStream(Reply("one two three four"), chunk_delay=0.2))
+    session = str(uuid.uuid4())
+    call = asyncio.create_task(
+        stream_events(
+            client,
+            "/v1/chat/completions",
+            chat("remote", stream=True),
+            headers={"X-Session-Id": session},
+        )
+    )
+    run_uuid = await _running_run(client, session)
+    await _until_requested(llm_server)
+    await _take_over(short_lease_app, session, run_uuid)
+
+    events = await call
+    assert events[-1] == "[DONE]"
+    assert events[-2]["error"]["code"] == "interrupted"
+    assert not any(e["choices"][0].get("finish_reason") for e in events[:-2] if e.get("choices"))
+    assert [m["role"] for m in await stored_messages(client, session)] == ["user"]
+
+
+async def test_a_cancelled_session_call_is_recorded_interrupted_at_once(
+    short_lease_client: httpx.AsyncClient, llm_server: ScriptedLLMServer
+) -> None:
+    """Cancelled (as at server shutdown): the run is failed ``interrupted`` and the session
+    free again now, not when the lease lapses."""
+    client = short_lease_client
+    await scripted_chat_model(client, llm_server)
+    llm_server.enqueue(Delay(5.0, Reply("too late")), Reply("Next."))
+    session = str(uuid.uuid4())
+    call = asyncio.create_task(
+        client.post("/v1/chat/completions", json=chat("remote"), headers={"X-Session-Id": session})
+    )
+    run_uuid = await _running_run(client, session)
+    await _until_requested(llm_server)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+
+    runs = (await client.get(f"/v1/sessions/{session}/runs")).json()["data"]
+    assert [(r["uuid"], r["status"], r["error_type"]) for r in runs] == [
+        (run_uuid, "failed", "interrupted")
+    ]
+    assert (await client.post(f"/v1/sessions/{session}/run", json={})).status_code == 200

@@ -6,8 +6,9 @@ functions/tools override the version's for the call (``model`` and ``api_base`` 
 
 * With a session (``X-Session-Id`` or ``session_uuid``), the session is made on the
   deploy version if that uuid is new; the request's messages new to it are stored
-  through ``sessions.service.add_messages``, and the run is recorded and its reply stored
-  through ``runs.service.finish_run``, as ``POST .../messages`` then ``.../run`` would.
+  through ``sessions.service.add_messages``, and the call runs (its lease renewed, its
+  outcome and reply stored) through ``runs.service`` as ``POST .../messages`` then
+  ``.../run`` would.
 * Without one, nothing but the run record is stored: a ``chat_run`` of the version with
   no session (``session_id`` null).
 * With ``CHATMODEL_OPENAI_PASSTHROUGH`` on, a ``model`` that names no chat model is
@@ -70,6 +71,7 @@ from chatmodel_service.runs.schemas import RunOptions
 from chatmodel_service.runs.service import (
     PreparedRun,
     claim_session,
+    complete_run,
     finish_run,
     require_session_locked,
     run_record,
@@ -113,6 +115,12 @@ class PreparedCompletion:
     @property
     def session_uuid(self) -> uuid.UUID | None:
         return self.session_run.loaded.session.id if self.session_run else None
+
+    def recorded_session_run(self) -> PreparedRun | None:
+        """A session's call as its run is recorded (with the API key that asked for it)."""
+        if self.session_run is None:
+            return None
+        return replace(self.session_run, key_name=self.key_name)
 
     def completion_id(self, prefix: str) -> str:
         return f"{prefix}-{self.call_id.hex}"
@@ -269,6 +277,7 @@ async def _open_session(
         figures=fitted.figures,
         rejected=fitted.failure,
         count_tokens=gateway.count_message_tokens,
+        lease_seconds=settings.run_lease_seconds,
     )
 
 
@@ -373,7 +382,7 @@ async def _fit_stateless(
     )
     prepared = replace(prepared, call=fitted.call, figures=fitted.figures)
     if fitted.failure is not None:
-        await record(database, prepared, fitted.failure, stream=False)
+        await record_sessionless(database, prepared, fitted.failure, stream=False)
         raise upstream_error(fitted.failure, passthrough=False)
     return prepared
 
@@ -417,36 +426,43 @@ async def prepare_text(
     return replace(prepared, call=call)
 
 
-async def record(
+async def record_sessionless(
     database: Database, prepared: PreparedCompletion, outcome: LLMOutcome, *, stream: bool
-) -> uuid.UUID | None:
-    """Record the run (and for a session its reply); returns the stored reply's uuid."""
-    if prepared.session_run is not None:
-        session_run = replace(prepared.session_run, key_name=prepared.key_name)
-        _, message_id = await finish_run(database, session_run, outcome)
-        return message_id
-    if prepared.version is not None:
-        run = run_record(
-            None,
-            prepared.version.id,
-            outcome,
-            stream=stream,
-            run_id=prepared.run_id,
-            key_name=prepared.key_name,
-            figures=prepared.figures,
-        )
-        async with database.transaction() as db:
-            await RunRepository(db).record(run, None)
-        record_run(prepared.chat_model, prepared.version.number, outcome)
-    return None
+) -> None:
+    """Record a call without a session: its run record (none for a passthrough call). A
+    session's call is recorded by ``runs.service``, as its native run is."""
+    assert prepared.session_run is None
+    if prepared.version is None:
+        return
+    run = run_record(
+        None,
+        prepared.version.id,
+        outcome,
+        stream=stream,
+        run_id=prepared.run_id,
+        key_name=prepared.key_name,
+        figures=prepared.figures,
+    )
+    async with database.transaction() as db:
+        await RunRepository(db).record(run, None)
+    record_run(prepared.chat_model, prepared.version.number, outcome)
 
 
 async def complete(
     database: Database, gateway: LLMGateway, prepared: PreparedCompletion
 ) -> tuple[LLMResult, CallDetail]:
-    """Call the model once and record the run; a failed call raises its OpenAI error."""
-    outcome = await gateway.complete(prepared.call)
-    message_id = await record(database, prepared, outcome, stream=False)
+    """Call the model once and record the run; a failed call raises its OpenAI error. A
+    session's call runs as a native run does (``runs.service.complete_run``: its lease is
+    renewed, a cancelled call is recorded as interrupted), and one that lost its lease
+    meanwhile (its reply not stored) is an ``interrupted`` error, never a reply."""
+    session_run = prepared.recorded_session_run()
+    outcome: LLMOutcome
+    if session_run is not None:
+        finished = await complete_run(database, gateway, session_run)
+        outcome, message_id = finished.outcome, finished.message_id
+    else:
+        outcome, message_id = await gateway.complete(prepared.call), None
+        await record_sessionless(database, prepared, outcome, stream=False)
     if isinstance(outcome, LLMFailure):
         raise upstream_error(outcome, passthrough=prepared.passthrough)
     return outcome, prepared.detail(outcome, message_id)

@@ -35,23 +35,48 @@ from chatmodel_service.openai_compat.schemas import (
     ToolCallDelta,
     Usage,
 )
-from chatmodel_service.openai_compat.service import PreparedCompletion, record
-from chatmodel_service.runs.streaming import Recorded, relay_and_record
+from chatmodel_service.openai_compat.service import PreparedCompletion, record_sessionless
+from chatmodel_service.runs.service import FinishedRun
+from chatmodel_service.runs.streaming import Recorded, relay_and_record, relay_session_run
 
 SSE_TERMINATOR = "data: [DONE]\n\n"
 
 
-Finished = Recorded[uuid.UUID | None]  # the stored reply's uuid, if any
+@dataclass(frozen=True)
+class Finished:
+    """A stream's end: the outcome as recorded (a session's call that lost its lease:
+    ``interrupted``) and the stored reply's uuid, if any."""
+
+    outcome: LLMOutcome
+    message_id: uuid.UUID | None
+
+
 Event = StreamDelta | Finished
 
 
-def _relay(
+async def _relay(
     database: Database, gateway: LLMGateway, prepared: PreparedCompletion
 ) -> AsyncGenerator[Event]:
-    async def store(outcome: LLMOutcome) -> uuid.UUID | None:
-        return await record(database, prepared, outcome, stream=True)
+    """The model's deltas, then the call as recorded. A session's call streams as a
+    native streamed run does (``runs.streaming.relay_session_run``: its lease renewed)."""
 
-    return relay_and_record(gateway, prepared.call, store)
+    async def store(outcome: LLMOutcome) -> None:
+        await record_sessionless(database, prepared, outcome, stream=True)
+
+    session_run = prepared.recorded_session_run()
+    events: AsyncGenerator[StreamDelta | Recorded[FinishedRun] | Recorded[None]]
+    if session_run is not None:
+        events = relay_session_run(database, gateway, session_run)
+    else:
+        events = relay_and_record(gateway, prepared.call, store)
+    async with aclosing(events):
+        async for event in events:
+            if isinstance(event, StreamDelta):
+                yield event
+            elif event.stored is None:
+                yield Finished(event.outcome, None)
+            else:
+                yield Finished(event.stored.outcome, event.stored.message_id)
 
 
 @dataclass
@@ -73,7 +98,7 @@ async def open_stream(
     anything raises its OpenAI error (its run is recorded by then)."""
     events = _relay(database, gateway, prepared)
     first = await anext(events)
-    if isinstance(first, Recorded) and isinstance(first.outcome, LLMFailure):
+    if isinstance(first, Finished) and isinstance(first.outcome, LLMFailure):
         await events.aclose()
         raise upstream_error(first.outcome, passthrough=prepared.passthrough)
     return OpenedStream(first, events)
@@ -128,7 +153,7 @@ async def chat_sse(
                 yield _error_data(prepared, event.outcome)
             else:
                 result = event.outcome
-                detail = prepared.detail(result, event.stored)
+                detail = prepared.detail(result, event.message_id)
                 finish = ChatChunkChoice(delta=ChunkDelta(), finish_reason=finish_reason(result))
                 yield chunk([finish], chatmodel=detail)
                 if include_usage:
@@ -166,7 +191,7 @@ async def text_sse(
                 yield _error_data(prepared, event.outcome)
             else:
                 result = event.outcome
-                detail = prepared.detail(result, event.stored)
+                detail = prepared.detail(result, event.message_id)
                 finish = TextChunkChoice(text="", finish_reason=finish_reason(result))
                 yield chunk([finish], chatmodel=detail)
                 if include_usage:

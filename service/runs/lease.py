@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 
 import anyio
 
-from chatmodel_service.config import Settings
 from chatmodel_service.db import Database
 from chatmodel_service.models.base import utcnow
 from chatmodel_service.sessions.repository import SessionRepository
@@ -25,8 +24,8 @@ from chatmodel_service.sessions.repository import SessionRepository
 logger = logging.getLogger(__name__)
 
 
-def lease_until(settings: Settings, now: datetime | None = None) -> datetime:
-    return (now or utcnow()) + timedelta(seconds=settings.run_lease_seconds)
+def lease_until(lease_seconds: float, now: datetime | None = None) -> datetime:
+    return (now or utcnow()) + timedelta(seconds=lease_seconds)
 
 
 # Runs of this process waiting for a session (if_busy=wait). A release in this process
@@ -56,14 +55,14 @@ def released(session_id: uuid.UUID) -> None:
 
 
 async def _renew_forever(
-    database: Database, settings: Settings, session_id: uuid.UUID, run_id: uuid.UUID
+    database: Database, lease_seconds: float, session_id: uuid.UUID, run_id: uuid.UUID
 ) -> None:
     while True:
-        await asyncio.sleep(settings.run_lease_seconds / 3)
+        await asyncio.sleep(lease_seconds / 3)
         try:
             async with database.transaction() as db:
                 kept = await SessionRepository(db).renew_lease(
-                    session_id, run_id, lease_until(settings)
+                    session_id, run_id, lease_until(lease_seconds)
                 )
         except Exception:  # the database is unreachable: try again next time
             logger.warning("could not renew the lease of run %s", run_id, exc_info=True)
@@ -75,10 +74,11 @@ async def _renew_forever(
 
 @asynccontextmanager
 async def keep_lease(
-    database: Database, settings: Settings, session_id: uuid.UUID, run_id: uuid.UUID
+    database: Database, lease_seconds: float, session_id: uuid.UUID, run_id: uuid.UUID
 ) -> AsyncIterator[None]:
-    """Renew the run's lease in the background for as long as the block runs."""
-    renewer = asyncio.create_task(_renew_forever(database, settings, session_id, run_id))
+    """Renew the run's lease (``lease_seconds`` long, the length it was taken with) in the
+    background for as long as the block runs."""
+    renewer = asyncio.create_task(_renew_forever(database, lease_seconds, session_id, run_id))
     try:
         yield
     finally:

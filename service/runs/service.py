@@ -25,7 +25,7 @@ import json
 import random
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -274,7 +274,8 @@ def _reply_values(
 @dataclass(frozen=True)
 class PreparedRun:
     """A run that holds its session (``run_id`` is its ``running`` record and the
-    lease's holder) and whose model call is built, ready to send."""
+    lease's holder, for ``lease_seconds`` at a time) and whose model call is built,
+    ready to send."""
 
     loaded: LoadedSession
     call: LLMCall
@@ -285,6 +286,18 @@ class PreparedRun:
     # Set when the prompt cannot fit the model: recorded as the outcome, no model call.
     rejected: LLMFailure | None = None
     count_tokens: TokenCounter | None = None  # counts the reply's tokens when it is stored
+    # How long the lease was taken for; renewed every third of that while the model answers.
+    lease_seconds: float = field(kw_only=True)
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """A run's outcome as recorded: the model's, or ``interrupted`` when the run had lost
+    its lease by then (and nothing was stored); its result, and its stored reply."""
+
+    outcome: LLMOutcome
+    response: LLMResponse
+    message_id: uuid.UUID | None
 
 
 @dataclass(frozen=True)
@@ -358,7 +371,8 @@ async def claim_session(
     if holder is not None:
         await _give_up(db, holder)
     run_id = uuid.uuid4()
-    if not await sessions.take_lease(session.id, run_id, now, lease_until(settings, now)):
+    until = lease_until(settings.run_lease_seconds, now)
+    if not await sessions.take_lease(session.id, run_id, now, until):
         raise SessionBusy("Another run took this session a moment ago; retry.")
     key, digest = idempotency or (None, None)
     await RunRepository(db).add(
@@ -480,6 +494,7 @@ async def _claim_and_fit(
         figures=fitted.figures,
         rejected=fitted.failure,
         count_tokens=gateway.count_message_tokens,
+        lease_seconds=settings.run_lease_seconds,
     )
 
 
@@ -536,9 +551,7 @@ async def start_run(
             pause = min(pause * 2, LONGEST_POLL)
 
 
-async def finish_run(
-    database: Database, prepared: PreparedRun, outcome: LLMOutcome
-) -> tuple[LLMResponse, uuid.UUID | None]:
+async def finish_run(database: Database, prepared: PreparedRun, outcome: LLMOutcome) -> FinishedRun:
     """The write phase: the run's outcome, the reply (on success) and the lease's release,
     in one transaction. A run that lost its lease (given up as interrupted while it was
     still going) stores nothing more and reports ``interrupted``."""
@@ -566,13 +579,13 @@ async def finish_run(
                 "This run outlived its lease on the session (its server could not renew "
                 "it) and was given up; its reply was not stored. Run again.",
             )
-            return llm_response(loaded, prepared.run_id, lost, None), None
+            return FinishedRun(lost, llm_response(loaded, prepared.run_id, lost, None), None)
         if reply is not None:
             await sessions.append_reply({**reply, "run_id": prepared.run_id})
         await sessions.release_lease(loaded.session.id, prepared.run_id)
     released(loaded.session.id)
     record_run(loaded.chat_model.name, loaded.version.number, outcome)
-    return response, reply["id"] if reply else None
+    return FinishedRun(outcome, response, reply["id"] if reply else None)
 
 
 async def abandon_run(database: Database, prepared: PreparedRun, started: float) -> None:
@@ -588,23 +601,32 @@ async def abandon_run(database: Database, prepared: PreparedRun, started: float)
         await finish_run(database, prepared, failure)
 
 
-async def run_session(
-    database: Database, gateway: LLMGateway, settings: Settings, prepared: PreparedRun
-) -> LLMResponse:
-    """Call the model for a claimed run and store its outcome; upstream failures come
-    back as data."""
+async def complete_run(
+    database: Database, gateway: LLMGateway, prepared: PreparedRun
+) -> FinishedRun:
+    """Call the model for a claimed run while renewing its lease, and store its outcome
+    (``finish_run``); cancelled (server shutdown), the run is recorded as interrupted.
+    Every run on a session that is not streamed goes through here."""
     if prepared.rejected is not None:  # the prompt cannot fit: no model call
-        response, _ = await finish_run(database, prepared, prepared.rejected)
-        return response
+        return await finish_run(database, prepared, prepared.rejected)
     started = time.perf_counter()
+    session_id = prepared.loaded.session.id
     try:
-        async with keep_lease(database, settings, prepared.loaded.session.id, prepared.run_id):
+        async with keep_lease(database, prepared.lease_seconds, session_id, prepared.run_id):
             outcome = await gateway.complete(prepared.call)
     except BaseException:
         await abandon_run(database, prepared, started)
         raise
-    response, _ = await finish_run(database, prepared, outcome)
-    return response
+    return await finish_run(database, prepared, outcome)
+
+
+async def run_session(
+    database: Database, gateway: LLMGateway, settings: Settings, prepared: PreparedRun
+) -> LLMResponse:
+    """Call the model for a claimed run and store its outcome; upstream failures come
+    back as data. (``settings`` is not needed: the lease's length travels with
+    ``prepared``.)"""
+    return (await complete_run(database, gateway, prepared)).response
 
 
 async def recover_lapsed_runs(database: Database) -> int:

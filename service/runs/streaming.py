@@ -35,7 +35,7 @@ from chatmodel_service.runs.schemas import (
     LLMStreamResponse,
     ToolCallDelta,
 )
-from chatmodel_service.runs.service import PreparedRun, finish_run
+from chatmodel_service.runs.service import FinishedRun, PreparedRun, finish_run
 
 SSE_TERMINATOR = "data: [DONE]\n\n"
 
@@ -116,29 +116,40 @@ async def relay_and_record(
     yield Recorded(recorded, stored)
 
 
-async def stream_run(
-    database: Database, gateway: LLMGateway, settings: Settings, prepared: PreparedRun
-) -> AsyncGenerator[LLMStreamResponse]:
-    """A claimed session run's SSE events: deltas, then the stored outcome. The run's
-    lease is renewed for as long as the stream lasts."""
+async def relay_session_run(
+    database: Database, gateway: LLMGateway, prepared: PreparedRun
+) -> AsyncGenerator[StreamDelta | Recorded[FinishedRun]]:
+    """A claimed session run's stream: the model's deltas, then the run as recorded
+    (``finish_run``: its ``outcome`` is ``interrupted`` if the run lost its lease). The
+    lease is renewed for as long as the stream lasts. Every streamed run on a session
+    goes through here."""
 
-    async def record(outcome: LLMOutcome) -> LLMResponse:
-        response, _ = await finish_run(database, prepared, outcome)
-        return response
+    async def record(outcome: LLMOutcome) -> FinishedRun:
+        return await finish_run(database, prepared, outcome)
 
     if prepared.rejected is not None:  # the prompt cannot fit: no model call
-        yield last_event(await record(prepared.rejected))
+        yield Recorded(prepared.rejected, await record(prepared.rejected))
         return
     session_id = prepared.loaded.session.id
     async with (
-        keep_lease(database, settings, session_id, prepared.run_id),
+        keep_lease(database, prepared.lease_seconds, session_id, prepared.run_id),
         aclosing(relay_and_record(gateway, prepared.call, record)) as events,
     ):
+        async for event in events:
+            yield event
+
+
+async def stream_run(
+    database: Database, gateway: LLMGateway, settings: Settings, prepared: PreparedRun
+) -> AsyncGenerator[LLMStreamResponse]:
+    """A claimed session run's SSE events: deltas, then the stored outcome. (``settings``
+    is not needed: the lease's length travels with ``prepared``.)"""
+    async with aclosing(relay_session_run(database, gateway, prepared)) as events:
         async for event in events:
             if isinstance(event, StreamDelta):
                 yield _delta_event(event)
             else:
-                yield last_event(event.stored)
+                yield last_event(event.stored.response)
 
 
 async def replay_stream(response: LLMResponse) -> AsyncGenerator[LLMStreamResponse]:
