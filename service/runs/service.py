@@ -6,12 +6,13 @@ A run holds no database transaction while the model is thinking:
    Idempotency-Key from the stored result, take the session's lease (one run at a time;
    409 ``session_busy`` otherwise), insert the run record as ``running``, append the
    request's messages, read the newest messages that fit the model's input limit
-   (``context.py``);
+   (``context.py``; a regenerate reads them without the reply it answers again, which is
+   left as it is);
 2. the model call, while a heartbeat renews the lease (see ``lease.py``); skipped when
    even the newest user message does not fit (or the version's strategy is ``fail`` and
    the history does not): the run then fails with ``context_window_exceeded``;
-3. **finish** (one write transaction): the run's outcome, the reply (on success) and the
-   lease's release, together.
+3. **finish** (one write transaction): the run's outcome, the reply (on success; a
+   regenerate's old reply is superseded only then) and the lease's release, together.
 
 A server that dies between 1 and 3 leaves a ``running`` record and a lease that lapses;
 whoever takes the session next (or the next server start) marks that run failed with
@@ -46,7 +47,7 @@ from chatmodel_service.llm.types import LLMCall, LLMFailure, LLMOutcome, LLMResu
 from chatmodel_service.models import ChatModelVersion, ChatRun, ChatSession
 from chatmodel_service.models.base import utcnow
 from chatmodel_service.observability.metrics import record_run
-from chatmodel_service.runs.context import ContextFigures, fit_session_call
+from chatmodel_service.runs.context import ContextFigures, FittedCall, fit_session_call
 from chatmodel_service.runs.lease import keep_lease, lease_until, released, wait_for_release
 from chatmodel_service.runs.repository import RunRepository
 from chatmodel_service.runs.schemas import (
@@ -286,6 +287,8 @@ class PreparedRun:
     # Set when the prompt cannot fit the model: recorded as the outcome, no model call.
     rejected: LLMFailure | None = None
     count_tokens: TokenCounter | None = None  # counts the reply's tokens when it is stored
+    # A regenerate: the reply it answers again, superseded when the new one is stored.
+    supersedes: uuid.UUID | None = None
     # How long the lease was taken for; renewed every third of that while the model answers.
     lease_seconds: float = field(kw_only=True)
 
@@ -481,10 +484,12 @@ async def _claim_and_fit(
             MessagesAdd(messages=body.messages),
             gateway.count_message_tokens,
         )
-    if body.regenerate:
-        await _supersede_last_reply(repo, session_uuid)
     call = build_call(loaded, body, settings)
-    fitted = await fit_session_call(repo, gateway, settings, loaded.version, session_uuid, call)
+    replaced = await _reply_to_regenerate(repo, session_uuid) if body.regenerate else None
+    if replaced is not None:
+        fitted = await _fit_without(db, gateway, settings, loaded, replaced, call)
+    else:
+        fitted = await fit_session_call(repo, gateway, settings, loaded.version, session_uuid, call)
     return PreparedRun(
         loaded,
         fitted.call,
@@ -494,11 +499,12 @@ async def _claim_and_fit(
         figures=fitted.figures,
         rejected=fitted.failure,
         count_tokens=gateway.count_message_tokens,
+        supersedes=replaced,
         lease_seconds=settings.run_lease_seconds,
     )
 
 
-async def _supersede_last_reply(repo: SessionRepository, session_uuid: uuid.UUID) -> None:
+async def _reply_to_regenerate(repo: SessionRepository, session_uuid: uuid.UUID) -> uuid.UUID:
     last = await repo.last_message(session_uuid)
     if last is None or last.role != "assistant":
         raise NothingToRegenerate(
@@ -506,7 +512,30 @@ async def _supersede_last_reply(repo: SessionRepository, session_uuid: uuid.UUID
             "answer again; run without regenerate.",
             field="regenerate",
         )
-    await repo.supersede(last.id, utcnow())
+    return last.id
+
+
+async def _fit_without(
+    db: AsyncSession,
+    gateway: LLMGateway,
+    settings: Settings,
+    loaded: LoadedSession,
+    reply_id: uuid.UUID,
+    call: LLMCall,
+) -> FittedCall:
+    """A regenerate's prompt: the session's messages but the reply it answers again. The
+    prompt is read as if that reply were superseded, in a savepoint rolled back at once:
+    the reply stays as it is while the run is in flight and if it fails (or its server
+    dies); only a successful run supersedes it, with storing the new one (finish_run)."""
+    repo = SessionRepository(db)
+    savepoint = await db.begin_nested()
+    try:
+        await repo.supersede(reply_id, utcnow())
+        return await fit_session_call(
+            repo, gateway, settings, loaded.version, loaded.session.id, call
+        )
+    finally:
+        await savepoint.rollback()
 
 
 async def require_session_locked(
@@ -581,6 +610,8 @@ async def finish_run(database: Database, prepared: PreparedRun, outcome: LLMOutc
             )
             return FinishedRun(lost, llm_response(loaded, prepared.run_id, lost, None), None)
         if reply is not None:
+            if prepared.supersedes is not None:
+                await sessions.supersede(prepared.supersedes, utcnow())
             await sessions.append_reply({**reply, "run_id": prepared.run_id})
         await sessions.release_lease(loaded.session.id, prepared.run_id)
     released(loaded.session.id)
