@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
         database = Database(create_engine(settings))
         app.state.settings = settings
         app.state.database = database
-        app.state.gateway = gateway or create_gateway()
+        app.state.gateway = gateway or create_gateway(settings.litellm_openai_transport)
         if not app.state.auth_required:
             logger.warning(
                 "API keys are NOT required: every request acts as the default project's "

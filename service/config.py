@@ -10,6 +10,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./chatmodel.db"
 
+# How LiteLLM reaches OpenAI-compatible servers (see Settings.litellm_openai_transport).
+OpenAITransport = Literal["litellm", "openai-sdk"]
+
 
 class Settings(BaseSettings):
     """Service settings, read from ``CHATMODEL_*`` environment variables."""
@@ -119,6 +122,14 @@ class Settings(BaseSettings):
         le=1_000_000,
         description="Tokens kept free for the reply when a call sets no `max_tokens` "
         "(or the model's output limit, when LiteLLM lists a smaller one).",
+    )
+    litellm_openai_transport: OpenAITransport = Field(
+        default="litellm",
+        description="How LiteLLM sends calls to OpenAI and OpenAI-compatible servers: "
+        "`litellm`, its own HTTP client (LiteLLM's `EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER`, "
+        "the same request on the wire at about half the CPU per call), or `openai-sdk`, "
+        "through the OpenAI Python SDK (LiteLLM's default), whose request-building walks "
+        "every message and costs a few ms per call.",
     )
     openai_passthrough: bool = Field(
         default=False,

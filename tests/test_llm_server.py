@@ -1,10 +1,14 @@
-"""The scripted OpenAI-compatible server, exercised through the real LiteLLM over HTTP."""
+"""The scripted OpenAI-compatible server, exercised through the real LiteLLM over HTTP,
+set up as the gateway sets it up (its default transport: LiteLLM's own HTTP handler)."""
 
 from __future__ import annotations
 
 import os
 
+from chatmodel_service.llm.gateway import OPENAI_TRANSPORT_ENV
+
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # before litellm is imported
+os.environ[OPENAI_TRANSPORT_ENV] = "true"  # what create_gateway() sets by default
 
 import json
 import socket
@@ -167,9 +171,9 @@ async def test_delay_within_timeout_succeeds(llm_server: ScriptedLLMServer) -> N
 
 @pytest.mark.asyncio
 async def test_malformed_body_raises(llm_server: ScriptedLLMServer) -> None:
-    # litellm 1.106.2 maps the JSON decode failure of a 200 body to InternalServerError.
+    # litellm 1.106.2's own handler maps the JSON decode failure of a 200 body to APIError.
     llm_server.enqueue(MalformedBody())
-    with pytest.raises(litellm.InternalServerError):
+    with pytest.raises(litellm.APIError, match="Unable to get json response"):
         await _chat(llm_server)
 
 
@@ -178,8 +182,9 @@ async def test_connection_refused_on_closed_port() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    # litellm 1.106.2 (aiohttp transport) reports "Connection error." as InternalServerError.
-    with pytest.raises(litellm.InternalServerError, match="Connection error"):
+    # litellm 1.106.2's own handler (aiohttp) reports a refused connection as
+    # InternalServerError.
+    with pytest.raises(litellm.InternalServerError, match="Cannot connect to host"):
         await litellm.acompletion(
             model="openai/anything",
             api_base=f"http://127.0.0.1:{port}/v1",

@@ -35,6 +35,7 @@ from collections.abc import AsyncGenerator, Collection
 from contextlib import aclosing
 from typing import Any
 
+from chatmodel_service.config import OpenAITransport
 from chatmodel_service.llm import OFFLINE_PROVIDER
 from chatmodel_service.llm.retries import RetryPlan, Tried
 from chatmodel_service.llm.streaming import delta_of
@@ -489,9 +490,17 @@ def _first_invalid_arguments(
     return None
 
 
-def create_gateway() -> LLMGateway:
-    """Import LiteLLM with the local cost map and register the offline model."""
+# LiteLLM reads this on every call to an OpenAI-compatible provider: "true" sends it
+# through LiteLLM's own HTTP handler instead of the OpenAI SDK (whose request transform
+# walks every message's TypedDict annotations: most of a call's CPU on a long prompt).
+OPENAI_TRANSPORT_ENV = "EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER"
+
+
+def create_gateway(openai_transport: OpenAITransport = "litellm") -> LLMGateway:
+    """Import LiteLLM with the local cost map and register the offline model.
+    ``openai_transport`` (``Settings.litellm_openai_transport``) holds for the process."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ[OPENAI_TRANSPORT_ENV] = "true" if openai_transport == "litellm" else "false"
     import litellm
 
     from chatmodel_service.llm.offline import OfflineModel
