@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import Connection, event
@@ -20,6 +22,11 @@ from chatmodel_service.config import Settings
 
 # Execution option a write transaction carries: on SQLite it begins with BEGIN IMMEDIATE.
 WRITE_OPTION = "chatmodel_write"
+# How long a SQLite connection waits for another process's write lock before it fails.
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+# The databases whose writer lock the current task holds (see Database.transaction).
+_holding_writer: ContextVar[frozenset[int]] = ContextVar("holding_writer", default=frozenset())
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
@@ -28,7 +35,7 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -61,11 +68,22 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
 
 class Database:
-    """Owns the engine and hands out short transactions (units of work)."""
+    """Owns the engine and hands out short transactions (units of work).
+
+    On SQLite, which has one writer at a time, this process's write transactions also
+    queue on an ``asyncio.Lock`` before they begin: the next writer starts the moment
+    the last one commits, instead of polling SQLite's lock with growing sleeps (its busy
+    handler backs off up to 100 ms a try, which under load made writers wait for
+    seconds, and gave up with "database is locked" after ``SQLITE_BUSY_TIMEOUT_MS``).
+    Other processes on the same file still wait on SQLite's own lock. A task that
+    already holds the lock does not queue again, so a write transaction opened inside
+    another (authentication inside a request's unit of work) does not wait for itself.
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self._writer = asyncio.Lock() if self.dialect == "sqlite" else None
         self._readers = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
         self._writers = async_sessionmaker(
             engine.execution_options(**{WRITE_OPTION: True}),
@@ -79,8 +97,18 @@ class Database:
         ``write=False`` for transactions that only read (on SQLite they then never wait
         for a writer)."""
         sessions = self._writers if write else self._readers
-        async with sessions() as session, session.begin():
-            yield session
+        if not write or self._writer is None or id(self) in _holding_writer.get():
+            async with sessions() as session, session.begin():
+                yield session
+            return
+        async with self._writer:
+            outside = _holding_writer.get()
+            _holding_writer.set(outside | {id(self)})
+            try:
+                async with sessions() as session, session.begin():
+                    yield session
+            finally:
+                _holding_writer.set(outside)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
