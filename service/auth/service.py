@@ -79,17 +79,18 @@ async def authenticate(database: Database, presented: str | None) -> Caller:
     prefix = key_prefix(presented)
     if prefix is None:
         raise Unauthorized("The API key is malformed (expected cm_<prefix>_<secret>).")
-    async with database.transaction() as db:
-        keys = ApiKeyRepository(db)
-        key = await keys.by_prefix(prefix)
-        if key is None or not matches(presented, key.hash):
-            raise Unauthorized(f"The API key cm_{prefix}_… is not known.")
-        if key.revoked_at is not None:
-            raise Unauthorized(f"The API key cm_{prefix}_… was revoked.")
-        now = utcnow()
-        if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
-            await keys.mark_used(key.id, now)
-        return Caller(key.project_id, _scope(key.scope), key.id, key.name)
+    async with database.transaction(write=False) as db:
+        key = await ApiKeyRepository(db).by_prefix(prefix)
+    if key is None or not matches(presented, key.hash):
+        raise Unauthorized(f"The API key cm_{prefix}_… is not known.")
+    if key.revoked_at is not None:
+        raise Unauthorized(f"The API key cm_{prefix}_… was revoked.")
+    now = utcnow()
+    # A write only when last_used_at is due, so most requests authenticate on a read.
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+        async with database.transaction() as db:
+            await ApiKeyRepository(db).mark_used(key.id, now)
+    return Caller(key.project_id, _scope(key.scope), key.id, key.name)
 
 
 async def _project_name(db: AsyncSession, project_id: uuid.UUID) -> str:
