@@ -37,7 +37,7 @@ class Plan:
     session_messages: int = 20
     concurrencies: list[int] = field(default_factory=lambda: [32, 128])
     databases: list[str] = field(default_factory=lambda: ["sqlite", "postgresql"])
-    throughput_requests: int = 600  # (b) calls per block
+    throughput_requests: int = 240  # (b), (d) calls per block
     throughput_rounds: int = 2  # (b) blocks per side, interleaved
     stream_rounds: int = 100  # (c) streams per side
     proxy_rounds: int = 100  # (d) c=1 calls per side
@@ -58,7 +58,8 @@ class Plan:
             scenarios=scenarios,
             quick=True,
             latency_rounds=60,
-            throughput_requests=250,
+            concurrencies=[32],
+            throughput_requests=128,
             throughput_rounds=1,
             stream_rounds=40,
             proxy_rounds=40,

@@ -31,7 +31,7 @@ async def run(rig: Rig) -> list[Row]:
     plan = rig.plan
     messages = api.prompt(plan.session_messages)
     direct = rig.direct
-    pool_size = 2 * max(plan.concurrencies)
+    pool_size = max(plan.concurrencies)  # one session per worker at the most
     servers = {db: await rig.server(db) for db in plan.databases}
     clients = {db: api.client(s.base_url, max(plan.concurrencies)) for db, s in servers.items()}
     rows: list[Row] = []
@@ -54,7 +54,9 @@ async def run(rig: Rig) -> list[Row]:
             for _ in range(plan.throughput_rounds):
                 for side, call in sides.items():
                     samples[side].append(
-                        await closed_loop(call, concurrency, plan.throughput_requests)
+                        await closed_loop(
+                            call, concurrency, max(plan.throughput_requests, 2 * concurrency)
+                        )
                     )
             for side, taken in samples.items():
                 rig.check(f"(b) c={concurrency} {side}", *taken)
