@@ -102,3 +102,27 @@ async def test_both_transports_send_the_same_request_and_give_the_same_results(
     assert results[0]["usage"]["prompt_tokens"] == 11
     assert results[1]["function_call"] == {"location": "Boston"}
     assert results[2]["message"] == "13 degrees."
+
+
+async def test_costs_of_priced_and_unpriced_models_plain_and_streamed(
+    client: httpx.AsyncClient, llm_server: ScriptedLLMServer
+) -> None:
+    """A model in LiteLLM's price table is priced on every run, streamed or not (a
+    stream's cost is computed from its assembled reply); one missing from it never is."""
+    for name, model in (("priced", "openai/gpt-4o-mini"), ("unpriced", "openai/no-such-model")):
+        await make_chat_model(client, name, model=model, api_base=llm_server.base_url)
+    costs: dict[str, list[float | None]] = {}
+    for name in ("priced", "unpriced"):
+        session = await make_session(client, name)
+        await add_messages(client, session, {"role": "user", "content": "Hello?"})
+        for _ in range(2):
+            llm_server.enqueue(
+                Reply("Hi.", prompt_tokens=1000, completion_tokens=500),
+                Reply("Hi again.", prompt_tokens=1000, completion_tokens=500),
+            )
+            costs.setdefault(name, []).append((await run(client, session))["cost"])
+            costs[name].append((await _streamed(client, session)).get("cost"))
+
+    assert all(cost is not None and cost > 0 for cost in costs["priced"])
+    assert costs["priced"][0] == costs["priced"][2]  # the same usage costs the same
+    assert costs["unpriced"] == [None, None, None, None]

@@ -96,6 +96,11 @@ class LLMGateway:
         # the installed package's): limits per (model, api_base), empty-prompt tokens.
         self._limits: dict[tuple[str, str | None], ModelLimits] = {}
         self._empty_prompt: dict[str, int] = {}
+        # Whether the environment has a key for (model, api_base): the environment is
+        # read once per process, as the settings are.
+        self._keys: dict[tuple[str, str], bool] = {}
+        # Models LiteLLM's price table cannot price: asking again would fail again.
+        self._unpriced: set[str] = set()
 
     def check_model(
         self, model: str, api_base: str | None, params: Collection[str] = ()
@@ -243,11 +248,14 @@ class LLMGateway:
         return kwargs
 
     def _has_key(self, model: str, api_base: str) -> bool:
-        try:
-            found = self._litellm.validate_environment(model=model, api_base=api_base)
-        except Exception:  # unknown provider: let the call itself report it
-            return True
-        return bool(found.get("keys_in_environment", True))
+        key = (model, api_base)
+        if key not in self._keys:
+            try:
+                found = self._litellm.validate_environment(model=model, api_base=api_base)
+            except Exception:  # unknown provider: let the call itself report it
+                found = {}
+            self._keys[key] = bool(found.get("keys_in_environment", True))
+        return self._keys[key]
 
     async def complete(self, call: LLMCall) -> LLMOutcome:
         """One non-streamed call, retried and falling back as ``llm.retries`` says; never
@@ -449,12 +457,21 @@ class LLMGateway:
             return 0.0
         hidden = getattr(response, "_hidden_params", None) or {}
         cost = hidden.get("response_cost")
-        if cost is None:
+        if cost is None and call.model not in self._unpriced:
             try:
                 cost = self._litellm.completion_cost(completion_response=response)
             except Exception:  # LiteLLM raises for models missing from its price table
+                if not self._in_price_table(call.model, call.api_base):
+                    self._unpriced.add(call.model)
                 return None
         return float(cost) if cost is not None else None
+
+    def _in_price_table(self, model: str, api_base: str | None) -> bool:
+        try:
+            bare, provider, _, _ = self._litellm.get_llm_provider(model=model, api_base=api_base)
+        except Exception:  # a model LiteLLM cannot route has no price either
+            return False
+        return "input_cost_per_token" in self._model_entry(model, bare, provider)
 
 
 def _unknown_model_detail(model: str, api_base: str | None) -> str:
