@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Path
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from chatmodel_service.deps import (
     CallerDep,
@@ -38,6 +38,7 @@ from chatmodel_service.openai_compat.schemas import (
 )
 from chatmodel_service.openai_compat.service import PreparedCompletion
 from chatmodel_service.openai_compat.streaming import chat_sse, open_stream, text_sse
+from chatmodel_service.responses import schema_response
 
 router = APIRouter(prefix="/v1", tags=["openai compatible"], route_class=OpenAIRoute)
 
@@ -107,7 +108,7 @@ async def chat_completions(
         )
     result, detail = await service.complete(database, gateway, prepared)
     completion = responses.chat_completion(prepared, result, detail)
-    return JSONResponse(completion.model_dump(mode="json"), headers=_headers(prepared))
+    return schema_response(completion, _headers(prepared))
 
 
 @router.post(
@@ -133,7 +134,7 @@ async def completions(
         )
     result, detail = await service.complete(database, gateway, prepared)
     completion = responses.text_completion(prepared, result, detail)
-    return JSONResponse(completion.model_dump(mode="json"))
+    return schema_response(completion)
 
 
 @router.get("/models", responses=ERRORS)

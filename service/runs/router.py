@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from chatmodel_service.chat_models.schemas import MAX_NUMBER
 from chatmodel_service.deps import (
@@ -21,6 +21,7 @@ from chatmodel_service.deps import (
 )
 from chatmodel_service.errors import InvalidInput
 from chatmodel_service.limits import check_functions, check_messages
+from chatmodel_service.responses import schema_response
 from chatmodel_service.runs.schemas import (
     LLMResponse,
     LLMStreamResponse,
@@ -105,7 +106,7 @@ async def run(
                 media_type="text/event-stream",
                 headers=STREAM_HEADERS | headers,
             )
-        return JSONResponse(started.response.model_dump(mode="json"), headers=headers)
+        return schema_response(started.response, headers)
     if request.stream:
         return StreamingResponse(
             sse_lines(stream_run(database, gateway, settings, started)),
@@ -113,7 +114,7 @@ async def run(
             headers=STREAM_HEADERS,
         )
     result = await run_session(database, gateway, settings, started)
-    return JSONResponse(result.model_dump(mode="json"))
+    return schema_response(result)
 
 
 @router.get("/{session_uuid}/runs")
