@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from chatmodel_service.config import Settings
+from chatmodel_service.sqlite_driver import one_trip_dbapi
 
 # Execution option a write transaction carries: on SQLite it begins with BEGIN IMMEDIATE.
 WRITE_OPTION = "chatmodel_write"
@@ -60,6 +61,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
             "pool_timeout": settings.db_pool_timeout,
             "pool_pre_ping": True,
         }
+    if url.startswith("sqlite+aiosqlite"):
+        kwargs["module"] = one_trip_dbapi()  # one trip to the driver's thread a statement
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
