@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, CursorResult, Executable, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -115,3 +115,13 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def execute_core(
+    session: AsyncSession, statement: Executable, parameters: dict[str, Any] | None = None
+) -> CursorResult[Any]:
+    """Run a Core statement (built once, with bind parameters) on the session's
+    connection, in its transaction. A run's few writes go this way: the ORM's execution
+    path (events, compile state, bulk handling) costs more than the statements do."""
+    connection = await session.connection()
+    return await connection.execute(statement, parameters)

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chatmodel_service.db import execute_core
 from chatmodel_service.models import ChatModelVersion, ChatRun, SessionMessage
 from chatmodel_service.sessions.repository import SessionRepository
+
+_RUN_TABLE = cast(Table, ChatRun.__table__)
+_runs = _RUN_TABLE.c
+# Built once (see db.execute_core). _FINISH sets the columns its parameters name.
+_START = insert(_RUN_TABLE)
+_FINISH = update(_RUN_TABLE).where(_runs.id == bindparam("finishing"), _runs.status == "running")
 
 
 class RunRepository:
@@ -24,9 +31,9 @@ class RunRepository:
         if reply is not None:
             await SessionRepository(self.session).append_reply({**reply, "run_id": run.id})
 
-    async def add(self, run: ChatRun) -> None:
-        self.session.add(run)
-        await self.session.flush()
+    async def start(self, values: dict[str, Any]) -> None:
+        """Insert a run record (a ``running`` one: its outcome comes with ``finish``)."""
+        await execute_core(self.session, _START, values)
 
     async def by_idempotency_key(self, session_id: uuid.UUID, key: str) -> ChatRun | None:
         return await self.session.scalar(
@@ -36,13 +43,8 @@ class RunRepository:
     async def finish(self, run_id: uuid.UUID, values: dict[str, Any]) -> bool:
         """Write a running run's outcome; False if it is no longer running (it was given
         up as interrupted when its lease lapsed)."""
-        result = await self.session.execute(
-            update(ChatRun)
-            .where(ChatRun.id == run_id, ChatRun.status == "running")
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        parameters = {**values, "finishing": run_id}
+        return bool((await execute_core(self.session, _FINISH, parameters)).rowcount)
 
     async def list_for_session(
         self, session_id: uuid.UUID

@@ -378,20 +378,19 @@ async def claim_session(
     if not await sessions.take_lease(session.id, run_id, now, until):
         raise SessionBusy("Another run took this session a moment ago; retry.")
     key, digest = idempotency or (None, None)
-    await RunRepository(db).add(
-        ChatRun(
-            id=run_id,
-            session_id=session.id,
-            version_id=loaded.version.id,
-            status="running",
-            stream=stream,
-            model=loaded.version.model,
-            latency_ms=0,
-            key_name=key_name,
-            idempotency_key=key,
-            request_hash=digest,
-            finished_at=None,
-        )
+    await RunRepository(db).start(
+        {
+            "id": run_id,
+            "session_id": session.id,
+            "version_id": loaded.version.id,
+            "status": "running",
+            "stream": stream,
+            "model": loaded.version.model,
+            "latency_ms": 0,
+            "key_name": key_name,
+            "idempotency_key": key,
+            "request_hash": digest,
+        }
     )
     return run_id
 
@@ -590,7 +589,8 @@ async def finish_run(database: Database, prepared: PreparedRun, outcome: LLMOutc
         reply = _reply_values(loaded, outcome, prepared.count_tokens)
     async with database.transaction() as db:
         sessions = SessionRepository(db)
-        await sessions.lock(loaded.session.id)
+        # First, as it locks the session's row (PostgreSQL): still ours, then freed.
+        held = await sessions.release_lease(loaded.session.id, prepared.run_id)
         values = outcome_values(outcome)
         if prepared.key_name is not None:
             values["key_name"] = prepared.key_name
@@ -601,7 +601,7 @@ async def finish_run(database: Database, prepared: PreparedRun, outcome: LLMOutc
         )
         if prepared.idempotency_key is not None:
             values["result"] = response.model_dump(mode="json")
-        if not await RunRepository(db).finish(prepared.run_id, values):
+        if not (held and await RunRepository(db).finish(prepared.run_id, values)):
             lost = interrupted(
                 outcome.model,
                 outcome.latency_ms,
@@ -613,7 +613,6 @@ async def finish_run(database: Database, prepared: PreparedRun, outcome: LLMOutc
             if prepared.supersedes is not None:
                 await sessions.supersede(prepared.supersedes, utcnow())
             await sessions.append_reply({**reply, "run_id": prepared.run_id})
-        await sessions.release_lease(loaded.session.id, prepared.run_id)
     released(loaded.session.id)
     record_run(loaded.chat_model.name, loaded.version.number, outcome)
     return FinishedRun(outcome, response, reply["id"] if reply else None)

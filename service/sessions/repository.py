@@ -6,12 +6,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, insert, literal_column, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, insert, literal_column, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chatmodel_service.db import execute_core
 from chatmodel_service.models import ChatModel, ChatModelVersion, ChatSession, SessionMessage
 
 
@@ -22,13 +23,41 @@ class LoadedSession:
     chat_model: ChatModel
 
 
-def next_seq(session_id: uuid.UUID) -> Any:
-    """The session's next sequence number, as a scalar subquery for an INSERT."""
-    return (
-        select(func.coalesce(func.max(SessionMessage.seq), 0) + 1)
-        .where(SessionMessage.session_id == session_id)
-        .scalar_subquery()
+_SESSION_TABLE = cast(Table, ChatSession.__table__)
+_sessions = _SESSION_TABLE.c
+_MESSAGE_TABLE = cast(Table, SessionMessage.__table__)
+_messages = _MESSAGE_TABLE.c
+
+# A run's writes, built once (Core, bind parameters by name; see db.execute_core).
+_TAKE_LEASE = (
+    update(_SESSION_TABLE)
+    .where(
+        _sessions.id == bindparam("session_id"),
+        or_(_sessions.lease_run_id.is_(None), _sessions.lease_expires_at < bindparam("now")),
     )
+    .values(lease_run_id=bindparam("run_id"), lease_expires_at=bindparam("until"))
+)
+_RENEW_LEASE = (
+    update(_SESSION_TABLE)
+    .where(_sessions.id == bindparam("session_id"), _sessions.lease_run_id == bindparam("run_id"))
+    .values(lease_expires_at=bindparam("until"))
+)
+_RELEASE_LEASE = (
+    update(_SESSION_TABLE)
+    .where(_sessions.id == bindparam("session_id"), _sessions.lease_run_id == bindparam("run_id"))
+    .values(lease_run_id=None, lease_expires_at=None)
+)
+_SUPERSEDE = (
+    update(_MESSAGE_TABLE)
+    .where(_messages.id == bindparam("message_id"))
+    .values(superseded_at=bindparam("when"))
+)
+# One message numbered next in its session: max(seq) + 1 in the same statement.
+_APPEND_REPLY = insert(_MESSAGE_TABLE).values(
+    seq=select(func.coalesce(func.max(_messages.seq), 0) + 1)
+    .where(_messages.session_id == bindparam("numbered_in"))
+    .scalar_subquery()
+)
 
 
 class SessionRepository:
@@ -64,33 +93,19 @@ class SessionRepository:
         self, session_id: uuid.UUID, run_id: uuid.UUID, now: datetime, until: datetime
     ) -> bool:
         """Give the session to ``run_id`` if no run holds it or the holder's lease lapsed."""
-        result = await self.session.execute(
-            update(ChatSession)
-            .where(
-                ChatSession.id == session_id,
-                or_(ChatSession.lease_run_id.is_(None), ChatSession.lease_expires_at < now),
-            )
-            .values(lease_run_id=run_id, lease_expires_at=until)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        parameters = {"session_id": session_id, "run_id": run_id, "now": now, "until": until}
+        return bool((await execute_core(self.session, _TAKE_LEASE, parameters)).rowcount)
 
     async def renew_lease(self, session_id: uuid.UUID, run_id: uuid.UUID, until: datetime) -> bool:
-        result = await self.session.execute(
-            update(ChatSession)
-            .where(ChatSession.id == session_id, ChatSession.lease_run_id == run_id)
-            .values(lease_expires_at=until)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        parameters = {"session_id": session_id, "run_id": run_id, "until": until}
+        return bool((await execute_core(self.session, _RENEW_LEASE, parameters)).rowcount)
 
-    async def release_lease(self, session_id: uuid.UUID, run_id: uuid.UUID) -> None:
-        await self.session.execute(
-            update(ChatSession)
-            .where(ChatSession.id == session_id, ChatSession.lease_run_id == run_id)
-            .values(lease_run_id=None, lease_expires_at=None)
-            .execution_options(synchronize_session=False)
-        )
+    async def release_lease(self, session_id: uuid.UUID, run_id: uuid.UUID) -> bool:
+        """Free the session if ``run_id`` holds it; False if it does not (any more). On
+        PostgreSQL the update also locks the session's row until the transaction ends,
+        as ``lock`` does."""
+        parameters = {"session_id": session_id, "run_id": run_id}
+        return bool((await execute_core(self.session, _RELEASE_LEASE, parameters)).rowcount)
 
     async def lapsed_leases(self, now: datetime) -> list[tuple[uuid.UUID, uuid.UUID]]:
         """(session, run) of every lease that lapsed: runs whose server stopped."""
@@ -231,12 +246,7 @@ class SessionRepository:
         )
 
     async def supersede(self, message_id: uuid.UUID, when: datetime) -> None:
-        await self.session.execute(
-            update(SessionMessage)
-            .where(SessionMessage.id == message_id)
-            .values(superseded_at=when)
-            .execution_options(synchronize_session=False)
-        )
+        await execute_core(self.session, _SUPERSEDE, {"message_id": message_id, "when": when})
 
     async def message_window(
         self,
@@ -296,6 +306,6 @@ class SessionRepository:
 
     async def append_reply(self, values: dict[str, Any]) -> None:
         """Insert one message numbered next in its session, in a single statement."""
-        await self.session.execute(
-            insert(SessionMessage).values(**values, seq=next_seq(values["session_id"]))
+        await execute_core(
+            self.session, _APPEND_REPLY, {**values, "numbered_in": values["session_id"]}
         )
