@@ -1,13 +1,24 @@
 """The floor: ``litellm.acompletion`` from the benchmark process to the same upstream, with
-the arguments the service's gateway passes (no retries, a placeholder key, the api_base)."""
+the arguments the service's gateway passes (no retries, a placeholder key, the api_base).
+
+By default through LiteLLM's default transport (the OpenAI SDK), as a user calling
+LiteLLM directly would; ``own_handler=True`` sends it through LiteLLM's own HTTP handler,
+as the server's gateway does by default (``litellm_openai_transport``). LiteLLM reads
+that switch from the environment on every call, so it is set around each call: use
+``own_handler`` only where calls do not overlap (concurrency 1)."""
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from bench.api import BENCH_MODEL, StreamTimes
+
+# The switch the server's gateway sets (service/llm/gateway.py OPENAI_TRANSPORT_ENV).
+OWN_HANDLER_ENV = "EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER"
 
 
 def load_litellm() -> Any:
@@ -21,10 +32,24 @@ def load_litellm() -> Any:
     return litellm
 
 
+@contextmanager
+def _transport(own_handler: bool) -> Iterator[None]:
+    before = os.environ.get(OWN_HANDLER_ENV)
+    os.environ[OWN_HANDLER_ENV] = "true" if own_handler else "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[OWN_HANDLER_ENV]
+        else:
+            os.environ[OWN_HANDLER_ENV] = before
+
+
 class DirectLiteLLM:
-    def __init__(self, api_base: str) -> None:
+    def __init__(self, api_base: str, *, own_handler: bool = False) -> None:
         self.litellm = load_litellm()
         self.api_base = api_base
+        self.own_handler = own_handler
 
     def _kwargs(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         return {
@@ -38,7 +63,8 @@ class DirectLiteLLM:
         }
 
     async def complete(self, messages: list[dict[str, Any]]) -> bool:
-        response = await self.litellm.acompletion(**self._kwargs(messages))
+        with _transport(self.own_handler):
+            response = await self.litellm.acompletion(**self._kwargs(messages))
         return bool(response.choices[0].message.content)
 
     async def stream(self, messages: list[dict[str, Any]]) -> StreamTimes:
@@ -47,9 +73,10 @@ class DirectLiteLLM:
             "stream": True,
             "stream_options": {"include_usage": True},
         }
-        response = await self.litellm.acompletion(**kwargs)
-        first = 0.0
-        async for _chunk in response:
-            if not first:
-                first = time.perf_counter() - started
+        with _transport(self.own_handler):
+            response = await self.litellm.acompletion(**kwargs)
+            first = 0.0
+            async for _chunk in response:
+                if not first:
+                    first = time.perf_counter() - started
         return StreamTimes(first, time.perf_counter() - started, bool(first))

@@ -77,6 +77,7 @@ class Rig:
         self.workdir.chmod(0o755)  # the PostgreSQL cluster inside runs as another user
         self.upstream: Process | None = None
         self._direct: DirectLiteLLM | None = None
+        self._direct_own: DirectLiteLLM | None = None
         self.servers: dict[str, Process] = {}
         self.proxy: Process | None = None
         self.postgres: Postgres | None = None
@@ -104,9 +105,17 @@ class Rig:
 
     @property
     def direct(self) -> DirectLiteLLM:
+        """The floor the targets name: LiteLLM as a user would call it (its defaults)."""
         if self._direct is None:
             self._direct = DirectLiteLLM(self.api_base)
         return self._direct
+
+    @property
+    def direct_own_handler(self) -> DirectLiteLLM:
+        """The same call through LiteLLM's own HTTP handler, as the server sends it."""
+        if self._direct_own is None:
+            self._direct_own = DirectLiteLLM(self.api_base, own_handler=True)
+        return self._direct_own
 
     async def server(self, database: str) -> Process:
         """``chatmodel serve`` on a fresh database of this kind, with the bench chat model."""

@@ -30,12 +30,16 @@ async def run(rig: Rig) -> list[Row]:
         async def floor(worker: int, index: int) -> bool:
             return await direct.complete(messages)
 
+        async def same_transport(worker: int, index: int) -> bool:
+            return await rig.direct_own_handler.complete(messages)
+
         async def ours(worker: int, index: int) -> bool:
             return await api.run(http, sessions[index % len(sessions)])
 
-        await interleaved([floor, ours], WARM_UP)
-        base, mine = await interleaved([floor, ours], rounds)
-    rig.check("(a) latency", base, mine)
+        sides = [floor, same_transport, ours]
+        await interleaved(sides, WARM_UP)
+        base, own, mine = await interleaved(sides, rounds)
+    rig.check("(a) latency", base, own, mine)
     p50, p95 = mine.p(50), mine.p(95)
     scenario = f"(a) latency c=1, {size}-msg session, SQLite"
     return [
@@ -56,4 +60,11 @@ async def run(rig: Rig) -> list[Row]:
             ratio(p95, base.p(95)),
         ),
         Row(scenario, "added per run (p50 difference)", ms(p50 - base.p(50))),
+        Row(
+            scenario,
+            "run p50 vs direct litellm p50 on LiteLLM's own HTTP handler (the server's transport)",
+            ms(p50),
+            ms(own.p(50)),
+            ratio(p50, own.p(50)),
+        ),
     ]

@@ -35,7 +35,7 @@ async def run(rig: Rig) -> list[Row]:
         "stream_options": {"include_usage": True},
     }
     direct = rig.direct
-    sides: dict[str, list[StreamTimes]] = {"upstream": [], "direct": [], "ours": []}
+    sides: dict[str, list[StreamTimes]] = {"upstream": [], "direct": [], "own": [], "ours": []}
     async with api.client(server.base_url, 1) as http, api.client(rig.api_base, 1) as raw:
         sessions = await api.create_sessions(
             http, CHAT_MODEL, math.ceil((rounds + WARM_UP) / RUNS_PER_SESSION), size
@@ -45,6 +45,7 @@ async def run(rig: Rig) -> list[Row]:
             taken = {
                 "upstream": await api.sse_times(raw, "POST", "/chat/completions", upstream_body),
                 "direct": await direct.stream(messages),
+                "own": await rig.direct_own_handler.stream(messages),
                 "ours": await api.sse_times(
                     http, "POST", f"/v1/sessions/{session}/run", {"stream": True}
                 ),
@@ -69,6 +70,13 @@ async def run(rig: Rig) -> list[Row]:
             f"+{added:.1f} ms",
             f"≤ +{TARGET_MS:g} ms",
             within(added, TARGET_MS),
+        ),
+        Row(
+            scenario,
+            "first event p50 vs direct litellm first chunk on LiteLLM's own HTTP handler",
+            ms(first["ours"]),
+            ms(first["own"]),
+            f"+{first['ours'] - first['own']:.1f} ms",
         ),
         Row(scenario, "upstream's own first event p50 (httpx)", ms(first["upstream"])),
         Row(
