@@ -91,10 +91,11 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
         return {"status": "ok", "version": __version__}
 
     install_operator_routes(app, settings)  # /healthz, /readyz, /metrics
+    # Routes are matched in order, one by one: the busiest first (no path overlaps).
+    app.include_router(runs_router)
+    app.include_router(sessions_router)
     app.include_router(chat_models_router)
     app.include_router(releases_router)
-    app.include_router(sessions_router)
-    app.include_router(runs_router)
     install_openai_compat(app)  # /v1/chat/completions, /v1/completions, /v1/models
     app.include_router(version_test_router)
     app.include_router(auth_router)

@@ -899,3 +899,39 @@ def test_the_budget_follows_litellm_the_version_and_the_settings(gateway: LLMGat
         gateway, settings, version(), LLMCall("gpt-4o-mini", [], tools=[WEATHER_TOOL])
     )
     assert with_tools.overhead > known.overhead > 0
+
+
+def test_a_system_prompts_count_is_kept_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every run counts its version's system prompt: counted once per (model, text), the
+    same figure every time, in a bounded cache; other messages are counted every time."""
+    from chatmodel_service.llm import gateway as gateway_module
+    from chatmodel_service.llm.gateway import create_gateway
+
+    fresh = create_gateway()
+    asked: list[str] = []
+    counter = fresh._token_counter
+
+    def counting(model: str, messages: list[dict[str, Any]], tools: Any) -> int:
+        asked.append(messages[0]["role"] if messages else "empty")
+        return counter(model, messages, tools)
+
+    monkeypatch.setattr(fresh, "_token_counter", counting)
+    monkeypatch.setattr(gateway_module, "SYSTEM_COUNTS_KEPT", 2)
+    prompt = {"role": "system", "content": "You are terse."}
+    first = fresh.count_message_tokens(MODEL, prompt)
+    assert fresh.count_message_tokens(MODEL, dict(prompt)) == first
+    assert asked.count("system") == 1
+    user = {"role": "user", "content": "You are terse."}
+    fresh.count_message_tokens(MODEL, user)
+    fresh.count_message_tokens(MODEL, user)
+    assert asked.count("user") == 2
+
+    fresh.count_message_tokens("gpt-4o", prompt)  # another model: counted for it
+    fresh.count_message_tokens(MODEL, {"role": "system", "content": "Another prompt."})
+    assert asked.count("system") == 3
+    assert fresh.count_message_tokens(MODEL, prompt) == first  # pushed out: counted again
+    assert asked.count("system") == 4
+    long = {"role": "system", "content": "x " * 10_000}
+    fresh.count_message_tokens(MODEL, long)
+    fresh.count_message_tokens(MODEL, long)
+    assert asked.count("system") == 6  # too long to keep

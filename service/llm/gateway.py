@@ -31,6 +31,7 @@ import logging
 import math
 import os
 import time
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, Collection
 from contextlib import aclosing
 from typing import Any
@@ -73,6 +74,9 @@ NOT_CHAT_MODES = frozenset(
 # key and the server's environment has none: local servers accept any value.
 PLACEHOLDER_API_KEY = "chatmodel-no-key"
 
+SYSTEM_COUNTS_KEPT = 256  # system prompts whose token counts are kept, per process
+SYSTEM_COUNT_MAX_CHARS = 16_384  # longer ones are counted every time
+
 
 def _elapsed_ms(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
@@ -101,6 +105,8 @@ class LLMGateway:
         self._keys: dict[tuple[str, str], bool] = {}
         # Models LiteLLM's price table cannot price: asking again would fail again.
         self._unpriced: set[str] = set()
+        # Token counts of system prompts by (model, text), least recently used first.
+        self._system_counts: OrderedDict[tuple[str, str], int] = OrderedDict()
 
     def check_model(
         self, model: str, api_base: str | None, params: Collection[str] = ()
@@ -194,12 +200,27 @@ class LLMGateway:
     def count_message_tokens(self, model: str, message: dict[str, Any]) -> int:
         """The tokens one OpenAI-format message adds to a prompt for ``model`` (its
         role, content, name and calls). Never raises: what LiteLLM cannot count is
-        ``estimated_tokens(message)``."""
+        ``estimated_tokens(message)``. A plain system message's count is kept (a few
+        hundred of them, up to 16k characters each): every run counts its version's
+        system prompt, which never changes."""
+        content = message.get("content")
+        key = None
+        if message.get("role") == "system" and len(message) == 2 and isinstance(content, str):
+            key = (model, content) if len(content) <= SYSTEM_COUNT_MAX_CHARS else None
+        if key is not None and key in self._system_counts:
+            self._system_counts.move_to_end(key)
+            return self._system_counts[key]
         try:
-            count = self._token_counter(model, [message], None)
+            count = max(
+                1, self._token_counter(model, [message], None) - self._empty_prompt_tokens(model)
+            )
         except Exception:  # a message or model LiteLLM cannot tokenize: estimate
-            return max(1, estimated_tokens(message))
-        return max(1, count - self._empty_prompt_tokens(model))
+            count = max(1, estimated_tokens(message))
+        if key is not None:
+            self._system_counts[key] = count
+            if len(self._system_counts) > SYSTEM_COUNTS_KEPT:
+                self._system_counts.popitem(last=False)
+        return count
 
     def count_schema_tokens(
         self,
