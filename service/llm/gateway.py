@@ -74,6 +74,7 @@ NOT_CHAT_MODES = frozenset(
 # key and the server's environment has none: local servers accept any value.
 PLACEHOLDER_API_KEY = "chatmodel-no-key"
 
+LITELLM_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
 SYSTEM_COUNTS_KEPT = 256  # system prompts whose token counts are kept, per process
 SYSTEM_COUNT_MAX_CHARS = 16_384  # longer ones are counted every time
 
@@ -545,6 +546,13 @@ def create_gateway(openai_transport: OpenAITransport = "litellm") -> LLMGateway:
 
     litellm.telemetry = False
     litellm.suppress_debug_info = True
+    # LiteLLM's loggers get a handler of their own at import and log a line per call at
+    # INFO: without its handler their records reach the service's handlers once, in the
+    # service's format with the request id; below WARNING they are noise (and CPU).
+    for name in LITELLM_LOGGERS:
+        logger_of_litellm = logging.getLogger(name)
+        logger_of_litellm.handlers.clear()
+        logger_of_litellm.setLevel(logging.WARNING)
     # Token counts use tiktoken: a run never waits for a tokenizer download.
     litellm.disable_hf_tokenizer_download = True
     if not any(item.get("provider") == OFFLINE_PROVIDER for item in litellm.custom_provider_map):

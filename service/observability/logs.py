@@ -19,8 +19,13 @@ from chatmodel_service.observability.context import current_request
 ACCESS_LOGGER = "chatmodel_service.access"
 TEXT_FORMAT = "%(levelname)s %(name)s [%(request_id)s]: %(message)s"
 
-# Attributes every LogRecord has; anything else on a record came from ``extra=``.
-_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# Attributes every LogRecord has; anything else on a record came from ``extra=``, except
+# the mark LiteLLM's secret-redacting filter (on uvicorn's loggers, among others) sets.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "litellm_redacted",
+}
 
 
 class RequestIdFilter(logging.Filter):
