@@ -76,6 +76,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level.lower(),
         log_config=None,  # uvicorn's own lines in our format (configure_logging)
         access_log=False,  # the app logs one line per request, with its request id
+        timeout_keep_alive=settings.keep_alive_seconds,
     )
     return 0
 

@@ -54,6 +54,15 @@ class Settings(BaseSettings):
         le=3600,
         description="Longest `wait_seconds` a run request may ask for (policy `wait`).",
     )
+    keep_alive_seconds: int = Field(
+        default=75,
+        gt=0,
+        le=3600,
+        description="How long `chatmodel serve` keeps an idle HTTP connection open. "
+        "Longer than clients keep theirs (httpx: 5 s) and than load balancers' idle "
+        "timeouts, so a client never reuses a connection the server is closing that "
+        "very moment (uvicorn's own default, 5 s, races httpx's).",
+    )
     max_body_bytes: int = Field(
         default=4 * 1024 * 1024, gt=0, description="Largest accepted request body, in bytes."
     )

@@ -8,8 +8,10 @@ import json
 import logging
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -242,6 +244,8 @@ async def test_successful_probes_are_logged_at_debug(
 
 # -- chatmodel serve, for real ----------------------------------------------------------
 
+KEEP_ALIVE = 1  # seconds an idle connection stays open (CHATMODEL_KEEP_ALIVE_SECONDS)
+
 
 @pytest.fixture
 def serve_process(tmp_path: Path) -> Iterator[tuple[str, Path]]:
@@ -249,6 +253,7 @@ def serve_process(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATMODEL_")}
     env["CHATMODEL_DATABASE_URL"] = sqlite_url(tmp_path / "chat.db")
+    env["CHATMODEL_KEEP_ALIVE_SECONDS"] = str(KEEP_ALIVE)
     log_path = tmp_path / "serve.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
@@ -276,6 +281,12 @@ def test_serve_writes_json_lines_with_the_request_id(serve_process: tuple[str, P
         listed = http.get("/v1/chat-models", headers={"X-Request-ID": "serve-check-1"})
         ready = http.get("/readyz")
         scraped = http.get("/metrics")
+        session = http.post("/v1/sessions", json={"chat_model": "simple_assistant"}).json()
+        ran = http.post(
+            f"/v1/sessions/{session['uuid']}/run",
+            json={"messages": [{"role": "user", "content": "Hello."}]},
+        )  # a model call, through LiteLLM
+    assert ran.status_code == 200 and ran.json()["error"] is False, ran.text
     assert listed.status_code == 200 and listed.headers["X-Request-ID"] == "serve-check-1"
     assert ready.status_code == 200, ready.text
     assert scraped.status_code == 200 and "chatmodel_http_requests_total" in scraped.text
@@ -292,3 +303,34 @@ def test_serve_writes_json_lines_with_the_request_id(serve_process: tuple[str, P
     assert "chatmodel_service" in loggers  # the service's own lines (the no-keys warning)
     assert "uvicorn.error" in loggers  # uvicorn's, in the same format
     assert "uvicorn.access" not in loggers  # replaced by the line above
+    # LiteLLM's own handler and its line per call are gone; no field of its leaks in.
+    lines = log_path.read_text().splitlines()
+    assert [line for line in lines if not line.startswith(("{", "chatmodel"))] == []
+    assert not [e for e in entries if e["logger"].startswith("LiteLLM")], entries
+    assert not [e for e in entries if "litellm_redacted" in e], entries
+
+
+def _get_health(connection: socket.socket) -> bytes:
+    """One GET /health on ``connection``; the whole response (head and body)."""
+    connection.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += connection.recv(65536)
+    head, _, body = received.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+    while len(body) < length:
+        body += connection.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+def test_serve_keeps_idle_connections_for_the_keep_alive_setting(
+    serve_process: tuple[str, Path],
+) -> None:
+    """An idle connection stays usable for CHATMODEL_KEEP_ALIVE_SECONDS, then is closed."""
+    host, port = serve_process[0].removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        assert _get_health(connection).startswith(b"HTTP/1.1 200")
+        time.sleep(KEEP_ALIVE / 2)
+        assert _get_health(connection).startswith(b"HTTP/1.1 200")  # still open
+        time.sleep(KEEP_ALIVE * 2)
+        assert connection.recv(1) == b""  # the server closed it
