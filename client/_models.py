@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 
 class _ServerModel(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 def _parsed_arguments(arguments: str) -> dict[str, Any] | None:
