@@ -141,7 +141,8 @@ class IdempotencyKeyReused(InvalidInput):
 
 
 class DatabaseBusy(ServiceError):
-    """Every pooled database connection stayed in use for ``db_pool_timeout`` seconds."""
+    """Every pooled database connection stayed in use for ``db_pool_timeout`` seconds, or
+    (SQLite) another process held the database's write lock for its busy timeout."""
 
     status_code = 503
     code = "database_busy"
@@ -230,6 +231,13 @@ def refused_value(exc: BaseException) -> InvalidInput | None:
     return None
 
 
+def sqlite_locked(exc: Exception) -> bool:
+    """SQLite gave up waiting for another connection's write lock (``busy_timeout``): on
+    SQLite, another server process on the same file (this process's writers queue)."""
+    orig = getattr(exc, "orig", None)
+    return type(orig).__name__ == "OperationalError" and "database is locked" in str(orig)
+
+
 def install_error_handlers(app: Any) -> None:
     """Register the one mapping from exceptions to JSON bodies (no tracebacks, ever)."""
     import logging
@@ -275,6 +283,8 @@ def install_error_handlers(app: Any) -> None:
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     async def database_error(request: Request, exc: Exception) -> JSONResponse:
+        if sqlite_locked(exc):  # another process held SQLite's write lock too long
+            return await pool_timeout(request, exc)
         refused = refused_value(exc)
         if refused is None:
             return await unexpected(request, exc)
@@ -290,8 +300,8 @@ def install_error_handlers(app: Any) -> None:
         return await service_error(request, refused)
 
     async def pool_timeout(request: Request, exc: Exception) -> JSONResponse:
-        logger.warning("no free database connection in time: %s", exc)
-        busy = DatabaseBusy("Every database connection is in use; retry shortly.")
+        logger.warning("the database was busy for too long: %s", type(exc).__name__)
+        busy = DatabaseBusy("The database is busy; retry shortly.")
         return await service_error(request, busy)
 
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -5,6 +5,7 @@ the safety net behind the schemas), an exhausted connection pool (a 503), anythi
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,11 +13,14 @@ from fastapi import FastAPI
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from chatmodel_service import db as db_module
 from chatmodel_service.app import create_app
 from chatmodel_service.config import Settings
 from chatmodel_service.deps import DbSession
 from chatmodel_service.llm.gateway import LLMGateway
+from chatmodel_service.migrate import upgrade
 from chatmodel_service.models import DEFAULT_PROJECT_ID, ChatModel, ChatModelVersion
+from tests.support.databases import sqlite_url
 
 NUL = "a\x00b"
 
@@ -124,3 +128,30 @@ async def test_the_pool_grows_by_max_overflow_and_no_further(
             with pytest.raises(PoolTimeout):
                 async with engine.connect() as d:
                     await d.execute(text("SELECT 1"))
+
+
+async def test_another_process_holding_sqlites_write_lock_is_a_503(
+    tmp_path: Path, gateway: LLMGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two apps on one SQLite file stand in for two server processes: each queues its own
+    writers, so they meet at SQLite's lock. One that waits past the busy timeout answers
+    503 ``database_busy``, not a 500, and stores nothing; afterwards writes go through."""
+    monkeypatch.setattr(db_module, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    url = sqlite_url(tmp_path / "shared.db")
+    await asyncio.to_thread(upgrade, url)
+    holder = create_app(Settings(database_url=url, seed_demo=False), gateway)
+    writer = create_app(Settings(database_url=url, seed_demo=False), gateway)
+    async with (
+        holder.router.lifespan_context(holder),
+        writer.router.lifespan_context(writer),
+        _client(writer) as client,
+    ):
+        async with holder.state.database.transaction() as db:  # the other process
+            await db.execute(text("UPDATE project SET name = name"))
+            busy = await client.post("/v1/chat-models", json={"name": "blocked"})
+        assert busy.status_code == 503, busy.text
+        assert busy.json()["error"] == "database_busy"
+        assert busy.headers["retry-after"] == "1"
+        assert (await client.get("/v1/chat-models")).json()["data"] == []
+        created = await client.post("/v1/chat-models", json={"name": "later"})
+        assert created.status_code == 201, created.text
