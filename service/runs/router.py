@@ -29,7 +29,7 @@ from chatmodel_service.runs.schemas import (
     RunRequest,
     VersionTrialRequest,
 )
-from chatmodel_service.runs.service import Replayed, list_runs, run_session, start_run
+from chatmodel_service.runs.service import Replayed, complete_run, list_runs, start_run
 from chatmodel_service.runs.streaming import replay_stream, sse_lines, stream_run
 from chatmodel_service.runs.trial import trial_run
 
@@ -109,12 +109,12 @@ async def run(
         return schema_response(started.response, headers)
     if request.stream:
         return StreamingResponse(
-            sse_lines(stream_run(database, gateway, settings, started)),
+            sse_lines(stream_run(database, gateway, started)),
             media_type="text/event-stream",
             headers=STREAM_HEADERS,
         )
-    result = await run_session(database, gateway, settings, started)
-    return schema_response(result)
+    finished = await complete_run(database, gateway, started)
+    return schema_response(finished.response)
 
 
 @router.get("/{session_uuid}/runs")

@@ -650,15 +650,6 @@ async def complete_run(
     return await finish_run(database, prepared, outcome)
 
 
-async def run_session(
-    database: Database, gateway: LLMGateway, settings: Settings, prepared: PreparedRun
-) -> LLMResponse:
-    """Call the model for a claimed run and store its outcome; upstream failures come
-    back as data. (``settings`` is not needed: the lease's length travels with
-    ``prepared``.)"""
-    return (await complete_run(database, gateway, prepared)).response
-
-
 async def recover_lapsed_runs(database: Database) -> int:
     """Mark every run whose lease lapsed as interrupted and free its session (at start-up;
     taking a session over does the same for one session)."""

@@ -22,7 +22,6 @@ from typing import Generic, TypeVar
 
 import anyio
 
-from chatmodel_service.config import Settings
 from chatmodel_service.db import Database
 from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.llm.types import LLMCall, LLMFailure, LLMOutcome, StreamDelta
@@ -140,10 +139,9 @@ async def relay_session_run(
 
 
 async def stream_run(
-    database: Database, gateway: LLMGateway, settings: Settings, prepared: PreparedRun
+    database: Database, gateway: LLMGateway, prepared: PreparedRun
 ) -> AsyncGenerator[LLMStreamResponse]:
-    """A claimed session run's SSE events: deltas, then the stored outcome. (``settings``
-    is not needed: the lease's length travels with ``prepared``.)"""
+    """A claimed session run's SSE events: deltas, then the stored outcome."""
     async with aclosing(relay_session_run(database, gateway, prepared)) as events:
         async for event in events:
             if isinstance(event, StreamDelta):
