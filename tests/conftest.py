@@ -19,6 +19,7 @@ os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 os.environ.setdefault("OPENAI_API_KEY", "sk-test-not-a-real-key")
 
 import shutil
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -90,6 +91,18 @@ def postgres_url(postgres_databases: PostgresDatabases) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def gateway() -> LLMGateway:
     return create_gateway()
+
+
+@pytest.fixture(autouse=True)
+def _litellm_clients_of_this_test_only() -> Iterator[None]:
+    """LiteLLM caches its HTTP clients by ``id()`` of the event loop. Every test has a
+    loop of its own, and a new loop can be allocated where a closed one was: the cache is
+    emptied after each test, so no test is handed a client bound to a closed loop (a
+    server runs one loop for its whole life and never meets this)."""
+    yield
+    litellm = sys.modules.get("litellm")
+    if litellm is not None:
+        litellm.in_memory_llm_clients_cache.flush_cache()
 
 
 @pytest.fixture
