@@ -86,19 +86,19 @@ async def _earlier_fork(
 ) -> SessionOut | None:
     """The stored fork with this uuid if it is the same fork (same parent, same point);
     409 if the uuid belongs to any other session; None if no session has it."""
-    existing = await sessions.get_with_version(project_id, fork_uuid)
-    if existing is not None:
-        same = (existing.session.parent_session_id, existing.session.parent_seq)
-        if same == (parent_uuid, at_seq):
-            return session_out(existing)
-        raise Conflict(
-            f"Session {fork_uuid} already exists and is not this fork of {parent_uuid} at "
-            f"seq {at_seq}.",
-            field="session_uuid",
-        )
-    if await sessions.exists_anywhere(fork_uuid):
+    existing = await sessions.get_with_version_in_any_project(fork_uuid)
+    if existing is None:
+        return None
+    if existing.session.project_id != project_id:
         raise Conflict(f"Session {fork_uuid} is taken.", field="session_uuid")
-    return None
+    same = (existing.session.parent_session_id, existing.session.parent_seq)
+    if same == (parent_uuid, at_seq):
+        return session_out(existing)
+    raise Conflict(
+        f"Session {fork_uuid} already exists and is not this fork of {parent_uuid} at "
+        f"seq {at_seq}.",
+        field="session_uuid",
+    )
 
 
 async def delete_session(

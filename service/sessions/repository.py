@@ -60,6 +60,16 @@ _APPEND_REPLY = insert(_MESSAGE_TABLE).values(
 )
 
 
+def _with_version(session_id: uuid.UUID) -> Any:
+    """The session, its pinned version and its chat model, joined."""
+    return (
+        select(ChatSession, ChatModelVersion, ChatModel)
+        .join(ChatModelVersion, ChatModelVersion.id == ChatSession.version_id)
+        .join(ChatModel, ChatModel.id == ChatSession.chat_model_id)
+        .where(ChatSession.id == session_id)
+    )
+
+
 class SessionRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -69,15 +79,17 @@ class SessionRepository:
     ) -> LoadedSession | None:
         """The session with its pinned version and chat model, in one query. ``lock``:
         the session's row stays locked until the transaction ends (see ``lock``)."""
-        query = (
-            select(ChatSession, ChatModelVersion, ChatModel)
-            .join(ChatModelVersion, ChatModelVersion.id == ChatSession.version_id)
-            .join(ChatModel, ChatModel.id == ChatSession.chat_model_id)
-            .where(ChatSession.id == session_id, ChatSession.project_id == project_id)
-        )
+        query = _with_version(session_id).where(ChatSession.project_id == project_id)
         if lock:
             query = query.with_for_update(of=ChatSession)
         row = (await self.session.execute(query)).one_or_none()
+        return LoadedSession(*row) if row is not None else None
+
+    async def get_with_version_in_any_project(self, session_id: uuid.UUID) -> LoadedSession | None:
+        """The session with this id whatever its project, in one query: for telling a
+        uuid that is free from one taken here or elsewhere in one snapshot (two queries
+        could each see a different moment of a concurrent create)."""
+        row = (await self.session.execute(_with_version(session_id))).one_or_none()
         return LoadedSession(*row) if row is not None else None
 
     async def lock(self, session_id: uuid.UUID) -> None:
@@ -157,9 +169,6 @@ class SessionRepository:
             .group_by(SessionMessage.session_id)
         )
         return {session_id: (int(count), last) for session_id, count, last in rows}
-
-    async def exists_anywhere(self, session_id: uuid.UUID) -> bool:
-        return await self.session.get(ChatSession, session_id) is not None
 
     async def add_unless_exists(self, chat_session: ChatSession) -> bool:
         """Insert the session; False (and nothing inserted) if its id was taken meanwhile

@@ -101,18 +101,17 @@ async def _existing(
 ) -> SessionOut | None:
     """The stored session with this uuid if it is the chat model's; 409 if the uuid is
     another chat model's or another project's; None if no session has it."""
-    existing = await sessions.get_with_version(project_id, session_uuid)
-    if existing is not None:
-        if existing.chat_model.id != chat_model.id:
-            raise Conflict(
-                f"Session {session_uuid} already exists for chat model "
-                f"'{existing.chat_model.name}'.",
-                field="session_uuid",
-            )
-        return session_out(existing)
-    if await sessions.exists_anywhere(session_uuid):
+    existing = await sessions.get_with_version_in_any_project(session_uuid)
+    if existing is None:
+        return None
+    if existing.session.project_id != project_id:
         raise Conflict(f"Session {session_uuid} is taken.", field="session_uuid")
-    return None
+    if existing.chat_model.id != chat_model.id:
+        raise Conflict(
+            f"Session {session_uuid} already exists for chat model '{existing.chat_model.name}'.",
+            field="session_uuid",
+        )
+    return session_out(existing)
 
 
 async def list_sessions(
