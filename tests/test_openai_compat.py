@@ -655,11 +655,18 @@ async def test_messages_added_through_the_sessions_api_count_as_history(
 # -- a session's lease ------------------------------------------------------------------
 
 
+# Short leases: a call slower than one keeps its session only by renewing it (every third
+# of a lease). Long enough that a loaded machine's scheduling delays never miss a renewal.
+LEASE = 1.2
+
+
 @pytest.fixture
 async def short_lease_app(database_url: str, gateway: LLMGateway) -> AsyncIterator[FastAPI]:
-    """Leases of 0.5 s: a call slower than that keeps its session only by renewing."""
     settings = Settings(
-        database_url=database_url, seed_demo=False, llm_timeout_seconds=5, run_lease_seconds=0.5
+        database_url=database_url,
+        seed_demo=False,
+        llm_timeout_seconds=10,
+        run_lease_seconds=LEASE,
     )
     app = create_app(settings, gateway)
     async with app.router.lifespan_context(app):
@@ -708,14 +715,14 @@ async def test_a_session_call_slower_than_the_lease_keeps_its_session(
 ) -> None:
     client = short_lease_client
     await scripted_chat_model(client, llm_server)
-    llm_server.enqueue(Delay(1.5, Reply("Slow but sure.")), Reply("Native."))
+    llm_server.enqueue(Delay(2 * LEASE + 0.8, Reply("Slow but sure.")), Reply("Native."))
     session = str(uuid.uuid4())
     headers = {"X-Session-Id": session}
     call = asyncio.create_task(
         client.post("/v1/chat/completions", json=chat("remote"), headers=headers)
     )
     await _until_requested(llm_server)
-    await asyncio.sleep(1.0)  # twice the lease: only renewals keep the session
+    await asyncio.sleep(2 * LEASE)  # twice the lease: only renewals keep the session
 
     busy = await client.post(f"/v1/sessions/{session}/run", json={})
     assert busy.status_code == 409 and busy.json()["error"] == "session_busy", busy.text
@@ -740,7 +747,8 @@ async def test_a_session_stream_slower_than_the_lease_keeps_its_session(
 ) -> None:
     client = short_lease_client
     await scripted_chat_model(client, llm_server)
-    llm_server.enqueue(SlowStream(Reply("one two three four five six"), chunk_delay=0.25))
+    chunk_delay = (2 * LEASE + 0.8) / 6  # the stream outlasts two leases
+    llm_server.enqueue(SlowStream(Reply("one two three four five six"), chunk_delay=chunk_delay))
     session = str(uuid.uuid4())
     call = asyncio.create_task(
         stream_events(
@@ -751,7 +759,7 @@ async def test_a_session_stream_slower_than_the_lease_keeps_its_session(
         )
     )
     await _until_requested(llm_server)
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(2 * LEASE)
 
     busy = await client.post(f"/v1/sessions/{session}/run", json={})
     assert busy.status_code == 409 and busy.json()["error"] == "session_busy", busy.text
