@@ -15,16 +15,19 @@ from chatmodel_service.auth.router import router as auth_router
 from chatmodel_service.auth.startup import auth_required
 from chatmodel_service.chat_models.router import router as chat_models_router
 from chatmodel_service.chat_models.service import seed_demo
-from chatmodel_service.config import Settings, get_settings
+from chatmodel_service.config import Settings, get_settings, server_secrets
 from chatmodel_service.db import Database, create_engine
 from chatmodel_service.error_schemas import ERROR_RESPONSES
 from chatmodel_service.errors import install_error_handlers
 from chatmodel_service.limits import BodySizeLimit, RateLimiter, reject_unstorable_text
 from chatmodel_service.llm.gateway import LLMGateway, create_gateway
+from chatmodel_service.observability.logs import redact_log_records
 from chatmodel_service.observability.metrics import ServiceMetrics
 from chatmodel_service.observability.middleware import RequestObservability
 from chatmodel_service.observability.router import install as install_operator_routes
+from chatmodel_service.openai_compat.errors import UnservedPaths
 from chatmodel_service.openai_compat.router import install as install_openai_compat
+from chatmodel_service.redaction import SecretRedactor
 from chatmodel_service.releases.router import router as releases_router
 from chatmodel_service.runs.router import router as runs_router
 from chatmodel_service.runs.router import version_test_router
@@ -53,7 +56,12 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
         database = Database(create_engine(settings))
         app.state.settings = settings
         app.state.database = database
-        app.state.gateway = gateway or create_gateway(settings.litellm_openai_transport)
+        shared_gateway = gateway or create_gateway(settings.litellm_openai_transport)
+        # The secrets held now (provider keys, the database password), kept out of every
+        # failure the gateway reports and of every log line while the app runs.
+        redactor = SecretRedactor(server_secrets(settings, shared_gateway.key_variables()))
+        app.state.gateway = shared_gateway.redacting(redactor)
+        stop_redacting_logs = redact_log_records(redactor)
         if not app.state.auth_required:
             logger.warning(
                 "API keys are NOT required: every request acts as the default project's "
@@ -71,6 +79,7 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
             yield
         finally:
             await database.dispose()
+            stop_redacting_logs()
 
     app = ChatModelAPI(
         title="chatmodel",
@@ -101,4 +110,14 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
     app.include_router(auth_router)
     app.include_router(usage_router)
     app.include_router(admin_router)
+    native_api = (
+        runs_router,
+        sessions_router,
+        chat_models_router,
+        releases_router,
+        version_test_router,
+        auth_router,
+        usage_router,
+    )
+    app.router.default = UnservedPaths(app.router.default, native_api)  # 404 of no route
     return app

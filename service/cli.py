@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 
 from chatmodel_service import __version__
 from chatmodel_service.auth.startup import CREATE_KEY_HINT, AuthRefused, check_serve_auth
-from chatmodel_service.config import Settings, get_settings
+from chatmodel_service.config import Settings, SettingsError, get_settings
 
 
 def _safe_url(url: str) -> str:
@@ -56,6 +56,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     print(f"chatmodel {__version__}: database {_safe_url(settings.database_url)}", file=sys.stderr)
     _upgrade(settings, "head")
+    unwritable = asyncio.run(_write_failure(settings))
+    if unwritable is not None:
+        print(
+            f"chatmodel: cannot serve: the database {_safe_url(settings.database_url)} "
+            f"cannot store data ({unwritable})",
+            file=sys.stderr,
+        )
+        return 1
     if required and asyncio.run(_usable_keys(settings)) == 0:
         # Serving anyway would answer 401 to everyone: say how to get the first key.
         print(
@@ -79,6 +87,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
         timeout_keep_alive=settings.keep_alive_seconds,
     )
     return 0
+
+
+async def _write_failure(settings: Settings) -> str | None:
+    """Why the database cannot store data (a read-only file, a full disk), or None: a
+    server that cannot write would answer every run with 503s."""
+    from chatmodel_service.db import Database, create_engine
+
+    database = Database(create_engine(settings))
+    try:
+        failure = await database.probe_writes(always=True)
+    finally:
+        await database.dispose()
+    return None if failure is None else failure.cause
+
+
+def _database_problem(exc: BaseException) -> str | None:
+    """One line for an error that means the database cannot be used (unreachable, cannot
+    be opened or written), naming it without its password; None for any other error."""
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, DBAPIError | OSError):
+        return None
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    url = _safe_url(get_settings().database_url)
+    return f"cannot use the database {url}: {reason} ({type(cause).__name__})"
 
 
 async def _usable_keys(settings: Settings) -> int:
@@ -261,9 +295,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _refuse_bad_settings() -> int | None:
+    """Exit status 2, with each setting the environment got wrong on its own line of
+    stderr, if there is one (every command reads the settings first); else None."""
+    try:
+        get_settings()
+    except SettingsError as exc:
+        for problem in exc.problems:
+            print(f"chatmodel: {problem}", file=sys.stderr)
+        return 2
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.handler(args))
+    refused = _refuse_bad_settings()
+    if refused is not None:
+        return refused
+    try:
+        return int(args.handler(args))
+    except Exception as exc:
+        problem = _database_problem(exc)
+        if problem is None:
+            raise
+        print(f"chatmodel: {problem}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,14 +1,32 @@
-"""The one Settings class. Nothing else in the service reads ``os.environ``."""
+"""The one Settings class, and the secrets the server holds. Nothing else in the service
+reads ``os.environ``."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Collection
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal, get_args, get_origin
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./chatmodel.db"
+
+# An environment variable whose name ends like this holds a secret (OPENAI_API_KEY,
+# AWS_SECRET_ACCESS_KEY, HF_TOKEN, WATSONX_APIKEY, AZURE_CLIENT_SECRET, a self-hosted
+# server's MY_LLM_TOKEN, SMTP_PASSWORD, VERTEXAI_CREDENTIALS, ...).
+SECRET_VARIABLE_ENDINGS = (
+    "_KEY",
+    "_APIKEY",
+    "_TOKEN",
+    "_SECRET",
+    "_PASSWORD",
+    "_PASSWD",
+    "_CREDENTIAL",
+    "_CREDENTIALS",
+)
 
 # How LiteLLM reaches OpenAI-compatible servers (see Settings.litellm_openai_transport).
 OpenAITransport = Literal["litellm", "openai-sdk"]
@@ -147,7 +165,73 @@ class Settings(BaseSettings):
     )
 
 
+class SettingsError(ValueError):
+    """The environment gives settings values they cannot take: ``problems`` holds one
+    line per variable, ``CHATMODEL_X=value is invalid: must be ...``."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def server_secrets(settings: Settings, key_variables: Collection[str] = ()) -> frozenset[str]:
+    """Every secret value the server holds, for ``redaction.SecretRedactor``: the value of
+    each environment variable named in ``key_variables`` (where LiteLLM reads provider
+    keys, from ``LLMGateway.key_variables``) or whose name ends like a secret's
+    (:data:`SECRET_VARIABLE_ENDINGS`), and the database URL's password (no setting holds
+    another secret). The app calls it once, when it starts; empty values are left out,
+    and the redactor skips very short ones."""
+    names = set(key_variables)
+    values = {
+        value
+        for name, value in os.environ.items()
+        if name in names or name.upper().endswith(SECRET_VARIABLE_ENDINGS)
+    }
+    values.add(make_url(settings.database_url).password or "")
+    return frozenset(value for value in values if value)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Settings from the environment, read once per process (tests pass their own)."""
-    return Settings()
+    """Settings from the environment, read once per process (tests pass their own).
+    Raises SettingsError (never pydantic's ValidationError) for values they cannot take."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(_problems(exc)) from None
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    """One line per setting the environment got wrong, in the order of the fields."""
+    problems: dict[str, str] = {}
+    for error in exc.errors():
+        name = str(error["loc"][0])
+        variable = f"{Settings.model_config['env_prefix']}{name.upper()}"
+        value = str(error["input"])
+        shown = value if value.isprintable() else repr(value)  # one line, always
+        problems.setdefault(name, f"{variable}={shown} is invalid: must be {_allowed(name)}")
+    return list(problems.values())
+
+
+def _allowed(name: str) -> str:
+    """What a setting takes, from its type and bounds: ``a whole number between 1 and
+    1000``, ``a number greater than 0``, ``true or false``, ``one of: json, text``."""
+    field = Settings.model_fields[name]
+    if get_origin(field.annotation) is Literal:
+        return "one of: " + ", ".join(str(choice) for choice in get_args(field.annotation))
+    if field.annotation is bool:
+        return "true or false"
+    kind = "a whole number" if field.annotation is int else "a number"  # str never fails
+    ge, gt, le = (_bound(field.metadata, key) for key in ("ge", "gt", "le"))
+    if ge is not None and le is not None:
+        return f"{kind} between {ge} and {le}"
+    lower = f"at least {ge}" if ge is not None else None
+    lower = f"greater than {gt}" if gt is not None else lower
+    upper = f"at most {le}" if le is not None else None
+    limits = " and ".join(limit for limit in (lower, upper) if limit is not None)
+    return f"{kind} {limits}" if limits else kind
+
+
+def _bound(metadata: list[Any], key: str) -> Any:
+    """A field's ``ge``/``gt``/``le`` bound (annotated_types' Ge, Gt, Le), or None."""
+    return next((getattr(item, key) for item in metadata if hasattr(item, key)), None)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Executable, event
+from sqlalchemy import Connection, CursorResult, Executable, event, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -19,6 +22,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from chatmodel_service.config import Settings
+from chatmodel_service.errors import storage_failure
+from chatmodel_service.models.base import utcnow
 from chatmodel_service.sqlite_driver import one_trip_dbapi
 
 # Execution option a write transaction carries: on SQLite it begins with BEGIN IMMEDIATE.
@@ -70,6 +75,20 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return engine
 
 
+@dataclass(frozen=True)
+class WriteFailure:
+    """Why the database could not store data (``storage_failure``), and since when."""
+
+    cause: str
+    since: datetime
+
+
+# The write probe's throwaway table, and how much it writes (more than a page, so it needs
+# new space on either database).
+_PROBE_TABLE = "chatmodel_write_probe"
+_PROBE_BYTES = 64 * 1024
+
+
 class Database:
     """Owns the engine and hands out short transactions (units of work).
 
@@ -85,6 +104,9 @@ class Database:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # Set by the first transaction that fails for want of storage (disk full, a
+        # read-only file); only a successful ``probe_writes`` clears it (``/readyz``).
+        self.write_failure: WriteFailure | None = None
         self.dialect = engine.dialect.name
         self._writer = asyncio.Lock() if self.dialect == "sqlite" else None
         self._readers = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
@@ -100,18 +122,49 @@ class Database:
         ``write=False`` for transactions that only read (on SQLite they then never wait
         for a writer)."""
         sessions = self._writers if write else self._readers
-        if not write or self._writer is None or id(self) in _holding_writer.get():
-            async with sessions() as session, session.begin():
-                yield session
-            return
-        async with self._writer:
-            outside = _holding_writer.get()
-            _holding_writer.set(outside | {id(self)})
-            try:
+        try:
+            if not write or self._writer is None or id(self) in _holding_writer.get():
                 async with sessions() as session, session.begin():
                     yield session
-            finally:
-                _holding_writer.set(outside)
+                return
+            async with self._writer:
+                outside = _holding_writer.get()
+                _holding_writer.set(outside | {id(self)})
+                try:
+                    async with sessions() as session, session.begin():
+                        yield session
+                finally:
+                    _holding_writer.set(outside)
+        except Exception as exc:
+            cause = storage_failure(exc)
+            if cause is not None and self.write_failure is None:
+                self.write_failure = WriteFailure(cause, utcnow())
+            raise
+
+    async def probe_writes(self, *, always: bool = False) -> WriteFailure | None:
+        """After a storage failure (``write_failure``), or ``always``, try a write that
+        needs new space (a table made, filled with 64 KiB and dropped in one transaction,
+        so nothing stays) and forget the failure when it goes through; the failure that
+        remains, if any."""
+        if self.write_failure is None and not always:
+            return None
+        try:
+            # A name of its own: probes of several processes never meet.
+            table = f"{_PROBE_TABLE}_{uuid.uuid4().hex[:12]}"
+            async with self.transaction() as db:
+                await db.execute(text(f"CREATE TABLE {table} (payload TEXT)"))
+                await db.execute(
+                    text(f"INSERT INTO {table} (payload) VALUES (:payload)"),
+                    {"payload": "x" * _PROBE_BYTES},
+                )
+                await db.execute(text(f"DROP TABLE {table}"))
+        except Exception as exc:
+            cause = storage_failure(exc)
+            if cause is None:
+                raise
+            return self.write_failure or WriteFailure(cause, utcnow())
+        self.write_failure = None
+        return None
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -6,8 +6,13 @@ The Python client maps ``error`` back onto exception classes with the same names
 
 from __future__ import annotations
 
+import email.message
 import re
-from typing import Any, ClassVar
+import sys
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from fastapi.exceptions import RequestValidationError
 
 
 class ServiceError(Exception):
@@ -152,6 +157,21 @@ class DatabaseBusy(ServiceError):
         return {"Retry-After": "1"}
 
 
+class StorageUnavailable(ServiceError):
+    """The database cannot store anything right now: its disk is full, its file or
+    filesystem is read-only, or it reports an I/O error (PostgreSQL: a read-only
+    transaction, as on a standby, or insufficient resources). Nothing of the request was
+    stored; ``/readyz`` is not ready until a write goes through again."""
+
+    status_code = 503
+    code = "storage_unavailable"
+    retry_after = 5
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(self.retry_after)}
+
+
 class PayloadTooLarge(ServiceError):
     status_code = 413
     code = "payload_too_large"
@@ -204,6 +224,46 @@ def validation_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _declared_charset(content_type: str | None) -> str | None:
+    message = email.message.Message()
+    message["content-type"] = content_type or ""
+    charset = message.get_param("charset")
+    return charset.lower() if isinstance(charset, str) else None
+
+
+def _undecodable_reason(cause: BaseException | None, content_type: str | None) -> str | None:
+    if isinstance(cause, UnicodeDecodeError):
+        charset = _declared_charset(content_type)
+        if charset not in (None, "utf-8", "utf8"):
+            return f"The body is not valid UTF-8 (JSON is; charset {charset} is not supported)."
+        return f"The body is not valid UTF-8 ({cause.reason} at byte {cause.start})."
+    if isinstance(cause, RecursionError):
+        return "The body is nested too deeply for the JSON parser."
+    if isinstance(cause, ValueError) and "integer string conversion" in str(cause):
+        limit = sys.get_int_max_str_digits()
+        return f"The body has an integer with too many digits (at most {limit})."
+    if isinstance(cause, ValueError):
+        return f"The body cannot be read as JSON ({cause})."
+    return None
+
+
+def undecodable_body(exc: Exception, content_type: str | None) -> RequestValidationError | None:
+    """The validation error (``field: "body"``) for a body the JSON parser gave up on
+    without a syntax error: not UTF-8, nested beyond the parser's recursion limit, an
+    integer beyond Python's 4300 digits. FastAPI answers those with a bare 400 (a syntax
+    error is its 422 ``json_invalid``); None for any other exception."""
+    from starlette.exceptions import HTTPException
+
+    if not isinstance(exc, HTTPException):
+        return None
+    reason = _undecodable_reason(exc.__cause__, content_type)
+    if reason is None:
+        return None
+    from fastapi.exceptions import RequestValidationError
+
+    return RequestValidationError([{"type": "body_undecodable", "loc": ("body",), "msg": reason}])
+
+
 # SQLSTATE class 22, "data exception": the database refused a value, not the request's
 # shape. The schemas should refuse such values first (naming the field); this is the net.
 _DATA_EXCEPTIONS = {
@@ -229,6 +289,45 @@ def refused_value(exc: BaseException) -> InvalidInput | None:
     if isinstance(exc, DataError) or isinstance(getattr(exc.orig, "__cause__", None), ValueError):
         return InvalidInput("A value is out of the range the database can store.")
     return None
+
+
+# SQLite's messages for a database that cannot be written (SQLITE_FULL, SQLITE_IOERR,
+# SQLITE_READONLY, SQLITE_CANTOPEN), and PostgreSQL's SQLSTATEs for the same: 53000
+# (insufficient resources), 53100 (disk full), 58030 (I/O error) and 25006 (a read-only
+# transaction: a standby, or default_transaction_read_only).
+_SQLITE_STORAGE_MESSAGES = (
+    "database or disk is full",
+    "disk i/o error",
+    "attempt to write a readonly database",
+    "unable to open database file",
+)
+_POSTGRES_STORAGE_STATES = {
+    "53000": "insufficient resources",
+    "53100": "the disk is full",
+    "58030": "I/O error",
+    "25006": "the database is read-only",
+}
+
+
+def storage_failure(exc: BaseException) -> str | None:
+    """What keeps the database from storing anything, in a few words ("database or disk is
+    full"), when ``exc`` is such a failure; None for any other error."""
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, DBAPIError):
+        return None
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+    if sqlstate in _POSTGRES_STORAGE_STATES:
+        return _POSTGRES_STORAGE_STATES[sqlstate]
+    text = str(exc.orig).lower()
+    return next((m for m in _SQLITE_STORAGE_MESSAGES if m in text), None)
+
+
+def storage_unavailable(cause: str) -> StorageUnavailable:
+    return StorageUnavailable(
+        f"The database cannot store data right now ({cause}); nothing of this request was "
+        "stored. Retry later."
+    )
 
 
 def sqlite_locked(exc: Exception) -> bool:
@@ -274,6 +373,9 @@ def install_error_handlers(app: Any) -> None:
             # FastAPI turns any error raised while reading the body into a 400; the
             # body-size limit raises PayloadTooLarge there for bodies without a length.
             return await service_error(request, exc.__cause__)
+        undecodable = undecodable_body(exc, request.headers.get("content-type"))
+        if undecodable is not None:
+            return await request_validation(request, undecodable)
         codes = {404: "not_found", 405: "method_not_allowed"}
         body = {
             "error": codes.get(exc.status_code, "http_error"),
@@ -285,6 +387,10 @@ def install_error_handlers(app: Any) -> None:
     async def database_error(request: Request, exc: Exception) -> JSONResponse:
         if sqlite_locked(exc):  # another process held SQLite's write lock too long
             return await pool_timeout(request, exc)
+        cause = storage_failure(exc)
+        if cause is not None:
+            logger.error("the database cannot store data: %s (%s)", cause, type(exc).__name__)
+            return await service_error(request, storage_unavailable(cause))
         refused = refused_value(exc)
         if refused is None:
             return await unexpected(request, exc)

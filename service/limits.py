@@ -136,18 +136,21 @@ def _storable(text: str) -> bool:
 
 
 def _unstorable(value: Any, loc: tuple[int | str, ...]) -> Iterator[tuple[int | str, ...]]:
-    """Where in a parsed JSON value a string (or object key) is unstorable."""
-    if isinstance(value, str):
-        if not _storable(value):
-            yield loc
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if not _storable(key):
+    """Where in a parsed JSON value a string (or object key: the object's place) is
+    unstorable, in document order. A loop with a stack of its own, not recursion: the
+    value may be nested as deeply as the parser reads, beyond what the stack has left."""
+    pending: list[tuple[Any, tuple[int | str, ...]]] = [(value, loc)]
+    while pending:
+        value, loc = pending.pop()
+        if isinstance(value, str):
+            if not _storable(value):
                 yield loc
-            yield from _unstorable(item, (*loc, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _unstorable(item, (*loc, index))
+        elif isinstance(value, dict):
+            if not all(_storable(key) for key in value):
+                yield loc
+            pending.extend(reversed([(item, (*loc, key)) for key, item in value.items()]))
+        elif isinstance(value, list):
+            pending.extend(reversed([(item, (*loc, index)) for index, item in enumerate(value)]))
 
 
 async def reject_unstorable_text(request: Request) -> None:
@@ -165,8 +168,10 @@ async def reject_unstorable_text(request: Request) -> None:
     if _SUSPECT_ESCAPE.search(body):
         try:
             parsed = json.loads(body)
-        except ValueError:
-            parsed = None  # not JSON: the route's own validation says so
+        except (ValueError, RecursionError):
+            # Not JSON, or nested deeper than this stack can parse: the route's own
+            # validation says so (the depth limit of free-form JSON, free_json.py).
+            parsed = None
         found += _unstorable(parsed, ("body",))
     if found:
         raise RequestValidationError(

@@ -102,3 +102,16 @@ def expect_error(response: httpx.Response, status: int, error: str, field: str |
     assert body["field"] == field, body
     assert isinstance(body["detail"], str) and body["detail"], body
     return str(body["detail"])
+
+
+async def make_remote_session(
+    client: httpx.AsyncClient, api_base: str, question: dict[str, Any], **params: Any
+) -> str:
+    """A session holding ``question``, of a chat model 'remote' whose published version
+    calls the OpenAI-compatible server at ``api_base`` (a scripted one) with ``params``."""
+    await make_chat_model(
+        client, "remote", model="openai/scripted-model", api_base=api_base, params=params
+    )
+    session = await make_session(client, "remote")
+    await add_messages(client, session, question)
+    return session

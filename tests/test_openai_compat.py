@@ -274,7 +274,8 @@ async def test_a_session_of_another_chat_model_is_a_conflict(client: httpx.Async
         "/v1/chat/completions", json=chat("second"), headers={"X-Session-Id": session}
     )
 
-    assert "chat model 'first'" in expect_openai_error(response, 409, "conflict", "session_uuid")
+    message = expect_openai_error(response, 409, "conflict", "session_uuid")
+    assert f"{session} already exists and is not a session of chat model 'second'" in message
 
 
 async def test_a_failed_call_keeps_the_new_messages_and_can_be_resent(

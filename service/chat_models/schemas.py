@@ -8,13 +8,14 @@ from uuid import UUID
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from chatmodel_service.chat_models.templates import (
     MAX_VALUE_LENGTH,
     MAX_VARIABLES,
     VARIABLE_NAME_PATTERN,
 )
+from chatmodel_service.free_json import FreeJSON, check_free_json
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$"
 FUNCTION_NAME_PATTERN = r"^[A-Za-z0-9_\-]{1,64}$"
@@ -34,7 +35,9 @@ MAX_CONTEXT_WINDOW = 10_000_000
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: unknown fields, NaN and infinities are refused."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ModelParams(StrictModel):
@@ -47,7 +50,7 @@ class ModelParams(StrictModel):
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     seed: int | None = None
-    response_format: dict[str, Any] | None = None
+    response_format: FreeJSON | None = None
     timeout: float | None = Field(default=None, gt=0, description="Seconds for one model call.")
     num_retries: int | None = Field(
         default=None,
@@ -87,7 +90,7 @@ class ModelParams(StrictModel):
 class FunctionDefinition(StrictModel):
     name: str = Field(pattern=FUNCTION_NAME_PATTERN)
     description: str | None = None
-    parameters: dict[str, Any] | None = None
+    parameters: FreeJSON | None = None
     strict: bool | None = None
 
     @field_validator("parameters")
@@ -109,7 +112,11 @@ class ToolDefinition(StrictModel):
     function: FunctionDefinition
 
 
-ToolChoice = Literal["none", "auto", "required"] | dict[str, Any]
+ToolChoice = Annotated[
+    Literal["none", "auto", "required"] | dict[str, Any], AfterValidator(check_free_json)
+]
+# The legacy ``function_call`` choice: "none", "auto" or {"name": ...}.
+FunctionCallChoice = Annotated[str | dict[str, Any], AfterValidator(check_free_json)]
 
 
 MAX_RETENTION_DAYS = 36_500

@@ -2,14 +2,16 @@
 
 Retries and fallbacks are ours (LiteLLM's and the OpenAI SDK's are switched off), so
 each attempt is recorded in the outcome's ``attempts`` and ``model`` names the model that
-answered. The rule (``llm.retries``): a rate limit, a 5xx/408/409, a timeout or a refused
-or dropped connection is retried on the same model up to ``num_retries`` times, pausing
-``retry_backoff * 2**k`` plus jitter, or longer if the provider's Retry-After asks (at most
-30 s); then the next of ``fallbacks`` is tried with the same retries. A bad request (400,
-422, content policy) fails at once, since every model would refuse it; any other failure
-(context window, unknown model, credentials, unreadable answer) moves straight on to the
-next fallback. A stream is only retried before its first piece reached the caller. Each
-attempt gets the call's full ``timeout``; the outcome's latency is the whole wall time.
+answered. The rule (``llm.retries``): a rate limit, a 5xx/408/409, a timeout, a refused
+or dropped connection or an unreadable (or, streamed, empty) answer is retried on the same
+model up to ``num_retries`` times, pausing ``retry_backoff * 2**k`` plus jitter, or longer
+if the provider's Retry-After asks (at most 30 s); then the next of ``fallbacks`` is tried
+with the same retries. A bad request (400, 422, content policy) fails at once, since every
+model would refuse it; any other failure (context window, unknown model, credentials)
+moves straight on to the next fallback. A stream is only retried before its first piece
+reached the caller, and one that ends without any text or call is a failure
+(``malformed_response``), never an empty reply. Each attempt gets the call's full
+``timeout``; the outcome's latency is the whole wall time.
 
 Token figures for fitting a prompt to a model also come from here, without the network:
 ``model_limits`` reads the model's entry in LiteLLM's model map (the data
@@ -26,6 +28,7 @@ its cost map is read from the installed package instead of fetched from the inte
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import math
@@ -34,10 +37,12 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Collection
 from contextlib import aclosing
+from dataclasses import replace
 from typing import Any
 
 from chatmodel_service.config import OpenAITransport
 from chatmodel_service.llm import OFFLINE_PROVIDER
+from chatmodel_service.llm.key_variables import litellm_key_variables
 from chatmodel_service.llm.retries import RetryPlan, Tried
 from chatmodel_service.llm.streaming import delta_of
 from chatmodel_service.llm.types import (
@@ -50,6 +55,7 @@ from chatmodel_service.llm.types import (
     StreamDelta,
     StreamEvent,
 )
+from chatmodel_service.redaction import SecretRedactor
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +114,26 @@ class LLMGateway:
         self._unpriced: set[str] = set()
         # Token counts of system prompts by (model, text), least recently used first.
         self._system_counts: OrderedDict[tuple[str, str], int] = OrderedDict()
+        # Applied to every failure handed out; key shapes only until an app gives it the
+        # secrets it holds (``redacting``).
+        self._redactor = SecretRedactor()
+
+    def key_variables(self) -> frozenset[str]:
+        """The environment variables LiteLLM names as holding provider credentials
+        (``llm.key_variables``), for ``config.server_secrets``."""
+        return litellm_key_variables(self._litellm)
+
+    def redacting(self, redactor: SecretRedactor) -> LLMGateway:
+        """This gateway (its caches shared) with ``redactor`` applied to the ``error_log``
+        of every failure it reports, before anything returns, stores or logs it."""
+        gateway = copy.copy(self)
+        gateway._redactor = redactor
+        return gateway
+
+    def _redacted(self, outcome: LLMOutcome) -> LLMOutcome:
+        if isinstance(outcome, LLMFailure):
+            return replace(outcome, error_log=self._redactor.redact(outcome.error_log))
+        return outcome
 
     def check_model(
         self, model: str, api_base: str | None, params: Collection[str] = ()
@@ -287,7 +313,7 @@ class LLMGateway:
             tried = await self._complete_once(plan.current())
             pause = plan.after(tried)
             if pause is None:
-                return plan.finish(tried.outcome)
+                return self._redacted(plan.finish(tried.outcome))
             await self._pause(pause, tried.outcome)
 
     async def _complete_once(self, call: LLMCall) -> Tried:
@@ -342,7 +368,7 @@ class LLMGateway:
             assert tried is not None  # _stream_once always ends with one
             pause = plan.after(tried, replayable=not sent)
             if pause is None:
-                yield plan.finish(tried.outcome)
+                yield self._redacted(plan.finish(tried.outcome))
                 return
             await self._pause(pause, tried.outcome)
 
@@ -365,33 +391,30 @@ class LLMGateway:
             yield Tried(failure, retry_after_seconds(exc))
             return
         chunks: list[Any] = []
+        relayed = False  # whether any piece of an answer went to the caller
         try:
             async for chunk in response:
                 chunks.append(chunk)
                 delta = delta_of(chunk)
                 if delta is not None:
+                    relayed = True
                     yield delta
-        except Exception as exc:  # a drop mid-stream: report it, keep nothing partial
+        except Exception as exc:  # the body of a 200 failed: keep nothing partial
             failure = classify_exception(
                 exc,
                 model=call.model,
                 api_base=call.api_base,
                 timeout=call.timeout,
                 latency_ms=_elapsed_ms(started),
+                answered=True,
             )
-            yield Tried(
-                LLMFailure(
-                    model=failure.model,
-                    error_type="stream_interrupted",
-                    error_log=f"The stream broke off before the reply was complete. "
-                    f"{failure.error_log}",
-                    latency_ms=failure.latency_ms,
-                    provider_status=failure.provider_status,
-                )
-            )
+            yield Tried(_stream_failure(failure, relayed))
             return
         finally:
             await response.aclose()
+        if not relayed:  # LiteLLM makes an empty reply of any 200 body, SSE or not
+            yield Tried(_no_answer(call, _elapsed_ms(started)))
+            return
         yield Tried(self._assembled(call, chunks, _elapsed_ms(started)))
 
     async def _pause(self, seconds: float, failed: LLMOutcome) -> None:
@@ -403,13 +426,6 @@ class LLMGateway:
     def _assembled(self, call: LLMCall, chunks: list[Any], latency: int) -> LLMOutcome:
         from chatmodel_service.llm.outcomes import api_response_dict
 
-        if not chunks:
-            return LLMFailure(
-                model=call.model,
-                error_type="malformed_response",
-                error_log="The provider ended the stream without sending anything.",
-                latency_ms=latency,
-            )
         try:
             response = self._litellm.stream_chunk_builder(chunks, messages=call.messages)
             return self._result(call, response, api_response_dict(response), latency)
@@ -494,6 +510,32 @@ class LLMGateway:
         except Exception:  # a model LiteLLM cannot route has no price either
             return False
         return "input_cost_per_token" in self._model_entry(model, bare, provider)
+
+
+def _stream_failure(failure: LLMFailure, relayed: bool) -> LLMFailure:
+    """How a stream whose body failed ended. Before any piece of the answer reached the
+    caller, that is ``failure`` itself (an error object, an unreadable body), except a
+    dropped connection: the stream broke off, as it does after the first piece."""
+    if not relayed and failure.error_type != "connection_error":
+        return failure
+    return replace(
+        failure,
+        error_type="stream_interrupted",
+        error_log=f"The stream broke off before the reply was complete. {failure.error_log}",
+    )
+
+
+def _no_answer(call: LLMCall, latency: int) -> LLMFailure:
+    """A stream that ended with no text, function call or tool call: a body that was not
+    SSE, SSE without events, or chunks with nothing in them."""
+    where = f" at {call.api_base}" if call.api_base else ""
+    return LLMFailure(
+        model=call.model,
+        error_type="malformed_response",
+        error_log=f"The provider{where} ended the stream without an answer: no text, function "
+        "call or tool call came in it",
+        latency_ms=latency,
+    )
 
 
 def _unknown_model_detail(model: str, api_base: str | None) -> str:

@@ -2,7 +2,8 @@
 
 LiteLLM's ``str(exc)`` can carry a whole traceback and, for some providers, request
 headers; only the provider's own message survives here, first line only, scrubbed of
-anything that looks like a credential.
+anything that looks like a credential. The gateway then redacts the server's own secrets
+from every failure by value, whatever their shape (``chatmodel_service.redaction``).
 """
 
 from __future__ import annotations
@@ -16,26 +17,14 @@ from collections.abc import Mapping
 from email.utils import mktime_tz, parsedate_tz
 from typing import Any
 
+import httpx
 import litellm
 import openai
 
 from chatmodel_service.llm.types import LLMFailure
+from chatmodel_service.redaction import scrub_secrets
 
 _MAX_PROVIDER_TEXT = 600
-_SECRETS = (
-    re.compile(r"\b(sk|pk|rk|sess)-[A-Za-z0-9_\-]{6,}"),
-    # RFC 6750 b64token: base64 tokens carry '+', '/' and '~' too.
-    re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9_\-.~+/=]{6,}"),
-    # The value after a credential-ish name; an auth scheme before it is kept, the
-    # credential after the scheme is not ("Authorization: Basic dXNl..." leaked before).
-    re.compile(
-        r"(?i)(api[_-]?key|x-api-key|authorization|token|secret)(['\"]?\s*[:=]\s*['\"]?)"
-        r"((?:bearer|basic)\s+)?[^\s'\",}]+"
-    ),
-    re.compile(r"\bAIza[0-9A-Za-z_\-]{20,}"),
-    # Our own API keys (cm_<prefix>_<secret>), should one ever be echoed back.
-    re.compile(r"\bcm_[0-9a-f]{8}_[A-Za-z0-9_\-]{20,}"),
-)
 # LiteLLM's wrapping, never the provider's words: "litellm.RateLimitError: ",
 # "RateLimitError: ", "litellm.Timeout: ", "OpenAIException - ", "APITimeoutError - ".
 # A plain leading "word: " ("messages: field required") belongs to the provider's message.
@@ -45,15 +34,6 @@ _PREFIX = re.compile(
     r"|[A-Za-z]*(?:Error|Exception)\s+-)"
     r"(?:\s+|$)"
 )
-
-
-def scrub_secrets(text: str) -> str:
-    """Replace anything that looks like a key or bearer token with ``[redacted]``."""
-    text = _SECRETS[0].sub("[redacted]", text)
-    text = _SECRETS[1].sub(r"\1 [redacted]", text)
-    text = _SECRETS[2].sub(r"\1\2\3[redacted]", text)
-    text = _SECRETS[3].sub("[redacted]", text)
-    return _SECRETS[4].sub("[redacted]", text)
 
 
 def _without_prefixes(line: str) -> str:
@@ -115,6 +95,22 @@ def _invalid_json_cause(exc: BaseException) -> json.JSONDecodeError | None:
     return None
 
 
+def _is_unreadable_body(exc: BaseException) -> bool:
+    """The OpenAI SDK could not make a completion of a 200's body (one that is not JSON,
+    for example plain text): LiteLLM reports that as an HTTP 500 of its own."""
+    return "Empty or invalid response from LLM endpoint" in str(exc)
+
+
+def _cut_off(exc: BaseException) -> BaseException | None:
+    """The innermost error of a connection that closed while the answer was being read (a
+    body shorter than its Content-Length, a stream without its end). LiteLLM reports it
+    as an HTTP 500, the OpenAI SDK as "Connection error."; neither came from the provider."""
+    chain = _chain(exc)
+    if any(isinstance(c, httpx.ReadError | httpx.RemoteProtocolError) for c in chain):
+        return chain[-1]
+    return None
+
+
 def _is_timeout(exc: BaseException) -> bool:
     return any(isinstance(c, openai.APITimeoutError | TimeoutError) for c in _chain(exc))
 
@@ -128,27 +124,41 @@ def _is_connection_failure(exc: BaseException) -> bool:
 
 
 def classify_exception(
-    exc: BaseException, *, model: str, api_base: str | None, timeout: float, latency_ms: int
+    exc: BaseException,
+    *,
+    model: str,
+    api_base: str | None,
+    timeout: float,
+    latency_ms: int,
+    answered: bool = False,
 ) -> LLMFailure:
     """Map one exception raised by a LiteLLM call to our failure vocabulary.
 
     The provider's HTTP status wins over LiteLLM's exception class where they disagree:
     LiteLLM turns any error whose body says ``invalid_request_error`` into a
     ``BadRequestError`` whatever the status (a 401 from an OpenAI-compatible server, a
-    404 for an unknown OpenAI model).
+    404 for an unknown OpenAI model). ``answered``: the exception came while a stream's
+    body was read, so the provider had answered HTTP 200 and any status on the exception
+    is LiteLLM's (an error object in the stream, a dropped connection), never reported.
     """
     text = provider_text(exc)
     raw_status = getattr(exc, "status_code", None)
-    status = raw_status if isinstance(raw_status, int) else None
+    status = raw_status if isinstance(raw_status, int) and not answered else None
     where = f" at {api_base}" if api_base else ""
+    cut_off = _cut_off(exc)
     error_type: str
     summary: str
     if _is_timeout(exc):
         error_type, summary = "timeout", f"The model did not answer within {timeout:g} s"
-    elif _invalid_json_cause(exc) is not None:
+    elif _invalid_json_cause(exc) is not None or _is_unreadable_body(exc):
         error_type = "malformed_response"
         summary = f"The provider{where} answered with a body that is not valid JSON"
         status = None  # LiteLLM's 500 is invented: the provider said 200
+    elif cut_off is not None:
+        error_type = "connection_error"
+        summary = f"The provider{where} closed the connection before its answer was complete"
+        text = provider_text(cut_off)
+        status = None  # LiteLLM's 500 is invented: the provider sent no error
     elif isinstance(exc, litellm.ContextWindowExceededError):
         error_type = "context_window_exceeded"
         summary = "The conversation is longer than the model's context window"
@@ -160,7 +170,8 @@ def classify_exception(
         )
     elif isinstance(exc, litellm.RateLimitError) or status == 429:
         error_type = "rate_limited"
-        summary = "The provider rate-limited the request (HTTP 429); retry later or lower the rate"
+        said = "" if answered else " (HTTP 429)"  # a 200 stream's error object said 429
+        summary = f"The provider rate-limited the request{said}; retry later or lower the rate"
     elif status in (401, 403) or isinstance(
         exc, litellm.AuthenticationError | litellm.PermissionDeniedError
     ):
@@ -186,7 +197,10 @@ def classify_exception(
         exc, litellm.APIError | litellm.InternalServerError | litellm.ServiceUnavailableError
     ):
         error_type = "provider_error"
-        summary = f"The provider failed (HTTP {status})" if status else "The provider failed"
+        if answered:  # an error object in place of (or amid) the stream's chunks
+            summary = f"The provider{where} answered with an error"
+        else:
+            summary = f"The provider failed (HTTP {status})" if status else "The provider failed"
     else:
         error_type, summary = "provider_error", f"The model call failed ({type(exc).__name__})"
     return LLMFailure(

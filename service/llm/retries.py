@@ -4,8 +4,9 @@ The rule, for each failure of one attempt:
 
 - **retry the same model** (up to ``num_retries`` times, pausing in between) when the
   failure is likely to pass: rate limited (429), the provider failed (5xx, 408, 409), a
-  timeout, a refused or dropped connection, or a stream that broke before its first piece
-  reached the caller;
+  timeout, a refused or dropped connection, an answer that could not be read or did not
+  come (a 200 whose body is not JSON, a stream without any text or call), or a stream
+  that broke before its first piece reached the caller;
 - **give up** when the request itself is at fault, so every model would refuse it: a bad
   request (400/422, content policy);
 - **move on to the next fallback model** otherwise, and when a model's retries are used
@@ -29,7 +30,9 @@ from chatmodel_service.llm.types import Attempt, LLMCall, LLMFailure, LLMOutcome
 # Longest pause between two attempts, whatever the backoff or a Retry-After header say.
 MAX_RETRY_PAUSE = 30.0
 
-RETRYABLE_ERRORS = frozenset({"rate_limited", "timeout", "connection_error", "stream_interrupted"})
+RETRYABLE_ERRORS = frozenset(
+    {"rate_limited", "timeout", "connection_error", "stream_interrupted", "malformed_response"}
+)
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
 # The request is at fault: another model would refuse it too.
 FINAL_ERRORS = frozenset({"bad_request"})

@@ -1,6 +1,7 @@
-"""``/readyz``: can this process serve requests? The database answers, and its schema is
-at the newest migration this code ships (a server started against a database migrated by
-an older release, or not migrated at all, is not ready)."""
+"""``/readyz``: can this process serve requests? The database answers, it can store data
+(after a write failed for want of storage, a probe write must go through again), and its
+schema is at the newest migration this code ships (a server started against a database
+migrated by an older release, or not migrated at all, is not ready)."""
 
 from __future__ import annotations
 
@@ -47,11 +48,15 @@ async def check_ready(database: Database) -> str:
         with anyio.fail_after(READY_TIMEOUT_SECONDS):
             async with database.engine.connect() as connection:
                 current = await connection.run_sync(_current_revisions)
+            failure = await database.probe_writes()
     except TimeoutError:
         raise NotReady(f"database: no answer within {READY_TIMEOUT_SECONDS:g} s.") from None
     except (OSError, SQLAlchemyError) as exc:
         logger.warning("readiness: database unreachable: %s: %s", type(exc).__name__, exc)
         raise NotReady(f"database: unreachable ({type(exc).__name__}).") from None
+    if failure is not None:
+        since = failure.since.isoformat(timespec="seconds")
+        raise NotReady(f"database: cannot store data ({failure.cause}) since {since}.")
     if current != heads:
         at = ", ".join(sorted(current)) or "none (not migrated)"
         raise NotReady(

@@ -5,19 +5,20 @@ with OpenAI's status codes: our ``ServiceError``s keep their code and message (4
 becomes 400), request validation is a 400, and a failed model call is an error here
 (unlike ``POST /v1/sessions/{uuid}/run``), with a status chosen from its ``error_type``.
 The rest of the API keeps its own body: the route class below catches only what these
-routes raise, and the middleware only rejects oversized bodies sent to these paths.
+routes raise, and the middleware only rejects oversized bodies sent to these paths. A
+path under ``/v1/`` that no route serves, outside the native API's, is OpenAI's 404.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, cast
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIRouter
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -29,6 +30,9 @@ from chatmodel_service.errors import (
     PayloadTooLarge,
     ServiceError,
     SessionBusy,
+    storage_failure,
+    storage_unavailable,
+    undecodable_body,
     validation_body,
 )
 from chatmodel_service.llm.types import LLMFailure
@@ -45,6 +49,8 @@ UPSTREAM_STATUS: dict[str, tuple[int, str, str]] = {
     "timeout": (504, "server_error", "timeout"),
     "context_window_exceeded": (400, "invalid_request_error", "context_length_exceeded"),
     "bad_request": (400, "invalid_request_error", "upstream_bad_request"),
+    # The model answered but the database could not store it (a stream's end).
+    "storage_unavailable": (503, "server_error", "storage_unavailable"),
 }
 _MODEL_MISSING = frozenset({"model_not_found", "unknown_model"})
 
@@ -121,6 +127,10 @@ def as_openai_error(exc: Exception) -> OpenAIError:
         if isinstance(exc.__cause__, ServiceError):  # the body-size limit, while reading
             return from_service_error(exc.__cause__)
         return OpenAIError(exc.status_code, str(exc.detail), code=None)
+    cause = storage_failure(exc)
+    if cause is not None:  # disk full, a read-only database: nothing was stored
+        logger.error("the database cannot store data: %s (%s)", cause, type(exc).__name__)
+        return from_service_error(storage_unavailable(cause))
     logger.exception("unexpected error", exc_info=exc)
     return OpenAIError(500, "Unexpected server error; see the server log.", code="internal_error")
 
@@ -144,7 +154,8 @@ class OpenAIRoute(APIRoute):
             try:
                 return await handler(request)
             except Exception as exc:  # every error of these routes, in OpenAI's shape
-                return as_openai_error(exc).response()
+                undecodable = undecodable_body(exc, request.headers.get("content-type"))
+                return as_openai_error(undecodable or exc).response()
 
         return openai_errors
 
@@ -167,3 +178,36 @@ class OpenAIBodyLimit:
                 await from_service_error(too_large).response()(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+class UnservedPaths:
+    """What the app answers for a path no route matches. Under ``/v1/``, outside the native
+    API's own paths, OpenAI's 404 naming the path: an OpenAI client calling ``/v1/embeddings``
+    or ``/v1/responses`` learns that this server does not serve it (a bare 404 reads as "no
+    such model" to some). Any other path, ``/v1/sessions/...`` included, gets ``fallback``:
+    the native 404, which the chatmodel client reads."""
+
+    def __init__(self, fallback: ASGIApp, native_routers: Iterable[APIRouter]) -> None:
+        self.fallback = fallback
+        # The first segment of every native path under /v1/: "sessions", "chat-models", ...
+        self.native_segments = frozenset(
+            route.path.split("/")[2]
+            for router in native_routers
+            for route in router.routes
+            if isinstance(route, APIRoute) and route.path.startswith("/v1/")
+        )
+
+    def serves_openai_clients(self, path: str) -> bool:
+        if not path.startswith("/v1/"):
+            return False
+        return path.split("/")[2] not in self.native_segments
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.serves_openai_clients(scope["path"]):
+            method, path = scope["method"], scope["path"]
+            unserved = OpenAIError(
+                404, f"{method} {path} is not served by this server.", code="unknown_path"
+            )
+            await unserved.response()(scope, receive, send)
+            return
+        await self.fallback(scope, receive, send)

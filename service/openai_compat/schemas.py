@@ -22,18 +22,21 @@ from pydantic import (
 )
 
 from chatmodel_service.chat_models.schemas import (
+    FunctionCallChoice,
     FunctionDefinition,
     ToolChoice,
     ToolDefinition,
     VariableValues,
 )
 from chatmodel_service.chat_models.templates import MAX_VARIABLES
+from chatmodel_service.free_json import FreeJSON
 
 
 class LenientModel(BaseModel):
-    """OpenAI clients send fields we do not use (``logprobs``, ``store``, ...): ignore them."""
+    """OpenAI clients send fields we do not use (``logprobs``, ``store``, ...): ignore them.
+    NaN and infinities are refused, as everywhere."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
 
 # -- requests ---------------------------------------------------------------------------
@@ -113,13 +116,14 @@ class ChatCompletionRequest(SamplingFields):
     """Body of ``POST /v1/chat/completions``."""
 
     model: str = Field(min_length=1, max_length=200, description="A chat model's name.")
-    messages: list[ChatMessage] = Field(min_length=1, max_length=1000)
+    # How many at most: max_messages_per_add, checked by the route (invalid_input).
+    messages: list[ChatMessage] = Field(min_length=1)
     max_completion_tokens: int | None = Field(default=None, description="Same as max_tokens.")
-    response_format: dict[str, Any] | None = None
+    response_format: FreeJSON | None = None
     tools: list[ToolDefinition] | None = Field(default=None, max_length=128)
     tool_choice: ToolChoice | None = None
     functions: list[FunctionDefinition] | None = Field(default=None, max_length=128)
-    function_call: str | dict[str, Any] | None = None
+    function_call: FunctionCallChoice | None = None
     session_uuid: UUID | None = Field(
         default=None, description="Same as the X-Session-Id header (chatmodel extension)."
     )

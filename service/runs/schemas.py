@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from chatmodel_service.chat_models.schemas import (
+    FunctionCallChoice,
     FunctionDefinition,
     ModelParams,
     ToolChoice,
@@ -32,7 +33,7 @@ PROMPT_TOKENS_ESTIMATE = (
 class RunOptions(BaseModel):
     """What a caller may set for one model call on top of the version's settings."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     functions: list[FunctionDefinition] | None = Field(
         default=None, max_length=128, description="Overrides the version's default functions."
@@ -41,7 +42,7 @@ class RunOptions(BaseModel):
         default=None, max_length=128, description="Overrides the version's default tools."
     )
     tool_choice: ToolChoice | None = None
-    function_call: str | dict[str, Any] | None = Field(
+    function_call: FunctionCallChoice | None = Field(
         default=None, description='"none", "auto" or {"name": ...} (legacy functions).'
     )
     params: ModelParams | None = Field(
@@ -66,8 +67,7 @@ class RunRequest(RunOptions):
     )
     messages: list[MessageIn] | None = Field(
         default=None,
-        min_length=1,
-        max_length=1000,
+        min_length=1,  # how many at most: max_messages_per_add, checked by the route
         description="Messages to append before running, atomically with the run: they are "
         "stored only once this run holds the session (so a 409 session_busy stores nothing).",
     )

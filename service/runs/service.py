@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
 import time
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -41,6 +43,9 @@ from chatmodel_service.errors import (
     NothingToRegenerate,
     RunInProgress,
     SessionBusy,
+    StorageUnavailable,
+    storage_failure,
+    storage_unavailable,
 )
 from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.llm.types import LLMCall, LLMFailure, LLMOutcome, LLMResult, TokenCounter
@@ -64,6 +69,8 @@ from chatmodel_service.runs.schemas import (
 from chatmodel_service.sessions.repository import LoadedSession, SessionRepository
 from chatmodel_service.sessions.schemas import MessagesAdd, UsageOut
 from chatmodel_service.sessions.service import add_messages, require_session
+
+logger = logging.getLogger(__name__)
 
 # A run waiting for a session (if_busy=wait) that another process holds looks again at
 # least this often (seconds).
@@ -582,7 +589,69 @@ async def start_run(
 async def finish_run(database: Database, prepared: PreparedRun, outcome: LLMOutcome) -> FinishedRun:
     """The write phase: the run's outcome, the reply (on success) and the lease's release,
     in one transaction. A run that lost its lease (given up as interrupted while it was
-    still going) stores nothing more and reports ``interrupted``."""
+    still going) stores nothing more and reports ``interrupted``.
+
+    When the database cannot store the outcome (disk full, read-only), nothing of it is
+    stored and ``StorageUnavailable`` is raised; first the run is marked failed with that
+    code and the session freed, in a smaller transaction, so the session does not stay
+    busy for the rest of its lease (should that write fail too, the lease lapses as if
+    the server had died)."""
+    try:
+        return await _store_outcome(database, prepared, outcome)
+    except Exception as exc:
+        cause = storage_failure(exc)
+        if cause is None:
+            raise
+        unavailable = storage_unavailable(cause)
+        await _free_unstored(database, prepared, outcome, unavailable)
+        raise unavailable from exc
+
+
+def _storage_failure(outcome: LLMOutcome, error: StorageUnavailable) -> LLMFailure:
+    return LLMFailure(
+        model=outcome.model,
+        error_type=error.code,
+        error_log=error.detail,
+        latency_ms=outcome.latency_ms,
+    )
+
+
+def unstored_run(
+    prepared: PreparedRun, outcome: LLMOutcome, error: StorageUnavailable
+) -> FinishedRun:
+    """A run whose outcome the database could not store (``finish_run`` raised ``error``),
+    as a failure to report where an answer has already begun (a stream's last event)."""
+    failure = _storage_failure(outcome, error)
+    response = llm_response(prepared.loaded, prepared.run_id, failure, None, prepared.figures)
+    return FinishedRun(failure, response, None)
+
+
+async def _free_unstored(
+    database: Database, prepared: PreparedRun, outcome: LLMOutcome, error: StorageUnavailable
+) -> None:
+    failure = _storage_failure(outcome, error)
+    session_id = prepared.loaded.session.id
+    try:
+        async with database.transaction() as db:
+            if await SessionRepository(db).release_lease(session_id, prepared.run_id):
+                await RunRepository(db).finish(prepared.run_id, outcome_values(failure))
+    except Exception as exc:
+        if storage_failure(exc) is None:
+            raise
+        logger.warning(
+            "run %s: neither its outcome nor its failure could be stored; session %s is "
+            "held until the run's lease lapses",
+            prepared.run_id,
+            session_id,
+        )
+        return
+    released(session_id)
+    record_run(prepared.loaded.chat_model.name, prepared.loaded.version.number, failure)
+
+
+async def _store_outcome(
+    database: Database, prepared: PreparedRun, outcome: LLMOutcome
+) -> FinishedRun:
     loaded = prepared.loaded
     reply = None
     if isinstance(outcome, LLMResult):
@@ -602,10 +671,14 @@ async def finish_run(database: Database, prepared: PreparedRun, outcome: LLMOutc
         if prepared.idempotency_key is not None:
             values["result"] = response.model_dump(mode="json")
         if not (held and await RunRepository(db).finish(prepared.run_id, values)):
+            gone = await sessions.get_with_version_in_any_project(loaded.session.id) is None
             lost = interrupted(
                 outcome.model,
                 outcome.latency_ms,
-                "This run outlived its lease on the session (its server could not renew "
+                "The session was deleted (with force=true) while this run was going; its "
+                "reply was not stored."
+                if gone
+                else "This run outlived its lease on the session (its server could not renew "
                 "it) and was given up; its reply was not stored. Run again.",
             )
             return FinishedRun(lost, llm_response(loaded, prepared.run_id, lost, None), None)
@@ -627,7 +700,9 @@ async def abandon_run(database: Database, prepared: PreparedRun, started: float)
         "The run was cancelled before the model answered (the server shut down); "
         "nothing was stored for it.",
     )
-    with anyio.CancelScope(shield=True):
+    # Nothing is left to answer: a storage failure here is logged by finish_run, and the
+    # cancellation goes on.
+    with anyio.CancelScope(shield=True), suppress(StorageUnavailable):
         await finish_run(database, prepared, failure)
 
 

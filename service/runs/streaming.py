@@ -23,6 +23,7 @@ from typing import Generic, TypeVar
 import anyio
 
 from chatmodel_service.db import Database
+from chatmodel_service.errors import StorageUnavailable
 from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.llm.types import LLMCall, LLMFailure, LLMOutcome, StreamDelta
 from chatmodel_service.observability.metrics import tracked_stream
@@ -34,7 +35,7 @@ from chatmodel_service.runs.schemas import (
     LLMStreamResponse,
     ToolCallDelta,
 )
-from chatmodel_service.runs.service import FinishedRun, PreparedRun, finish_run
+from chatmodel_service.runs.service import FinishedRun, PreparedRun, finish_run, unstored_run
 
 SSE_TERMINATOR = "data: [DONE]\n\n"
 
@@ -124,7 +125,10 @@ async def relay_session_run(
     goes through here."""
 
     async def record(outcome: LLMOutcome) -> FinishedRun:
-        return await finish_run(database, prepared, outcome)
+        try:
+            return await finish_run(database, prepared, outcome)
+        except StorageUnavailable as exc:  # the stream has begun: its last event says so
+            return unstored_run(prepared, outcome, exc)
 
     if prepared.rejected is not None:  # the prompt cannot fit: no model call
         yield Recorded(prepared.rejected, await record(prepared.rejected))

@@ -46,8 +46,8 @@ async def fork_session(
     )
     if not await sessions.add_unless_exists(fork):  # the uuid was taken meanwhile
         earlier = await _earlier_fork(sessions, project_id, fork.id, session_uuid, at_seq)
-        if earlier is None:
-            raise Conflict(f"Session {fork.id} is taken.", field="session_uuid")
+        if earlier is None:  # taken, then deleted again since
+            raise _not_this_fork(fork.id, session_uuid, at_seq)
         return earlier, False
     await lifecycle.copy_messages(session_uuid, fork.id, at_seq)
     return session_out(LoadedSession(fork, original.version, original.chat_model)), True
@@ -89,12 +89,18 @@ async def _earlier_fork(
     existing = await sessions.get_with_version_in_any_project(fork_uuid)
     if existing is None:
         return None
-    if existing.session.project_id != project_id:
-        raise Conflict(f"Session {fork_uuid} is taken.", field="session_uuid")
     same = (existing.session.parent_session_id, existing.session.parent_seq)
-    if same == (parent_uuid, at_seq):
-        return session_out(existing)
-    raise Conflict(
+    if existing.session.project_id != project_id or same != (parent_uuid, at_seq):
+        raise _not_this_fork(fork_uuid, parent_uuid, at_seq)
+    return session_out(existing)
+
+
+def _not_this_fork(fork_uuid: uuid.UUID, parent_uuid: uuid.UUID, at_seq: int) -> Conflict:
+    """The one answer for a fork uuid some other session holds: naming only what the
+    caller sent, it is the same for a session of the caller's and another project's (a
+    parent is a session of the caller's project, so another project's session is never
+    the same fork), so it does not tell which."""
+    return Conflict(
         f"Session {fork_uuid} already exists and is not this fork of {parent_uuid} at "
         f"seq {at_seq}.",
         field="session_uuid",

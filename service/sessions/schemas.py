@@ -10,12 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from chatmodel_service.chat_models.schemas import MAX_NUMBER, VariableValues, VersionSelector
 from chatmodel_service.chat_models.templates import MAX_VARIABLES
+from chatmodel_service.free_json import FreeJSON
 
 Role = Literal["system", "user", "assistant", "function", "tool"]
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: unknown fields, NaN and infinities are refused."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class FunctionCallIn(StrictModel):
@@ -41,7 +44,7 @@ class MessageIn(StrictModel):
     uuid: UUID | None = Field(
         default=None, description="Client-chosen id; posting it again returns the stored message."
     )
-    metadata: dict[str, Any] | None = None
+    metadata: FreeJSON | None = None
 
     @model_validator(mode="after")
     def _fields_fit_role(self) -> Self:
@@ -58,7 +61,9 @@ class MessageIn(StrictModel):
 
 
 class MessagesAdd(StrictModel):
-    messages: list[MessageIn] = Field(min_length=1, max_length=1000)
+    # How many at most is a setting (max_messages_per_add, checked by the route): one
+    # limit, one answer (422 invalid_input), not a schema cap answering validation_error.
+    messages: list[MessageIn] = Field(min_length=1)
 
 
 class UsageOut(BaseModel):
@@ -118,7 +123,7 @@ class SessionCreate(StrictModel):
     chat_model: str = Field(min_length=1, max_length=200)
     version: VersionSelector = "deploy"
     session_uuid: UUID | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: FreeJSON = Field(default_factory=dict)
     variables: VariableValues | None = Field(
         default=None,
         max_length=MAX_VARIABLES,
@@ -160,7 +165,7 @@ class SessionFork(StrictModel):
         default=None,
         description="The new session's uuid; forking again with it returns that fork.",
     )
-    metadata: dict[str, Any] | None = Field(
+    metadata: FreeJSON | None = Field(
         default=None, description="The new session's metadata (default: the original's)."
     )
 

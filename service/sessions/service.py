@@ -87,8 +87,8 @@ async def create_session(
     )
     if not await sessions.add_unless_exists(chat_session):
         existing = await _existing(sessions, project_id, session_id, chat_model)
-        if existing is None:
-            raise Conflict(f"Session {session_id} is taken.", field="session_uuid")
+        if existing is None:  # taken, then deleted again since
+            raise _session_taken(session_id, chat_model)
         return existing, False
     return session_out(LoadedSession(chat_session, version, chat_model)), True
 
@@ -99,19 +99,26 @@ async def _existing(
     session_uuid: uuid.UUID,
     chat_model: ChatModel,
 ) -> SessionOut | None:
-    """The stored session with this uuid if it is the chat model's; 409 if the uuid is
-    another chat model's or another project's; None if no session has it."""
+    """The stored session with this uuid if it is the chat model's; 409 if any other
+    session has the uuid; None if no session has it."""
     existing = await sessions.get_with_version_in_any_project(session_uuid)
     if existing is None:
         return None
-    if existing.session.project_id != project_id:
-        raise Conflict(f"Session {session_uuid} is taken.", field="session_uuid")
-    if existing.chat_model.id != chat_model.id:
-        raise Conflict(
-            f"Session {session_uuid} already exists for chat model '{existing.chat_model.name}'.",
-            field="session_uuid",
-        )
+    if existing.session.project_id != project_id or existing.chat_model.id != chat_model.id:
+        raise _session_taken(session_uuid, chat_model)
     return session_out(existing)
+
+
+def _session_taken(session_uuid: uuid.UUID, chat_model: ChatModel) -> Conflict:
+    """The one answer for a uuid some other session holds. Session uuids are unique
+    across projects, so another project's session blocks the uuid too; naming nothing
+    but what the caller sent, the answer is the same whether that session is one of the
+    caller's (of another chat model) or another project's, so it does not tell which."""
+    return Conflict(
+        f"Session {session_uuid} already exists and is not a session of chat model "
+        f"'{chat_model.name}'.",
+        field="session_uuid",
+    )
 
 
 async def list_sessions(
@@ -194,6 +201,8 @@ def _check_reposts(
         if previous is None:
             continue
         if previous.session_id != session_uuid:
+            # Message uuids are unique across projects: the same answer whether the
+            # other session is the caller's or another project's, so it tells neither.
             raise Conflict(
                 "This message uuid belongs to another session.", field=f"messages.{index}.uuid"
             )

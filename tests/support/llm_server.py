@@ -51,10 +51,12 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 __all__ = [
+    "CutBody",
     "Delay",
     "ErrorReply",
     "FunctionCallReply",
     "MalformedBody",
+    "RawBody",
     "Reply",
     "ScriptedLLMServer",
     "SlowStream",
@@ -64,6 +66,7 @@ __all__ = [
     "ToolCallsReply",
     "llm_server",
     "llm_server_session",
+    "sse_body",
 ]
 
 
@@ -129,6 +132,25 @@ class MalformedBody:
 
 
 @dataclass(frozen=True)
+class RawBody:
+    """Stream and non-stream requests alike: ``status`` with exactly ``body`` (see
+    ``sse_body``), for shapes no well-behaved provider sends."""
+
+    body: str
+    media_type: str = "application/json"
+    status: int = 200
+
+
+@dataclass(frozen=True)
+class CutBody:
+    """Non-stream requests: 200 with ``reply``'s JSON body and its full Content-Length, but
+    only the first ``sent_bytes`` bytes of it before the connection is closed."""
+
+    reply: Reply | FunctionCallReply | ToolCallsReply
+    sent_bytes: int = 40
+
+
+@dataclass(frozen=True)
 class StreamDrop:
     """Stream requests only: send the first ``after_chunks`` chunks of ``reply``,
     then abort the connection mid-body (no ``[DONE]``, no chunked terminator)."""
@@ -155,6 +177,8 @@ Step = (
     | MalformedBody
     | StreamDrop
     | SlowStream
+    | RawBody
+    | CutBody
 )
 
 _Kind = Literal["chat", "text"]
@@ -187,6 +211,13 @@ def _error(
     headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
     body = {"error": {"message": message, "type": type_, "param": None, "code": None}}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def sse_body(*events: dict[str, Any] | str, done: bool = True) -> str:
+    """An SSE body: ``data: <event>`` per event (dicts as JSON), then ``data: [DONE]``
+    unless ``done`` is False."""
+    lines = [f"data: {e if isinstance(e, str) else json.dumps(e)}\n\n" for e in events]
+    return "".join(lines) + ("data: [DONE]\n\n" if done else "")
 
 
 def _words(text: str) -> list[str]:
@@ -389,13 +420,19 @@ class ScriptedLLMServer:
             return _error(step.status, step.message, step.type, step.retry_after)
         if isinstance(step, MalformedBody):
             return Response(step.body, media_type="application/json")
+        if isinstance(step, RawBody):
+            return Response(step.body, status_code=step.status, media_type=step.media_type)
         stream = bool(body.get("stream"))
-        reply = step.reply if isinstance(step, StreamDrop | SlowStream) else step
+        reply = step.reply if isinstance(step, StreamDrop | SlowStream | CutBody) else step
         if isinstance(step, StreamDrop) and not stream:
             return _error(500, "StreamDrop scripted for a non-stream request")
         if kind == "text" and not isinstance(reply, Reply):
             return _error(500, f"{type(reply).__name__} is not supported on /v1/completions")
         model = str(body.get("model", "scripted"))
+        if isinstance(step, CutBody):
+            if stream:
+                return _error(500, "CutBody scripted for a stream request")
+            return self._cut(json.dumps(self._full(kind, reply, model)), step.sent_bytes)
         if not stream:
             return JSONResponse(self._full(kind, reply, model))
         chunks = self._chunks(kind, reply, model)
@@ -407,6 +444,19 @@ class ScriptedLLMServer:
         return StreamingResponse(
             self._sse(chunks, drop_after, delay), media_type="text/event-stream"
         )
+
+    @staticmethod
+    def _cut(full: str, sent_bytes: int) -> Response:
+        """``full`` announced by its Content-Length, cut after ``sent_bytes`` bytes."""
+        encoded = full.encode()
+
+        async def part() -> AsyncIterator[bytes]:
+            yield encoded[:sent_bytes]
+            await asyncio.sleep(0.05)  # let the sent part reach the socket
+            raise _StreamDropped("scripted body cut")
+
+        headers = {"content-length": str(len(encoded))}
+        return StreamingResponse(part(), media_type="application/json", headers=headers)
 
     @staticmethod
     def _envelope(
