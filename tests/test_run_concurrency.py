@@ -329,13 +329,18 @@ async def test_concurrent_first_creates_of_one_session_uuid_agree(
 # -- leases of runs whose server died ---------------------------------------------------------
 
 
-async def _orphan_run(app: FastAPI, session: str, idempotency_key: str | None = None) -> str:
-    """A run claimed as a dead server would leave it: ``running``, lease held, never
-    finished (what SIGKILL mid-call leaves behind)."""
+async def _orphan_run(
+    app: FastAPI, session: str, idempotency_key: str | None = None, lease: float | None = None
+) -> str:
+    """A run claimed as a dead server would leave it: ``running``, lease held (``lease``
+    seconds, default the app's), never finished (what SIGKILL mid-call leaves behind)."""
+    settings = app.state.settings
+    if lease is not None:
+        settings = settings.model_copy(update={"run_lease_seconds": lease})
     started = await start_run(
         database_of(app),
         app.state.gateway,
-        app.state.settings,
+        settings,
         DEFAULT_PROJECT_ID,
         uuid.UUID(session),
         RunRequest(),
@@ -377,10 +382,12 @@ async def test_start_up_recovers_runs_whose_lease_lapsed(
 ) -> None:
     await make_chat_model(client)
     session = await make_session(client, "assistant")
-    orphan = await _orphan_run(app, session)
+    # A lease long enough to outlast a cold first run's prompt fitting (0.5 s did not
+    # always), so "still within its lease" holds on a loaded machine too.
+    orphan = await _orphan_run(app, session, lease=2.0)
     assert [r["status"] for r in await list_runs(client, session)] == ["running"]
     assert await recover_lapsed_runs(database_of(app)) == 0  # still within its lease
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(2.1)
     assert await recover_lapsed_runs(database_of(app)) == 1
     (record,) = await list_runs(client, session)
     assert (record["uuid"], record["status"], record["error_type"]) == (
