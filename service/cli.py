@@ -240,7 +240,11 @@ def cmd_db_downgrade(args: argparse.Namespace) -> int:
     from chatmodel_service.migrate import downgrade
 
     settings = get_settings()
-    downgrade(settings.database_url, args.revision)
+    try:
+        downgrade(settings.database_url, args.revision)
+    except RuntimeError as exc:  # a migration that refuses to lose data says why
+        print(f"chatmodel: cannot downgrade to {args.revision}: {exc}", file=sys.stderr)
+        return 1
     print(f"database {_safe_url(settings.database_url)} downgraded to {args.revision}")
     return 0
 

@@ -231,7 +231,9 @@ async def test_other_projects_listings_hold_nothing_of_project_a(world: AuthWorl
     assert [project["name"] for project in projects.json()["data"]] == ["b"]
 
 
-async def test_a_session_uuid_taken_in_another_project_is_not_reused(world: AuthWorld) -> None:
+async def test_a_session_uuid_of_another_project_is_a_separate_session(world: AuthWorld) -> None:
+    """Session uuids are unique per project: B taking A's uuid gets a session of its own,
+    and neither reads the other's messages."""
     made = await world.client.post(
         "/v1/chat-models", json={"name": "assistant"}, headers=keyed(world.admin_b)
     )
@@ -241,16 +243,30 @@ async def test_a_session_uuid_taken_in_another_project_is_not_reused(world: Auth
         json=VERSION | {"publish": True},
         headers=keyed(world.admin_b),
     )
+    a_before = await world.client.get(
+        f"/v1/sessions/{world.session_a}", headers=keyed(world.client_a)
+    )
     taken = await world.client.post(
         "/v1/sessions",
         json={"chat_model": "assistant", "session_uuid": world.session_a},
         headers=keyed(world.client_b),
     )
-    assert taken.status_code == 409
-    messages = await world.client.get(
-        f"/v1/sessions/{world.session_a}/messages", headers=keyed(world.client_b)
+    assert taken.status_code == 201, taken.text
+    assert taken.json()["chat_model"] == "assistant"
+    posted = await world.client.post(
+        f"/v1/sessions/{world.session_a}/messages",
+        json={"messages": [{"role": "user", "content": "B's"}]},
+        headers=keyed(world.client_b),
     )
-    assert messages.status_code == 404
+    assert posted.status_code == 201, posted.text
+    a_messages = await world.client.get(
+        f"/v1/sessions/{world.session_a}/messages", headers=keyed(world.client_a)
+    )
+    assert "B's" not in a_messages.text
+    a_after = await world.client.get(
+        f"/v1/sessions/{world.session_a}", headers=keyed(world.client_a)
+    )
+    assert a_after.json() == a_before.json()
 
 
 @pytest.mark.parametrize("path", ["/health", "/docs", "/openapi.json", "/admin"])

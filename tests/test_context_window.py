@@ -25,6 +25,7 @@ from chatmodel_service.llm import OFFLINE_MODEL
 from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.llm.types import LLMCall, ModelLimits
 from chatmodel_service.models import ChatModelVersion, ChatRun, SessionMessage
+from chatmodel_service.models.base import DEFAULT_PROJECT_ID
 from chatmodel_service.runs import context
 from chatmodel_service.runs.context import FIRST_PAGE, prompt_budget
 from chatmodel_service.runs.window import STRATEGIES
@@ -38,6 +39,7 @@ from tests.factories import (
     run,
     stored_messages,
 )
+from tests.support.databases import session_row_id
 from tests.support.llm_server import Reply, ScriptedLLMServer
 from tests.test_window import Generated, sessions
 
@@ -131,10 +133,13 @@ async def insert_history(app: FastAPI, session: str, messages: list[dict[str, An
     """Store messages straight into the table, as sessions written before token counts
     existed hold them (``token_count`` null), in one executemany; a message with
     ``SUPERSEDED`` set is stored as a regenerated reply."""
-    session_id = uuid.UUID(session)
+    async with database_of(app).transaction(write=False) as db:
+        session_id = await session_row_id(db, session)
     rows = [
         {
             "id": uuid.uuid4(),
+            "uuid": uuid.uuid4(),
+            "project_id": DEFAULT_PROJECT_ID,
             "session_id": session_id,
             "seq": seq,
             "role": m["role"],
@@ -155,7 +160,7 @@ async def counted_messages(app: FastAPI, session: str) -> int:
     async with database_of(app).transaction(write=False) as db:
         value = await db.scalar(
             select(func.count()).where(
-                SessionMessage.session_id == uuid.UUID(session),
+                SessionMessage.session_id == await session_row_id(db, session),
                 SessionMessage.token_count.is_not(None),
             )
         )
@@ -638,7 +643,7 @@ async def test_messages_are_counted_once_when_stored(
         rows = (
             await db.scalars(
                 select(SessionMessage)
-                .where(SessionMessage.session_id == uuid.UUID(session))
+                .where(SessionMessage.session_id == await session_row_id(db, session))
                 .order_by(SessionMessage.seq)
             )
         ).all()

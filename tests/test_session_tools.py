@@ -29,6 +29,7 @@ from tests.factories import (
     run,
     stored_messages,
 )
+from tests.support.databases import session_row_id
 from tests.support.llm_server import Delay, Reply, ScriptedLLMServer
 
 # -- helpers -------------------------------------------------------------------------------
@@ -40,16 +41,30 @@ def database_of(app: FastAPI) -> Database:
 
 
 async def rows_of(app: FastAPI, session: str) -> tuple[int, int, int]:
-    """(sessions, messages, runs) stored under this session's id."""
-    session_id = uuid.UUID(session)
+    """(sessions, messages, runs) stored under this session's uuid; once it is gone,
+    (0, messages and runs left without a session)."""
     async with database_of(app).transaction(write=False) as db:
         sessions = await db.scalar(
-            select(func.count()).select_from(ChatSession).where(ChatSession.id == session_id)
+            select(func.count())
+            .select_from(ChatSession)
+            .where(ChatSession.uuid == uuid.UUID(session))
         )
-        messages = await db.scalar(
-            select(func.count()).where(SessionMessage.session_id == session_id)
-        )
-        runs = await db.scalar(select(func.count()).where(ChatRun.session_id == session_id))
+        if sessions:
+            session_id = await session_row_id(db, session)
+            messages = await db.scalar(
+                select(func.count()).where(SessionMessage.session_id == session_id)
+            )
+            runs = await db.scalar(select(func.count()).where(ChatRun.session_id == session_id))
+        else:  # gone: so must its messages and runs be, counted as those of no session
+            rows = select(ChatSession.id)
+            messages = await db.scalar(
+                select(func.count()).where(SessionMessage.session_id.not_in(rows))
+            )
+            runs = await db.scalar(
+                select(func.count()).where(
+                    ChatRun.session_id.is_not(None), ChatRun.session_id.not_in(rows)
+                )
+            )
     return int(sessions or 0), int(messages or 0), int(runs or 0)
 
 
@@ -58,7 +73,7 @@ async def hold_with_a_run(app: FastAPI, session: str) -> None:
     async with database_of(app).transaction() as db:
         await db.execute(
             update(ChatSession)
-            .where(ChatSession.id == uuid.UUID(session))
+            .where(ChatSession.uuid == uuid.UUID(session))
             .values(lease_run_id=uuid.uuid4(), lease_expires_at=utcnow() + timedelta(minutes=1))
         )
 
@@ -66,8 +81,8 @@ async def hold_with_a_run(app: FastAPI, session: str) -> None:
 async def backdate(app: FastAPI, session: str, days: float) -> None:
     """Make the session and its messages look ``days`` old."""
     then = utcnow() - timedelta(days=days)
-    session_id = uuid.UUID(session)
     async with database_of(app).transaction() as db:
+        session_id = await session_row_id(db, session)
         await db.execute(
             update(ChatSession).where(ChatSession.id == session_id).values(created_at=then)
         )

@@ -285,7 +285,8 @@ async def get_config(
                 f"No session {session_uuid} for chat model '{name}'.", field="session_uuid"
             )
         version = loaded.version
-        message_logs = [message_to_openai(m) for m in await sessions.all_messages(session_uuid)]
+        stored = await sessions.all_messages(loaded.session.id)
+        message_logs = [message_to_openai(m) for m in stored]
         system_prompt = render_system_prompt(
             version.system_prompt, version.variables, loaded.session.variables
         )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import (
     JSON,
@@ -38,7 +38,7 @@ class ChatModel(UUIDPrimaryKey, CreatedAt, Base):
     __tablename__ = "chat_model"
     __table_args__ = (UniqueConstraint("project_id", "name"),)
 
-    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    project_id: Mapped[UUID] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -58,9 +58,7 @@ class ChatModelVersion(UUIDPrimaryKey, CreatedAt, Base):
         ),
     )
 
-    chat_model_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("chat_model.id", ondelete="CASCADE")
-    )
+    chat_model_id: Mapped[UUID] = mapped_column(ForeignKey("chat_model.id", ondelete="CASCADE"))
     number: Mapped[int] = mapped_column(Integer)
     system_prompt: Mapped[str] = mapped_column(Text)
     model: Mapped[str] = mapped_column(String(200))
@@ -86,9 +84,7 @@ class ChatModelRelease(UUIDPrimaryKey, CreatedAt, Base):
     __tablename__ = "chat_model_release"
     __table_args__ = (UniqueConstraint("chat_model_id", "seq"),)
 
-    chat_model_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("chat_model.id", ondelete="CASCADE")
-    )
+    chat_model_id: Mapped[UUID] = mapped_column(ForeignKey("chat_model.id", ondelete="CASCADE"))
     seq: Mapped[int] = mapped_column(Integer)
     # publish | split | rollback
     kind: Mapped[str] = mapped_column(String(16), default="publish", server_default="publish")
@@ -104,10 +100,10 @@ class ReleaseVersion(Base):
     __tablename__ = "release_version"
     __table_args__ = (CheckConstraint("weight >= 0 AND weight <= 100", name="weight_range"),)
 
-    release_id: Mapped[uuid.UUID] = mapped_column(
+    release_id: Mapped[UUID] = mapped_column(
         ForeignKey("chat_model_release.id", ondelete="CASCADE"), primary_key=True
     )
-    version_id: Mapped[uuid.UUID] = mapped_column(
+    version_id: Mapped[UUID] = mapped_column(
         ForeignKey("chat_model_version.id", ondelete="CASCADE"), primary_key=True
     )
     weight: Mapped[int] = mapped_column(Integer)
@@ -120,22 +116,27 @@ class ChatSession(CreatedAt, Base):
         Index("ix_chat_session_project_id_created_at", "project_id", "created_at"),
         Index("ix_chat_session_chat_model_id_created_at", "chat_model_id", "created_at"),
         Index(None, "version_id"),
+        # The uuid clients know a session by is unique per project: another project's
+        # sessions are as if they did not exist, their uuids included.
+        UniqueConstraint("project_id", "uuid"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
-    chat_model_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("chat_model.id", ondelete="CASCADE")
-    )
-    version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("chat_model_version.id"))
+    # ``id`` is the row's own key, which messages and runs reference; ``uuid`` is the one
+    # the API shows and takes. They differ for every session created since revision 0012.
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    uuid: Mapped[UUID] = mapped_column()
+    project_id: Mapped[UUID] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    chat_model_id: Mapped[UUID] = mapped_column(ForeignKey("chat_model.id", ondelete="CASCADE"))
+    version_id: Mapped[UUID] = mapped_column(ForeignKey("chat_model_version.id"))
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     # Values for the pinned version's template variables.
     variables: Mapped[dict[str, str] | None] = mapped_column(JSON)
     # The run holding the session (one at a time) and until when; renewed while it runs.
-    lease_run_id: Mapped[uuid.UUID | None] = mapped_column()
+    lease_run_id: Mapped[UUID | None] = mapped_column()
     lease_expires_at: Mapped[datetime | None] = mapped_column()
-    # A forked session: the session and the last seq it was copied from.
-    parent_session_id: Mapped[uuid.UUID | None] = mapped_column()
+    # A forked session: the ``uuid`` of the session (of the same project) and the last seq
+    # it was copied from.
+    parent_session_id: Mapped[UUID | None] = mapped_column()
     parent_seq: Mapped[int | None] = mapped_column(Integer)
 
 
@@ -152,10 +153,10 @@ class ChatRun(UUIDPrimaryKey, CreatedAt, Base):
         Index(None, "version_id"),
     )
 
-    session_id: Mapped[uuid.UUID | None] = mapped_column(
+    session_id: Mapped[UUID | None] = mapped_column(
         ForeignKey("chat_session.id", ondelete="CASCADE")
     )
-    version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("chat_model_version.id"))
+    version_id: Mapped[UUID] = mapped_column(ForeignKey("chat_model_version.id"))
     status: Mapped[str] = mapped_column(String(16))
     stream: Mapped[bool] = mapped_column(Boolean, default=False)
     model: Mapped[str] = mapped_column(String(200))
@@ -187,6 +188,8 @@ class SessionMessage(CreatedAt, Base):
     __tablename__ = "session_message"
     __table_args__ = (
         UniqueConstraint("session_id", "seq"),
+        # A message's uuid, like a session's, is unique per project.
+        UniqueConstraint("project_id", "uuid"),
         CheckConstraint("role IN ('system', 'user', 'assistant', 'function', 'tool')", name="role"),
         # Deleting a run checks that no message still references it: without this index
         # that check scans every message of every session, once per deleted run.
@@ -210,8 +213,12 @@ class SessionMessage(CreatedAt, Base):
         ),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("chat_session.id", ondelete="CASCADE"))
+    # As for sessions: ``id`` is the row's key, ``uuid`` the one the API shows and takes.
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    uuid: Mapped[UUID] = mapped_column()
+    # The session's project (copied from it): what message uuids are unique in.
+    project_id: Mapped[UUID] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    session_id: Mapped[UUID] = mapped_column(ForeignKey("chat_session.id", ondelete="CASCADE"))
     seq: Mapped[int] = mapped_column(Integer)
     role: Mapped[str] = mapped_column(String(16))
     content: Mapped[str | None] = mapped_column(Text)
@@ -221,7 +228,7 @@ class SessionMessage(CreatedAt, Base):
     tool_call_id: Mapped[str | None] = mapped_column(String(200))
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata")
     # Filled for assistant replies produced by a run.
-    run_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("chat_run.id"))
+    run_id: Mapped[UUID | None] = mapped_column(ForeignKey("chat_run.id"))
     model: Mapped[str | None] = mapped_column(String(200))
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
@@ -244,7 +251,7 @@ class ApiKey(UUIDPrimaryKey, CreatedAt, Base):
         Index(None, "project_id"),
     )
 
-    project_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    project_id: Mapped[UUID] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(100))
     scope: Mapped[str] = mapped_column(String(16))
     prefix: Mapped[str] = mapped_column(String(16))

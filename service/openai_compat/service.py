@@ -114,7 +114,7 @@ class PreparedCompletion:
 
     @property
     def session_uuid(self) -> uuid.UUID | None:
-        return self.session_run.loaded.session.id if self.session_run else None
+        return self.session_run.loaded.session.uuid if self.session_run else None
 
     def recorded_session_run(self) -> PreparedRun | None:
         """A session's call as its run is recorded (with the API key that asked for it)."""
@@ -125,14 +125,14 @@ class PreparedCompletion:
     def completion_id(self, prefix: str) -> str:
         return f"{prefix}-{self.call_id.hex}"
 
-    def detail(self, outcome: LLMOutcome, message_id: uuid.UUID | None) -> CallDetail:
+    def detail(self, outcome: LLMOutcome, message_uuid: uuid.UUID | None) -> CallDetail:
         return CallDetail(
             chat_model=self.chat_model,
             version=self.version.number if self.version else None,
             model=outcome.model,
             session_uuid=self.session_uuid,
             run_uuid=self.run_id,
-            message_uuid=message_id,
+            message_uuid=message_uuid,
         )
 
 
@@ -240,7 +240,7 @@ async def _open_session(
     )
     repo = SessionRepository(db)
     loaded = await require_session_locked(repo, project_id, session_uuid)
-    stored = await repo.all_messages(session_uuid)
+    stored = await repo.all_messages(loaded.session.id)
     added = new_messages(session_uuid, stored, request)
     run_id = await claim_session(
         db, settings, loaded, stream=bool(getattr(body, "stream", False)), key_name=None
@@ -257,7 +257,7 @@ async def _open_session(
             )
         except ServiceError as exc:
             raise shift_fields(exc, added) from None
-        stored = await repo.all_messages(session_uuid)
+        stored = await repo.all_messages(loaded.session.id)
     sendable = [m for m in stored if m.superseded_at is None]
     count_missing(gateway, model, sendable)
     call = version_call(
@@ -459,13 +459,13 @@ async def complete(
     outcome: LLMOutcome
     if session_run is not None:
         finished = await complete_run(database, gateway, session_run)
-        outcome, message_id = finished.outcome, finished.message_id
+        outcome, message_uuid = finished.outcome, finished.message_uuid
     else:
-        outcome, message_id = await gateway.complete(prepared.call), None
+        outcome, message_uuid = await gateway.complete(prepared.call), None
         await record_sessionless(database, prepared, outcome, stream=False)
     if isinstance(outcome, LLMFailure):
         raise upstream_error(outcome, passthrough=prepared.passthrough)
-    return outcome, prepared.detail(outcome, message_id)
+    return outcome, prepared.detail(outcome, message_uuid)
 
 
 async def list_models(db: AsyncSession, project_id: uuid.UUID) -> ModelList:

@@ -48,7 +48,7 @@ class Finished:
     ``interrupted``) and the stored reply's uuid, if any."""
 
     outcome: LLMOutcome
-    message_id: uuid.UUID | None
+    message_uuid: uuid.UUID | None
 
 
 Event = StreamDelta | Finished
@@ -76,7 +76,7 @@ async def _relay(
             elif event.stored is None:
                 yield Finished(event.outcome, None)
             else:
-                yield Finished(event.stored.outcome, event.stored.message_id)
+                yield Finished(event.stored.outcome, event.stored.message_uuid)
 
 
 @dataclass
@@ -153,7 +153,7 @@ async def chat_sse(
                 yield _error_data(prepared, event.outcome)
             else:
                 result = event.outcome
-                detail = prepared.detail(result, event.message_id)
+                detail = prepared.detail(result, event.message_uuid)
                 finish = ChatChunkChoice(delta=ChunkDelta(), finish_reason=finish_reason(result))
                 yield chunk([finish], chatmodel=detail)
                 if include_usage:
@@ -191,7 +191,7 @@ async def text_sse(
                 yield _error_data(prepared, event.outcome)
             else:
                 result = event.outcome
-                detail = prepared.detail(result, event.message_id)
+                detail = prepared.detail(result, event.message_uuid)
                 finish = TextChunkChoice(text="", finish_reason=finish_reason(result))
                 yield chunk([finish], chatmodel=detail)
                 if include_usage:

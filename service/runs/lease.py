@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 import anyio
 
 from chatmodel_service.db import Database
+from chatmodel_service.models import ChatSession
 from chatmodel_service.models.base import utcnow
 from chatmodel_service.sessions.repository import SessionRepository
 
@@ -28,29 +29,31 @@ def lease_until(lease_seconds: float, now: datetime | None = None) -> datetime:
     return (now or utcnow()) + timedelta(seconds=lease_seconds)
 
 
-# Runs of this process waiting for a session (if_busy=wait). A release in this process
-# wakes them at once; a release by another process is found by their next poll.
-_waiting: dict[uuid.UUID, set[asyncio.Event]] = {}
+# Runs of this process waiting for a session (if_busy=wait), by the session's project and
+# uuid (what a run request names). A release in this process wakes them at once; a
+# release by another process is found by their next poll.
+_waiting: dict[tuple[uuid.UUID, uuid.UUID], set[asyncio.Event]] = {}
 
 
-async def wait_for_release(session_id: uuid.UUID, at_most: float) -> None:
-    """Sleep until this process releases ``session_id`` or ``at_most`` seconds pass."""
+async def wait_for_release(project_id: uuid.UUID, session_uuid: uuid.UUID, at_most: float) -> None:
+    """Sleep until this process releases the session or ``at_most`` seconds pass."""
+    key = (project_id, session_uuid)
     released = asyncio.Event()
-    _waiting.setdefault(session_id, set()).add(released)
+    _waiting.setdefault(key, set()).add(released)
     try:
         with anyio.move_on_after(at_most):
             await released.wait()
     finally:
-        waiters = _waiting.get(session_id)
+        waiters = _waiting.get(key)
         if waiters is not None:
             waiters.discard(released)
             if not waiters:
-                del _waiting[session_id]
+                del _waiting[key]
 
 
-def released(session_id: uuid.UUID) -> None:
-    """Wake this process's runs waiting for ``session_id`` (call after the commit)."""
-    for event in _waiting.get(session_id, ()):
+def released(session: ChatSession) -> None:
+    """Wake this process's runs waiting for the session (call after the commit)."""
+    for event in _waiting.get((session.project_id, session.uuid), ()):
         event.set()
 
 

@@ -49,12 +49,12 @@ class RunRepository:
     async def list_for_session(
         self, session_id: uuid.UUID
     ) -> list[tuple[ChatRun, int, uuid.UUID | None]]:
-        """Runs oldest first, with their version number and reply message id (if any)."""
+        """Runs oldest first, with their version number and reply's uuid (if any)."""
         rows = await self.session.execute(
-            select(ChatRun, ChatModelVersion.number, SessionMessage.id)
+            select(ChatRun, ChatModelVersion.number, SessionMessage.uuid)
             .join(ChatModelVersion, ChatModelVersion.id == ChatRun.version_id)
             .outerjoin(SessionMessage, SessionMessage.run_id == ChatRun.id)
             .where(ChatRun.session_id == session_id)
             .order_by(ChatRun.created_at, ChatRun.id)
         )
-        return [(run, int(number), message_id) for run, number, message_id in rows]
+        return [(run, int(number), message_uuid) for run, number, message_uuid in rows]

@@ -151,7 +151,7 @@ def llm_response(
     loaded: LoadedSession,
     run_id: uuid.UUID,
     outcome: LLMOutcome,
-    message_id: uuid.UUID | None,
+    message_uuid: uuid.UUID | None,
     figures: ContextFigures | None = None,
 ) -> LLMResponse:
     detail = ResponseDetail(
@@ -159,8 +159,8 @@ def llm_response(
         version=loaded.version.number,
         version_uuid=loaded.version.id,
         model=outcome.model,
-        session_uuid=loaded.session.id,
-        message_uuid=message_id,
+        session_uuid=loaded.session.uuid,
+        message_uuid=message_uuid,
         run_uuid=run_id,
     )
     return outcome_response(outcome, detail, figures)
@@ -264,6 +264,8 @@ def _reply_values(
     tokens = count_tokens(loaded.version.model, _reply_message(result)) if count_tokens else None
     return {
         "id": uuid.uuid4(),
+        "uuid": uuid.uuid4(),
+        "project_id": loaded.session.project_id,
         "session_id": loaded.session.id,
         "role": "assistant",
         "content": result.content,
@@ -307,7 +309,7 @@ class FinishedRun:
 
     outcome: LLMOutcome
     response: LLMResponse
-    message_id: uuid.UUID | None
+    message_uuid: uuid.UUID | None
 
 
 @dataclass(frozen=True)
@@ -463,7 +465,7 @@ async def _try_start(
         if replayed is None:
             return await _claim_and_fit(db, gateway, settings, loaded, body, key_name, idempotency)
     if replayed.freed:
-        released(session_uuid)
+        released(loaded.session)
     return replayed
 
 
@@ -478,24 +480,24 @@ async def _claim_and_fit(
 ) -> PreparedRun:
     """The start transaction's writes: the claim, the request's messages, the prompt."""
     repo = SessionRepository(db)
-    project_id, session_uuid = loaded.session.project_id, loaded.session.id
+    session = loaded.session
     run_id = await claim_session(
         db, settings, loaded, stream=body.stream, key_name=key_name, idempotency=idempotency
     )
     if body.messages:
         await add_messages(
             db,
-            project_id,
-            session_uuid,
+            session.project_id,
+            session.uuid,
             MessagesAdd(messages=body.messages),
             gateway.count_message_tokens,
         )
     call = build_call(loaded, body, settings)
-    replaced = await _reply_to_regenerate(repo, session_uuid) if body.regenerate else None
+    replaced = await _reply_to_regenerate(repo, session.id) if body.regenerate else None
     if replaced is not None:
         fitted = await _fit_without(db, gateway, settings, loaded, replaced, call)
     else:
-        fitted = await fit_session_call(repo, gateway, settings, loaded.version, session_uuid, call)
+        fitted = await fit_session_call(repo, gateway, settings, loaded.version, session.id, call)
     return PreparedRun(
         loaded,
         fitted.call,
@@ -510,8 +512,9 @@ async def _claim_and_fit(
     )
 
 
-async def _reply_to_regenerate(repo: SessionRepository, session_uuid: uuid.UUID) -> uuid.UUID:
-    last = await repo.last_message(session_uuid)
+async def _reply_to_regenerate(repo: SessionRepository, session_id: uuid.UUID) -> uuid.UUID:
+    """The row id of the reply a regenerate answers again: the session's newest message."""
+    last = await repo.last_message(session_id)
     if last is None or last.role != "assistant":
         raise NothingToRegenerate(
             "The session's newest message is not an assistant reply, so there is nothing to "
@@ -582,7 +585,8 @@ async def start_run(
                 raise
             # Woken at once by a release in this process; polls for other processes,
             # with jitter, never more than LONGEST_POLL apart.
-            await wait_for_release(session_uuid, min(pause * random.uniform(0.5, 1), left))
+            wait = min(pause * random.uniform(0.5, 1), left)
+            await wait_for_release(project_id, session_uuid, wait)
             pause = min(pause * 2, LONGEST_POLL)
 
 
@@ -630,10 +634,10 @@ async def _free_unstored(
     database: Database, prepared: PreparedRun, outcome: LLMOutcome, error: StorageUnavailable
 ) -> None:
     failure = _storage_failure(outcome, error)
-    session_id = prepared.loaded.session.id
+    session = prepared.loaded.session
     try:
         async with database.transaction() as db:
-            if await SessionRepository(db).release_lease(session_id, prepared.run_id):
+            if await SessionRepository(db).release_lease(session.id, prepared.run_id):
                 await RunRepository(db).finish(prepared.run_id, outcome_values(failure))
     except Exception as exc:
         if storage_failure(exc) is None:
@@ -642,10 +646,10 @@ async def _free_unstored(
             "run %s: neither its outcome nor its failure could be stored; session %s is "
             "held until the run's lease lapses",
             prepared.run_id,
-            session_id,
+            session.uuid,
         )
         return
-    released(session_id)
+    released(session)
     record_run(prepared.loaded.chat_model.name, prepared.loaded.version.number, failure)
 
 
@@ -666,12 +670,12 @@ async def _store_outcome(
         if prepared.figures is not None:
             values |= prepared.figures.columns()
         response = llm_response(
-            loaded, prepared.run_id, outcome, reply["id"] if reply else None, prepared.figures
+            loaded, prepared.run_id, outcome, reply["uuid"] if reply else None, prepared.figures
         )
         if prepared.idempotency_key is not None:
             values["result"] = response.model_dump(mode="json")
         if not (held and await RunRepository(db).finish(prepared.run_id, values)):
-            gone = await sessions.get_with_version_in_any_project(loaded.session.id) is None
+            gone = not await sessions.exists(loaded.session.id)
             lost = interrupted(
                 outcome.model,
                 outcome.latency_ms,
@@ -686,9 +690,9 @@ async def _store_outcome(
             if prepared.supersedes is not None:
                 await sessions.supersede(prepared.supersedes, utcnow())
             await sessions.append_reply({**reply, "run_id": prepared.run_id})
-    released(loaded.session.id)
+    released(loaded.session)
     record_run(loaded.chat_model.name, loaded.version.number, outcome)
-    return FinishedRun(outcome, response, reply["id"] if reply else None)
+    return FinishedRun(outcome, response, reply["uuid"] if reply else None)
 
 
 async def abandon_run(database: Database, prepared: PreparedRun, started: float) -> None:
@@ -737,7 +741,10 @@ async def recover_lapsed_runs(database: Database) -> int:
     return len(lapsed)
 
 
-def run_out(run: ChatRun, number: int, message_id: uuid.UUID | None) -> RunOut:
+def run_out(
+    run: ChatRun, session_uuid: uuid.UUID, number: int, message_uuid: uuid.UUID | None
+) -> RunOut:
+    """A run of the session known by ``session_uuid``, whose reply is ``message_uuid``."""
     usage = None
     if run.prompt_tokens is not None or run.completion_tokens is not None:
         usage = UsageOut(
@@ -745,10 +752,9 @@ def run_out(run: ChatRun, number: int, message_id: uuid.UUID | None) -> RunOut:
             completion_tokens=run.completion_tokens,
             total_tokens=(run.prompt_tokens or 0) + (run.completion_tokens or 0),
         )
-    assert run.session_id is not None
     return RunOut(
         uuid=run.id,
-        session_uuid=run.session_id,
+        session_uuid=session_uuid,
         version=number,
         version_uuid=run.version_id,
         status=run.status,
@@ -759,7 +765,7 @@ def run_out(run: ChatRun, number: int, message_id: uuid.UUID | None) -> RunOut:
         latency_ms=run.latency_ms,
         usage=usage,
         cost=run.cost,
-        message_uuid=message_id,
+        message_uuid=message_uuid,
         created_at=run.created_at,
         finished_at=run.finished_at,
         key_name=run.key_name,
@@ -772,6 +778,8 @@ def run_out(run: ChatRun, number: int, message_id: uuid.UUID | None) -> RunOut:
 
 
 async def list_runs(db: AsyncSession, project_id: uuid.UUID, session_uuid: uuid.UUID) -> RunList:
-    await require_session(SessionRepository(db), project_id, session_uuid)
-    rows = await RunRepository(db).list_for_session(session_uuid)
-    return RunList(data=[run_out(run, number, message_id) for run, number, message_id in rows])
+    loaded = await require_session(SessionRepository(db), project_id, session_uuid)
+    rows = await RunRepository(db).list_for_session(loaded.session.id)
+    return RunList(
+        data=[run_out(run, session_uuid, number, message) for run, number, message in rows]
+    )

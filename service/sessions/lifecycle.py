@@ -29,13 +29,14 @@ async def fork_session(
     sessions = SessionRepository(db)
     lifecycle = SessionLifecycleRepository(db)
     original = await require_session(sessions, project_id, session_uuid)
-    at_seq = await _fork_point(sessions, lifecycle, session_uuid, body)
+    at_seq = await _fork_point(sessions, lifecycle, original.session.id, session_uuid, body)
     if body.session_uuid is not None:
         earlier = await _earlier_fork(sessions, project_id, body.session_uuid, session_uuid, at_seq)
         if earlier is not None:
             return earlier, False
     fork = ChatSession(
-        id=body.session_uuid or uuid.uuid4(),
+        id=uuid.uuid4(),
+        uuid=body.session_uuid or uuid.uuid4(),
         project_id=project_id,
         chat_model_id=original.session.chat_model_id,
         version_id=original.session.version_id,
@@ -45,30 +46,31 @@ async def fork_session(
         parent_seq=at_seq,
     )
     if not await sessions.add_unless_exists(fork):  # the uuid was taken meanwhile
-        earlier = await _earlier_fork(sessions, project_id, fork.id, session_uuid, at_seq)
+        earlier = await _earlier_fork(sessions, project_id, fork.uuid, session_uuid, at_seq)
         if earlier is None:  # taken, then deleted again since
-            raise _not_this_fork(fork.id, session_uuid, at_seq)
+            raise _not_this_fork(fork.uuid, session_uuid, at_seq)
         return earlier, False
-    await lifecycle.copy_messages(session_uuid, fork.id, at_seq)
+    await lifecycle.copy_messages(original.session.id, fork.id, at_seq)
     return session_out(LoadedSession(fork, original.version, original.chat_model)), True
 
 
 async def _fork_point(
     sessions: SessionRepository,
     lifecycle: SessionLifecycleRepository,
+    session_id: uuid.UUID,
     session_uuid: uuid.UUID,
     body: SessionFork,
 ) -> int:
     """The last seq the fork copies (0: the original has no messages yet)."""
     if body.at_message_uuid is not None:
-        seq = await lifecycle.message_seq(session_uuid, body.at_message_uuid)
+        seq = await lifecycle.message_seq(session_id, body.at_message_uuid)
         if seq is None:
             raise InvalidInput(
                 f"Session {session_uuid} has no message {body.at_message_uuid}.",
                 field="at_message_uuid",
             )
         return seq
-    last = await sessions.last_seq(session_uuid)
+    last = await sessions.last_seq(session_id)
     if body.at_seq is not None and body.at_seq > last:
         raise InvalidInput(
             f"at_seq {body.at_seq} is past the session's newest message (seq {last}).",
@@ -84,22 +86,19 @@ async def _earlier_fork(
     parent_uuid: uuid.UUID,
     at_seq: int,
 ) -> SessionOut | None:
-    """The stored fork with this uuid if it is the same fork (same parent, same point);
-    409 if the uuid belongs to any other session; None if no session has it."""
-    existing = await sessions.get_with_version_in_any_project(fork_uuid)
+    """The project's session with this uuid if it is the same fork (same parent, same
+    point); 409 if it is any other session; None if the project has no session with it."""
+    existing = await sessions.get_with_version(project_id, fork_uuid)
     if existing is None:
         return None
     same = (existing.session.parent_session_id, existing.session.parent_seq)
-    if existing.session.project_id != project_id or same != (parent_uuid, at_seq):
+    if same != (parent_uuid, at_seq):
         raise _not_this_fork(fork_uuid, parent_uuid, at_seq)
     return session_out(existing)
 
 
 def _not_this_fork(fork_uuid: uuid.UUID, parent_uuid: uuid.UUID, at_seq: int) -> Conflict:
-    """The one answer for a fork uuid some other session holds: naming only what the
-    caller sent, it is the same for a session of the caller's and another project's (a
-    parent is a session of the caller's project, so another project's session is never
-    the same fork), so it does not tell which."""
+    """Another of the project's sessions has the fork's uuid."""
     return Conflict(
         f"Session {fork_uuid} already exists and is not this fork of {parent_uuid} at "
         f"seq {at_seq}.",
@@ -121,7 +120,7 @@ async def delete_session(
             "A run is in progress on this session; delete it once the run has finished, "
             "or with force=true (the run then stores nothing)."
         )
-    await SessionLifecycleRepository(db).delete_sessions([session_uuid])
+    await SessionLifecycleRepository(db).delete_sessions([loaded.session.id])
 
 
 def _held_by_a_run(session: ChatSession) -> bool:

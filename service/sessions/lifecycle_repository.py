@@ -53,9 +53,9 @@ def _random_uuid_sqlite(element: random_uuid, compiler: SQLCompiler, **kw: Any) 
     )
 
 
-# Columns a fork does not copy: its own id and session, and the run (runs stay with the
-# original session).
-_NOT_COPIED = frozenset({"id", "session_id", "run_id"})
+# Columns a fork does not copy: its own id, uuid and session, and the run (runs stay
+# with the original session).
+_NOT_COPIED = frozenset({"id", "uuid", "session_id", "run_id"})
 
 
 @dataclass(frozen=True)
@@ -112,28 +112,29 @@ class SessionLifecycleRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def message_seq(self, session_id: uuid.UUID, message_id: uuid.UUID) -> int | None:
-        """The seq of message ``message_id`` if it is one of the session's."""
+    async def message_seq(self, session_id: uuid.UUID, message_uuid: uuid.UUID) -> int | None:
+        """The seq of the message known by ``message_uuid`` if it is one of the session's."""
         return await self.session.scalar(
             select(SessionMessage.seq).where(
-                SessionMessage.id == message_id, SessionMessage.session_id == session_id
+                SessionMessage.uuid == message_uuid, SessionMessage.session_id == session_id
             )
         )
 
     async def copy_messages(
         self, source_id: uuid.UUID, target_id: uuid.UUID, up_to_seq: int
     ) -> int:
-        """Copy the source's messages with ``seq <= up_to_seq`` into the target, in one
-        INSERT ... SELECT: new ids, the same seq and every other column (superseded flags
-        included), no run. Returns how many were copied."""
+        """Copy the source's messages with ``seq <= up_to_seq`` into the target (a session
+        of the same project), in one INSERT ... SELECT: new ids and uuids, the same seq
+        and every other column (superseded flags included), no run. Returns how many were
+        copied."""
         table = SessionMessage.__table__
         assert isinstance(table, Table)
         copied = [column for column in table.columns if column.name not in _NOT_COPIED]
-        rows = select(random_uuid(), literal(target_id, Uuid()), *copied).where(
+        rows = select(random_uuid(), random_uuid(), literal(target_id, Uuid()), *copied).where(
             table.c.session_id == source_id, table.c.seq <= up_to_seq
         )
         result = await self.session.execute(
-            insert(table).from_select([table.c.id, table.c.session_id, *copied], rows)
+            insert(table).from_select([table.c.id, table.c.uuid, table.c.session_id, *copied], rows)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 

@@ -49,7 +49,7 @@ def message_out(message: SessionMessage) -> MessageOut:
             total_tokens=total,
         )
     return MessageOut(
-        uuid=message.id,
+        uuid=message.uuid,
         seq=message.seq,
         role=message.role,
         content=message.content,

@@ -60,13 +60,12 @@ _APPEND_REPLY = insert(_MESSAGE_TABLE).values(
 )
 
 
-def _with_version(session_id: uuid.UUID) -> Any:
-    """The session, its pinned version and its chat model, joined."""
+def _with_version() -> Any:
+    """Sessions with their pinned version and their chat model, joined."""
     return (
         select(ChatSession, ChatModelVersion, ChatModel)
         .join(ChatModelVersion, ChatModelVersion.id == ChatSession.version_id)
         .join(ChatModel, ChatModel.id == ChatSession.chat_model_id)
-        .where(ChatSession.id == session_id)
     )
 
 
@@ -75,22 +74,25 @@ class SessionRepository:
         self.session = session
 
     async def get_with_version(
-        self, project_id: uuid.UUID, session_id: uuid.UUID, *, lock: bool = False
+        self, project_id: uuid.UUID, session_uuid: uuid.UUID, *, lock: bool = False
     ) -> LoadedSession | None:
-        """The session with its pinned version and chat model, in one query. ``lock``:
-        the session's row stays locked until the transaction ends (see ``lock``)."""
-        query = _with_version(session_id).where(ChatSession.project_id == project_id)
+        """The project's session known by ``session_uuid`` (the API's uuid, unique per
+        project) with its pinned version and chat model, in one query. ``lock``: the
+        session's row stays locked until the transaction ends (see ``lock``)."""
+        query = _with_version().where(
+            ChatSession.project_id == project_id, ChatSession.uuid == session_uuid
+        )
         if lock:
             query = query.with_for_update(of=ChatSession)
         row = (await self.session.execute(query)).one_or_none()
         return LoadedSession(*row) if row is not None else None
 
-    async def get_with_version_in_any_project(self, session_id: uuid.UUID) -> LoadedSession | None:
-        """The session with this id whatever its project, in one query: for telling a
-        uuid that is free from one taken here or elsewhere in one snapshot (two queries
-        could each see a different moment of a concurrent create)."""
-        row = (await self.session.execute(_with_version(session_id))).one_or_none()
-        return LoadedSession(*row) if row is not None else None
+    async def exists(self, session_id: uuid.UUID) -> bool:
+        """Whether the session with this row id is still stored."""
+        found = await self.session.scalar(
+            select(ChatSession.id).where(ChatSession.id == session_id)
+        )
+        return found is not None
 
     async def lock(self, session_id: uuid.UUID) -> None:
         """Serialize writers of one session until this transaction ends: every write that
@@ -171,8 +173,8 @@ class SessionRepository:
         return {session_id: (int(count), last) for session_id, count, last in rows}
 
     async def add_unless_exists(self, chat_session: ChatSession) -> bool:
-        """Insert the session; False (and nothing inserted) if its id was taken meanwhile
-        by a concurrent transaction (the insert runs in a savepoint)."""
+        """Insert the session; False (and nothing inserted) if its uuid was taken in its
+        project meanwhile by a concurrent transaction (the insert runs in a savepoint)."""
         try:
             async with self.session.begin_nested():
                 self.session.add(chat_session)
@@ -278,13 +280,18 @@ class SessionRepository:
         result = await self.session.execute(query.order_by(order).limit(limit))
         return list(result.scalars())
 
-    async def messages_by_id(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, SessionMessage]:
-        if not ids:
+    async def messages_by_uuid(
+        self, project_id: uuid.UUID, uuids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, SessionMessage]:
+        """The project's messages known by these uuids (unique per project), by uuid."""
+        if not uuids:
             return {}
         result = await self.session.execute(
-            select(SessionMessage).where(SessionMessage.id.in_(ids))
+            select(SessionMessage).where(
+                SessionMessage.project_id == project_id, SessionMessage.uuid.in_(uuids)
+            )
         )
-        return {m.id: m for m in result.scalars()}
+        return {m.uuid: m for m in result.scalars()}
 
     async def tail_since_last_assistant(self, session_id: uuid.UUID) -> list[SessionMessage]:
         """The newest assistant message and everything after it (empty if none)."""

@@ -35,7 +35,7 @@ from chatmodel_service.sessions.schemas import (
 
 def session_out(loaded: LoadedSession) -> SessionOut:
     return SessionOut(
-        uuid=loaded.session.id,
+        uuid=loaded.session.uuid,
         chat_model=loaded.chat_model.name,
         version=loaded.version.number,
         version_uuid=loaded.version.id,
@@ -61,7 +61,8 @@ async def create_session(
     db: AsyncSession, project_id: uuid.UUID, body: SessionCreate
 ) -> tuple[SessionOut, bool]:
     """Create a session pinned to a version; re-creating the same uuid returns it (also
-    when two creates of one uuid race: the one that loses answers as a re-create).
+    when two creates of one uuid race: the one that loses answers as a re-create). Session
+    uuids are unique per project: another project's sessions do not stand in the way.
 
     Returns the session and whether it was created by this call.
     """
@@ -72,13 +73,14 @@ async def create_session(
         existing = await _existing(sessions, project_id, body.session_uuid, chat_model)
         if existing is not None:
             return existing, False
-    session_id = body.session_uuid or uuid.uuid4()  # before resolving: it keys a split
+    session_uuid = body.session_uuid or uuid.uuid4()  # before resolving: it keys a split
     version = await resolve_version(
-        chat_models, chat_model, body.version, assignment_key(session_id, body.metadata)
+        chat_models, chat_model, body.version, assignment_key(session_uuid, body.metadata)
     )
     variables = check_values(version.variables, body.variables, version=version.number)
     chat_session = ChatSession(
-        id=session_id,
+        id=uuid.uuid4(),
+        uuid=session_uuid,
         project_id=project_id,
         chat_model_id=chat_model.id,
         version_id=version.id,
@@ -86,9 +88,9 @@ async def create_session(
         variables=variables,
     )
     if not await sessions.add_unless_exists(chat_session):
-        existing = await _existing(sessions, project_id, session_id, chat_model)
+        existing = await _existing(sessions, project_id, session_uuid, chat_model)
         if existing is None:  # taken, then deleted again since
-            raise _session_taken(session_id, chat_model)
+            raise _session_taken(session_uuid, chat_model)
         return existing, False
     return session_out(LoadedSession(chat_session, version, chat_model)), True
 
@@ -99,21 +101,18 @@ async def _existing(
     session_uuid: uuid.UUID,
     chat_model: ChatModel,
 ) -> SessionOut | None:
-    """The stored session with this uuid if it is the chat model's; 409 if any other
-    session has the uuid; None if no session has it."""
-    existing = await sessions.get_with_version_in_any_project(session_uuid)
+    """The project's session with this uuid if it is the chat model's; 409 if it is
+    another chat model's; None if the project has no session with this uuid."""
+    existing = await sessions.get_with_version(project_id, session_uuid)
     if existing is None:
         return None
-    if existing.session.project_id != project_id or existing.chat_model.id != chat_model.id:
+    if existing.chat_model.id != chat_model.id:
         raise _session_taken(session_uuid, chat_model)
     return session_out(existing)
 
 
 def _session_taken(session_uuid: uuid.UUID, chat_model: ChatModel) -> Conflict:
-    """The one answer for a uuid some other session holds. Session uuids are unique
-    across projects, so another project's session blocks the uuid too; naming nothing
-    but what the caller sent, the answer is the same whether that session is one of the
-    caller's (of another chat model) or another project's, so it does not tell which."""
+    """A session of another of the project's chat models has the uuid."""
     return Conflict(
         f"Session {session_uuid} already exists and is not a session of chat model "
         f"'{chat_model.name}'.",
@@ -165,9 +164,9 @@ async def list_messages(
     range (``order=asc``, the default without ``before``) or the newest (``order=desc``,
     the default with ``before``). The page's data is oldest first either way."""
     repo = SessionRepository(db)
-    await require_session(repo, project_id, session_uuid)
+    loaded = await require_session(repo, project_id, session_uuid)
     rows = await repo.message_window(
-        session_uuid,
+        loaded.session.id,
         window.after,
         window.before,
         window.limit + 1,
@@ -186,7 +185,7 @@ async def list_messages(
 
 
 def _check_reposts(
-    messages: list[MessageIn], stored: dict[uuid.UUID, SessionMessage], session_uuid: uuid.UUID
+    messages: list[MessageIn], stored: dict[uuid.UUID, SessionMessage], session_id: uuid.UUID
 ) -> None:
     seen: set[uuid.UUID] = set()
     for index, message in enumerate(messages):
@@ -200,9 +199,7 @@ def _check_reposts(
         previous = stored.get(message.uuid)
         if previous is None:
             continue
-        if previous.session_id != session_uuid:
-            # Message uuids are unique across projects: the same answer whether the
-            # other session is the caller's or another project's, so it tells neither.
+        if previous.session_id != session_id:  # message uuids are unique per project
             raise Conflict(
                 "This message uuid belongs to another session.", field=f"messages.{index}.uuid"
             )
@@ -231,18 +228,20 @@ async def add_messages(
     run counts the message when it first reads it."""
     repo = SessionRepository(db)
     loaded = await require_session(repo, project_id, session_uuid)
-    await repo.lock(session_uuid)
-    stored = await repo.messages_by_id([m.uuid for m in body.messages if m.uuid is not None])
-    _check_reposts(body.messages, stored, session_uuid)
+    session = loaded.session
+    await repo.lock(session.id)
+    uuids = [m.uuid for m in body.messages if m.uuid is not None]
+    stored = await repo.messages_by_uuid(project_id, uuids)
+    _check_reposts(body.messages, stored, session.id)
     fresh = [(i, m) for i, m in enumerate(body.messages) if m.uuid is None or m.uuid not in stored]
     if any(_needs_link(m) for _, m in fresh):
-        tail = await repo.tail_since_last_assistant(session_uuid)
+        tail = await repo.tail_since_last_assistant(session.id)
         fresh = link_results(fresh, pending_after(tail))
-    seq = await repo.last_seq(session_uuid)
+    seq = await repo.last_seq(session.id)
     rows: dict[int, SessionMessage] = {}
     for index, message in fresh:
         seq += 1
-        rows[index] = _new_row(session_uuid, seq, message)
+        rows[index] = _new_row(session, seq, message)
         if count_tokens is not None:
             rows[index].token_count = count_tokens(
                 loaded.version.model, message_to_openai(rows[index])
@@ -260,10 +259,12 @@ def _needs_link(message: MessageIn) -> bool:
     )
 
 
-def _new_row(session_uuid: uuid.UUID, seq: int, message: MessageIn) -> SessionMessage:
+def _new_row(session: ChatSession, seq: int, message: MessageIn) -> SessionMessage:
     return SessionMessage(
-        id=message.uuid or uuid.uuid4(),
-        session_id=session_uuid,
+        id=uuid.uuid4(),
+        uuid=message.uuid or uuid.uuid4(),
+        project_id=session.project_id,
+        session_id=session.id,
         seq=seq,
         role=message.role,
         content=message.content,

@@ -20,12 +20,13 @@ from typing import NoReturn, TypeVar
 
 import asyncpg
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from chatmodel_service.migrate import upgrade
+from chatmodel_service.models import ChatSession
 from tests.support import postgres
 
 DATABASES = ("sqlite", "postgresql")
@@ -223,3 +224,13 @@ __all__ = [
     "table_names",
     "untouched",
 ]
+
+
+async def session_row_id(db: AsyncSession, session_uuid: str) -> uuid.UUID:
+    """The row id (what messages and runs reference) of the session the API knows by
+    ``session_uuid``: the two differ for every session the service creates."""
+    row_id = await db.scalar(
+        select(ChatSession.id).where(ChatSession.uuid == uuid.UUID(session_uuid))
+    )
+    assert row_id is not None, f"no session {session_uuid}"
+    return row_id
