@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 
 from chatmodel_service.llm import OFFLINE_MODEL
+
+# The end of every SSE body the service sends.
+TERMINATOR = "data: [DONE]\n\n"
 
 WEATHER_FUNCTION: dict[str, Any] = {
     "name": "get_weather",
@@ -97,10 +101,12 @@ async def publish(client: httpx.AsyncClient, chat_model: str, version: int) -> d
 def expect_error(response: httpx.Response, status: int, error: str, field: str | None) -> str:
     """Assert the JSON error contract; returns the detail text."""
     assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
     body = response.json()
     assert body["error"] == error, body
     assert body["field"] == field, body
     assert isinstance(body["detail"], str) and body["detail"], body
+    assert "Traceback" not in body["detail"]
     return str(body["detail"])
 
 
@@ -115,3 +121,25 @@ async def make_remote_session(
     session = await make_session(client, "remote")
     await add_messages(client, session, question)
     return session
+
+
+async def versions_of(client: httpx.AsyncClient, name: str) -> list[dict[str, Any]]:
+    response = await client.get(f"/v1/chat-models/{name}/versions")
+    assert response.status_code == 200, response.text
+    data: list[dict[str, Any]] = response.json()["data"]
+    return data
+
+
+def sse_events(text: str) -> list[dict[str, Any]]:
+    """The JSON events of an SSE body, checking it ends with the terminator."""
+    assert text.endswith(TERMINATOR), text[-200:]
+    blocks = [b for b in text[: -len(TERMINATOR)].split("\n\n") if b]
+    assert all(b.startswith("data: ") for b in blocks)
+    return [json.loads(b.removeprefix("data: ")) for b in blocks]
+
+
+async def stream(client: httpx.AsyncClient, session: str, **body: Any) -> list[dict[str, Any]]:
+    response = await client.post(f"/v1/sessions/{session}/run", json={"stream": True, **body})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/event-stream")
+    return sse_events(response.text)

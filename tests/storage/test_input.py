@@ -1,6 +1,6 @@
 """Input that PostgreSQL would refuse (and SQLite quietly store) is refused the same way on
 both databases, a 422 naming the field, never a 500; what both can store round-trips.
-(NUL in URLs, metadata and OpenAI routes: tests/test_fuzz_regressions.py.)"""
+(NUL in URLs, metadata and OpenAI routes: tests/api/test_fuzz_regressions.py.)"""
 
 from __future__ import annotations
 

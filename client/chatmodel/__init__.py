@@ -72,8 +72,7 @@ from chatmodel._models import (
     ToolCallDelta,
     Usage,
 )
-
-__version__ = "0.1.0"
+from chatmodel._version import __version__
 
 __all__ = [
     "APIConnectionError",

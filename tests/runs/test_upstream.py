@@ -515,7 +515,7 @@ async def test_unknown_model_fails_without_touching_the_network(
     llm_server: ScriptedLLMServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Creating such a version is refused now (tests/test_version_validation.py); one
+    # Creating such a version is refused now (tests/chat_models/test_version_validation.py); one
     # stored before that check still has to fail cleanly at run time.
     version = await make_chat_model(client, "mystery")
     database: Database = app.state.database

@@ -38,6 +38,7 @@ from chatmodel._models import (
     Session,
 )
 from chatmodel._sse import SSEDecoder
+from chatmodel._version import __version__
 
 T = TypeVar("T")
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
@@ -46,7 +47,7 @@ ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 # plain runs with their Idempotency-Key) are sent again this many times when nothing came
 # back or the server asked for a retry. A streamed run is never resent (see start_stream).
 TRANSPORT_RETRIES = 2
-USER_AGENT = "chatmodel-python/0.1.0"
+USER_AGENT = f"chatmodel-python/{__version__}"
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 
 IfBusy = Literal["reject", "wait"]

@@ -12,32 +12,15 @@ from tests.factories import (
     WEATHER_FUNCTION,
     add_messages,
     add_version,
+    expect_error,
     make_chat_model,
     make_session,
     publish,
     run,
+    versions_of,
 )
 
 TOO_BIG = 2**63  # larger than any INTEGER column
-
-
-def expect_error(response: httpx.Response, status: int, error: str, field: str | None) -> str:
-    """Assert the JSON error contract; returns the detail text."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert body["error"] == error, body
-    assert body["field"] == field, body
-    assert isinstance(body["detail"], str) and body["detail"], body
-    assert "Traceback" not in body["detail"]
-    return str(body["detail"])
-
-
-async def versions_of(client: httpx.AsyncClient, name: str) -> list[dict[str, Any]]:
-    response = await client.get(f"/v1/chat-models/{name}/versions")
-    assert response.status_code == 200, response.text
-    data: list[dict[str, Any]] = response.json()["data"]
-    return data
 
 
 async def chat_model(client: httpx.AsyncClient, name: str) -> dict[str, Any]:

@@ -16,7 +16,6 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import quote, quote_plus
 
 import httpx
@@ -31,11 +30,16 @@ from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.models import ChatRun
 from chatmodel_service.observability.logs import JsonFormatter
 from chatmodel_service.redaction import REDACTED, SecretRedactor
-from tests.factories import add_messages, make_chat_model, make_session, run
+from tests.factories import (
+    add_messages,
+    make_chat_model,
+    make_session,
+    run,
+    sse_events,
+)
 from tests.support.llm_server import ErrorReply, ScriptedLLMServer
 
 USER = {"role": "user", "content": "Hello?"}
-TERMINATOR = "data: [DONE]\n\n"
 
 
 @dataclass(frozen=True)
@@ -138,12 +142,6 @@ async def recorded_error_logs(client: httpx.AsyncClient, session: str) -> list[s
     response = await client.get(f"/v1/sessions/{session}/runs")
     assert response.status_code == 200, response.text
     return [str(record["error_log"]) for record in response.json()["data"]]
-
-
-def sse_events(text: str) -> list[dict[str, Any]]:
-    assert text.endswith(TERMINATOR), text[-200:]
-    blocks = [b for b in text[: -len(TERMINATOR)].split("\n\n") if b]
-    return [json.loads(b.removeprefix("data: ")) for b in blocks]
 
 
 # -- what a run returns and stores --------------------------------------------------------

@@ -18,12 +18,13 @@ from tests.factories import (
     WEATHER_FUNCTION,
     add_messages,
     add_version,
+    expect_error,
     make_chat_model,
     make_session,
     run,
+    versions_of,
 )
 from tests.support.llm_server import ErrorReply, Reply, ScriptedLLMServer
-from tests.test_chat_models import expect_error, versions_of
 
 TEMPLATE = "You help {{customer_name}} with the {{ plan }} plan."
 REMOTE_MODEL = "openai/scripted-model"

@@ -21,7 +21,15 @@ from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.llm.outcomes import retry_after_seconds
 from chatmodel_service.llm.retries import MAX_RETRY_PAUSE, retry_pause
 from chatmodel_service.llm.types import Attempt, LLMCall, LLMFailure, LLMResult
-from tests.factories import add_messages, make_chat_model, make_session, run, stored_messages
+from tests.factories import (
+    add_messages,
+    expect_error,
+    make_chat_model,
+    make_session,
+    run,
+    stored_messages,
+    stream,
+)
 from tests.support.llm_server import (
     Delay,
     ErrorReply,
@@ -29,8 +37,6 @@ from tests.support.llm_server import (
     ScriptedLLMServer,
     StreamDrop,
 )
-from tests.test_chat_models import expect_error
-from tests.test_runs_stream import stream
 
 PRIMARY = "openai/primary-model"
 BACKUP = "openai/backup-model"

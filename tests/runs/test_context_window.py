@@ -40,8 +40,8 @@ from tests.factories import (
     stored_messages,
 )
 from tests.support.databases import session_row_id
+from tests.support.generated_sessions import Generated, sessions
 from tests.support.llm_server import Reply, ScriptedLLMServer
-from tests.test_window import Generated, sessions
 
 MODEL = "openai/scripted-model"  # unknown to LiteLLM: CHATMODEL_DEFAULT_CONTEXT_WINDOW
 SYSTEM_PROMPT = "You are the scripted test assistant."

@@ -15,6 +15,7 @@ from tests.factories import (
     make_session,
     run,
     stored_messages,
+    stream,
 )
 from tests.support.llm_server import (
     ErrorReply,
@@ -26,23 +27,6 @@ from tests.support.llm_server import (
     ToolCallsReply,
 )
 from tests.support.servers import LiveApp
-
-TERMINATOR = "data: [DONE]\n\n"
-
-
-def sse_events(text: str) -> list[dict[str, Any]]:
-    """The JSON events of an SSE body, checking it ends with the terminator."""
-    assert text.endswith(TERMINATOR), text[-200:]
-    blocks = [b for b in text[: -len(TERMINATOR)].split("\n\n") if b]
-    assert all(b.startswith("data: ") for b in blocks)
-    return [json.loads(b.removeprefix("data: ")) for b in blocks]
-
-
-async def stream(client: httpx.AsyncClient, session: str, **body: Any) -> list[dict[str, Any]]:
-    response = await client.post(f"/v1/sessions/{session}/run", json={"stream": True, **body})
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("text/event-stream")
-    return sse_events(response.text)
 
 
 async def remote_session(client: httpx.AsyncClient, llm_server: ScriptedLLMServer) -> str:

@@ -24,9 +24,9 @@ from tests.factories import (
     make_remote_session,
     run,
     stored_messages,
+    stream,
 )
 from tests.support.llm_server import RawBody, Reply, ScriptedLLMServer, sse_body
-from tests.test_runs_stream import stream
 
 TRANSPORTS: tuple[OpenAITransport, ...] = ("litellm", "openai-sdk")
 QUESTION = {"role": "user", "content": "Anything there?"}

@@ -1,4 +1,4 @@
-"""Requests tests/test_fuzz.py found answered with a 500 or an off-shape error, each pinned
+"""Requests tests/api/test_fuzz.py found answered with a 500 or an off-shape error, each pinned
 down as the answer a caller should get instead."""
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from tests.factories import (
     make_remote_session,
     run,
     stored_messages,
+    stream,
 )
 from tests.support.llm_server import (
     CutBody,
@@ -33,7 +34,6 @@ from tests.support.llm_server import (
     StreamDrop,
     sse_body,
 )
-from tests.test_runs_stream import stream
 
 TRANSPORTS: tuple[OpenAITransport, ...] = ("litellm", "openai-sdk")
 QUESTION = {"role": "user", "content": "What happened?"}
