@@ -35,7 +35,10 @@ Errors:
   their ``a`` twins), ``get_prompts`` and ``get_messages`` raise ``ChatModelError``
   subclasses: ``APIConnectionError`` when the server cannot be reached, else an
   ``APIError`` named after the server's error code, such as ``ChatModelNotFound``,
-  ``SessionNotFound`` or ``ValidationError`` (see ``chatmodel._errors``).
+  ``SessionNotFound``, ``ValidationError``, ``AuthenticationError`` (``unauthorized``),
+  ``RateLimitError`` (``rate_limited``) or ``SessionBusyError`` (``session_busy``, a
+  ``ConflictError``); ``retry_after`` holds the seconds of the server's ``Retry-After``
+  (see ``chatmodel._errors``).
 """
 
 from chatmodel._client import ChatModel
@@ -45,6 +48,7 @@ from chatmodel._errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
+    AuthenticationError,
     ChatModelError,
     ChatModelNotFound,
     ConflictError,
@@ -52,6 +56,10 @@ from chatmodel._errors import (
     NotFoundError,
     NothingPublished,
     PayloadTooLarge,
+    PermissionDeniedError,
+    RateLimitError,
+    ServiceUnavailableError,
+    SessionBusyError,
     SessionNotFound,
     ValidationError,
     VersionNotFound,
@@ -81,6 +89,7 @@ __all__ = [
     "AlreadyExists",
     "AssembledMessage",
     "Attempt",
+    "AuthenticationError",
     "ChatModel",
     "ChatModelConfig",
     "ChatModelError",
@@ -96,8 +105,12 @@ __all__ = [
     "NotFoundError",
     "NothingPublished",
     "PayloadTooLarge",
+    "PermissionDeniedError",
+    "RateLimitError",
     "ResponseDetail",
+    "ServiceUnavailableError",
     "Session",
+    "SessionBusyError",
     "SessionNotFound",
     "ToolCall",
     "ToolCallDelta",

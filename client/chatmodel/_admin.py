@@ -18,6 +18,7 @@ import httpx
 
 from chatmodel import _protocol as protocol
 from chatmodel._config import ClientSettings
+from chatmodel._errors import api_error, connection_error, invalid_response
 
 JsonObject = dict[str, Any]
 
@@ -49,15 +50,15 @@ class AdminClient:
         try:
             response = self._http.request(**args)
         except httpx.RequestError as exc:
-            raise protocol.connection_error(exc, args["url"]) from exc
+            raise connection_error(exc, args["url"]) from exc
         if response.is_error:
-            raise protocol.api_error(response)
+            raise api_error(response)
         try:
             body = response.json()
         except ValueError:
-            raise protocol.invalid_response(response, "not JSON") from None
+            raise invalid_response(response, "not JSON") from None
         if not isinstance(body, dict):
-            raise protocol.invalid_response(response, "not a JSON object")
+            raise invalid_response(response, "not a JSON object")
         return body
 
     def _get(self, path: str, params: Mapping[str, str | int] | None = None) -> JsonObject:

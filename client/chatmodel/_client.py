@@ -1,76 +1,24 @@
 """ChatModel: one conversation (session) with a named chat model.
 
-This module only moves requests: every call builds a ``_protocol`` operation and drives it
-with ``httpx.Client`` (sync methods) or ``httpx.AsyncClient`` (``a``-prefixed methods).
+This module is the public surface only: every method builds a ``_protocol`` operation and
+hands it to the ChatModel's ``_transport.Transport``, which drives it with ``httpx.Client``
+(sync methods) or ``httpx.AsyncClient`` (``a``-prefixed methods).
 """
 
 from __future__ import annotations
 
 import uuid
 import warnings
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
-from typing import Any, Literal, TypeVar, overload
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, overload
 
 import httpx
 
 from chatmodel import _protocol as protocol
-from chatmodel._config import ClientSettings, TimeoutTypes, resolve_settings
-from chatmodel._models import (
-    ChatModelConfig,
-    LLMResponse,
-    LLMStreamResponse,
-    Message,
-    MessagePage,
-    Session,
-)
-from chatmodel._protocol import (
-    IfBusy,
-    MessageOrder,
-    Operation,
-    RunOptions,
-    RunStream,
-    SessionState,
-)
-
-T = TypeVar("T")
-
-StreamChunks = Generator[LLMStreamResponse, None, None]
-AsyncStreamChunks = AsyncGenerator[LLMStreamResponse, None]
-
-
-def _drive(client: httpx.Client, settings: ClientSettings, operation: Operation[T]) -> T:
-    try:
-        request = next(operation)
-        while True:
-            args = request.send_args(settings)
-            try:
-                response = client.request(**args)
-            except httpx.RequestError as exc:
-                request = operation.throw(protocol.connection_error(exc, args["url"]))
-            else:
-                request = operation.send(response)
-    except StopIteration as stop:
-        result: T = stop.value
-        return result
-
-
-async def _adrive(
-    client: httpx.AsyncClient, settings: ClientSettings, operation: Operation[T]
-) -> T:
-    try:
-        request = next(operation)
-        while True:
-            args = request.send_args(settings)
-            try:
-                response = await client.request(**args)
-            except httpx.RequestError as exc:
-                request = operation.throw(protocol.connection_error(exc, args["url"]))
-            else:
-                request = operation.send(response)
-    except StopIteration as stop:
-        result: T = stop.value
-        return result
+from chatmodel._config import TimeoutTypes, resolve_settings
+from chatmodel._models import ChatModelConfig, LLMResponse, Message, MessagePage, Session
+from chatmodel._protocol import IfBusy, MessageOrder, RunOptions, SessionState
+from chatmodel._transport import AsyncStreamChunks, StreamChunks, Transport
 
 
 class ChatModel:
@@ -103,9 +51,9 @@ class ChatModel:
     ) -> None:
         self.name = name
         self.version = version
-        self._settings = resolve_settings(base_url, api_key, timeout)
-        self._http_client = http_client
-        self._async_http_client = async_http_client
+        self._transport = Transport(
+            resolve_settings(base_url, api_key, timeout), http_client, async_http_client
+        )
         resumed = session_uuid is not None
         self._session = SessionState(
             chat_model=name,
@@ -127,99 +75,17 @@ class ChatModel:
 
     @property
     def base_url(self) -> str:
-        return self._settings.base_url
-
-    # -- transport ----------------------------------------------------------------------
-
-    @contextmanager
-    def _client(self) -> Iterator[httpx.Client]:
-        if self._http_client is not None:
-            yield self._http_client
-        else:
-            with httpx.Client() as client:
-                yield client
-
-    @asynccontextmanager
-    async def _aclient(self) -> AsyncIterator[httpx.AsyncClient]:
-        if self._async_http_client is not None:
-            yield self._async_http_client
-        else:
-            async with httpx.AsyncClient() as client:
-                yield client
-
-    def _call(self, operation: Operation[T]) -> T:
-        with self._client() as client:
-            return _drive(client, self._settings, operation)
-
-    async def _acall(self, operation: Operation[T]) -> T:
-        async with self._aclient() as client:
-            return await _adrive(client, self._settings, operation)
-
-    def _stream(self, options: RunOptions) -> StreamChunks:
-        with self._client() as client:
-            start = _drive(client, self._settings, protocol.start_stream(self._session, options))
-            if isinstance(start, LLMStreamResponse):
-                yield start
-                return
-            args = start.send_args(self._settings)
-            reader = RunStream(args["url"])
-            try:
-                with client.stream(**args) as response:
-                    if not reader.accepts(response):
-                        response.read()
-                        yield reader.refused(response)
-                        return
-                    for line in response.iter_lines():
-                        chunk = reader.feed(line)
-                        if chunk is not None:
-                            yield chunk
-                        if reader.finished:
-                            return
-            except httpx.RequestError as exc:
-                failure = reader.fail(protocol.connection_error(exc, args["url"]))
-            else:
-                failure = reader.end()
-            if failure is not None:
-                yield failure
-
-    async def _astream(self, options: RunOptions) -> AsyncStreamChunks:
-        async with self._aclient() as client:
-            start = await _adrive(
-                client, self._settings, protocol.start_stream(self._session, options)
-            )
-            if isinstance(start, LLMStreamResponse):
-                yield start
-                return
-            args = start.send_args(self._settings)
-            reader = RunStream(args["url"])
-            try:
-                async with client.stream(**args) as response:
-                    if not reader.accepts(response):
-                        await response.aread()
-                        yield reader.refused(response)
-                        return
-                    async for line in response.aiter_lines():
-                        chunk = reader.feed(line)
-                        if chunk is not None:
-                            yield chunk
-                        if reader.finished:
-                            return
-            except httpx.RequestError as exc:
-                failure = reader.fail(protocol.connection_error(exc, args["url"]))
-            else:
-                failure = reader.end()
-            if failure is not None:
-                yield failure
+        return self._transport.settings.base_url
 
     # -- config and messages ------------------------------------------------------------
 
     def get_config(self) -> ChatModelConfig:
         """The version's system prompt and details; with a session, its pinned version and
         its messages (``message_logs``). Does not create a session."""
-        return self._call(protocol.get_config(self._session))
+        return self._transport.call(protocol.get_config(self._session))
 
     async def aget_config(self) -> ChatModelConfig:
-        return await self._acall(protocol.get_config(self._session))
+        return await self._transport.acall(protocol.get_config(self._session))
 
     def add_messages(self, messages: Sequence[Mapping[str, Any]]) -> list[Message]:
         """Append messages (OpenAI chat format) to the session; returns them as stored.
@@ -227,10 +93,10 @@ class ChatModel:
         A message without ``uuid`` gets a fresh one, so the request can be resent safely
         after a transport error (it is, twice) without storing anything twice.
         """
-        return self._call(protocol.add_messages(self._session, messages))
+        return self._transport.call(protocol.add_messages(self._session, messages))
 
     async def aadd_messages(self, messages: Sequence[Mapping[str, Any]]) -> list[Message]:
-        return await self._acall(protocol.add_messages(self._session, messages))
+        return await self._transport.acall(protocol.add_messages(self._session, messages))
 
     def list_messages(
         self,
@@ -250,7 +116,7 @@ class ChatModel:
         operation = protocol.list_messages(
             self._session, after=after, before=before, order=order, limit=limit
         )
-        return self._call(operation)
+        return self._transport.call(operation)
 
     async def alist_messages(
         self,
@@ -263,7 +129,7 @@ class ChatModel:
         operation = protocol.list_messages(
             self._session, after=after, before=before, order=order, limit=limit
         )
-        return await self._acall(operation)
+        return await self._transport.acall(operation)
 
     # -- session tools ------------------------------------------------------------------
 
@@ -292,7 +158,7 @@ class ChatModel:
             session_uuid=session_uuid,
             metadata=metadata,
         )
-        return self._call(operation)
+        return self._transport.call(operation)
 
     async def afork(
         self,
@@ -309,22 +175,22 @@ class ChatModel:
             session_uuid=session_uuid,
             metadata=metadata,
         )
-        return await self._acall(operation)
+        return await self._transport.acall(operation)
 
     def delete_session(self, *, force: bool = False) -> None:
         """Delete the session with its messages and runs (its forks stay). Afterwards this
         ChatModel's calls find no session: they raise ``SessionNotFound`` and runs come back
         with ``error_type="session_not_found"``.
 
-        While a run holds the session this raises ``ConflictError`` (code ``session_busy``)
-        unless ``force=True``; that run then stores nothing. A delete that got no answer is
-        resent (twice at most); ``SessionNotFound`` is raised only when there was no such
-        session.
+        While a run holds the session this raises ``SessionBusyError`` (a ``ConflictError``,
+        code ``session_busy``) unless ``force=True``; that run then stores nothing. A delete
+        that got no answer is resent (twice at most); ``SessionNotFound`` is raised only when
+        there was no such session.
         """
-        self._call(protocol.delete_session(self._session, force=force))
+        self._transport.call(protocol.delete_session(self._session, force=force))
 
     async def adelete_session(self, *, force: bool = False) -> None:
-        await self._acall(protocol.delete_session(self._session, force=force))
+        await self._transport.acall(protocol.delete_session(self._session, force=force))
 
     # -- runs ---------------------------------------------------------------------------
 
@@ -412,8 +278,8 @@ class ChatModel:
             functions, tools, tool_choice, function_call, params, if_busy, wait_seconds, regenerate
         )
         if stream:
-            return self._stream(options)
-        return self._call(protocol.run(self._session, options))
+            return self._transport.stream(self._session, options)
+        return self._transport.call(protocol.run(self._session, options))
 
     @overload
     async def arun(
@@ -482,8 +348,8 @@ class ChatModel:
             functions, tools, tool_choice, function_call, params, if_busy, wait_seconds, regenerate
         )
         if stream:
-            return self._astream(options)
-        return await self._acall(protocol.run(self._session, options))
+            return self._transport.astream(self._session, options)
+        return await self._transport.acall(protocol.run(self._session, options))
 
     # -- deprecated ---------------------------------------------------------------------
 

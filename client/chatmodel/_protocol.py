@@ -3,10 +3,10 @@
 Nothing here does I/O. Each API call is an *operation*: a generator that yields the
 :class:`Request` it wants sent, receives the ``httpx.Response`` (or has an
 :class:`APIConnectionError` thrown in when nothing came back) and finally returns the
-result, the way ``httpx.Auth.auth_flow`` works. ``_client`` drives the same operation
+result, the way ``httpx.Auth.auth_flow`` works. ``_transport`` drives the same operation
 with ``httpx.Client`` or ``httpx.AsyncClient``; streamed runs feed their lines to one
-:class:`RunStream`. So request building, retries, response parsing and error mapping
-exist once for both.
+``_run_stream.RunStream``. So request building, retries, response parsing and error
+mapping (``_errors``) exist once for both.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ from chatmodel._errors import (
     APIError,
     APITimeoutError,
     ChatModelError,
-    error_class,
+    api_error,
+    error_body,
+    invalid_response,
 )
 from chatmodel._models import (
     ChatModelConfig,
@@ -37,7 +39,6 @@ from chatmodel._models import (
     MessagePage,
     Session,
 )
-from chatmodel._sse import SSEDecoder
 from chatmodel._version import __version__
 
 T = TypeVar("T")
@@ -108,55 +109,7 @@ class SessionState:
         return f"/v1/sessions/{self.uuid}"
 
 
-# -- errors ---------------------------------------------------------------------------
-
-
-def connection_error(exc: httpx.RequestError, url: str) -> APIConnectionError:
-    error: APIConnectionError
-    if isinstance(exc, httpx.TimeoutException):
-        error = APITimeoutError(f"No answer from the chatmodel server at {url} in time.", url=url)
-    else:
-        reason = str(exc) or type(exc).__name__
-        error = APIConnectionError(
-            f"Could not reach the chatmodel server at {url}: {reason}", url=url
-        )
-    error.__cause__ = exc
-    return error
-
-
-def _error_body(response: httpx.Response) -> dict[str, Any] | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
-
-
-def api_error(response: httpx.Response) -> APIError:
-    """The exception for an error answer, by its ``error`` code, else by its status."""
-    body = _error_body(response) or {}
-    code = body.get("error")
-    if not isinstance(code, str):
-        code = "http_error"
-    detail = body.get("detail")
-    if not isinstance(detail, str):
-        detail = response.reason_phrase or "The server answered with an error."
-    field_path = body.get("field")
-    return error_class(response.status_code, code)(
-        response.status_code,
-        code,
-        detail,
-        field=field_path if isinstance(field_path, str) else None,
-        body=body,
-    )
-
-
-def invalid_response(response: httpx.Response, reason: str) -> APIError:
-    return APIError(
-        response.status_code,
-        "invalid_response",
-        f"The server's answer could not be read ({reason}); is the base URL a chatmodel server?",
-    )
+# -- reading answers ------------------------------------------------------------------
 
 
 def parse(model: type[ModelT], response: httpx.Response) -> ModelT:
@@ -193,7 +146,7 @@ def _lost_a_write_race(response: httpx.Response) -> bool:
     """The server's answer to a write that collided with a concurrent one: "retry"."""
     if response.status_code != 409:
         return False
-    body = _error_body(response) or {}
+    body = error_body(response) or {}
     return body.get("error") == "conflict" and body.get("field") is None
 
 
@@ -412,64 +365,6 @@ def start_stream(
     except ChatModelError as exc:
         return failed_chunk(exc)
     return request
-
-
-# -- streamed runs --------------------------------------------------------------------
-
-
-class RunStream:
-    """Reads a streamed run's lines into chunks, the same way for sync and async.
-
-    Errors become one last chunk with ``done=True, error=True``; after it (or after
-    ``[DONE]``) :attr:`finished` is true and the caller stops reading.
-    """
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.finished = False
-        self._decoder = SSEDecoder()
-        self._last_chunk_seen = False
-
-    @staticmethod
-    def accepts(response: httpx.Response) -> bool:
-        """Whether ``response`` is an event stream; if not, read it and call :meth:`refused`."""
-        content_type = response.headers.get("content-type", "")
-        return response.status_code == 200 and content_type.startswith("text/event-stream")
-
-    def refused(self, response: httpx.Response) -> LLMStreamResponse:
-        self.finished = True
-        if response.is_error:
-            return failed_chunk(api_error(response))
-        return failed_chunk(invalid_response(response, "not an event stream"))
-
-    def feed(self, line: str) -> LLMStreamResponse | None:
-        event = self._decoder.decode(line)
-        if event is None or self.finished:
-            return None
-        if event.is_done:
-            self.finished = True
-            return None
-        try:
-            chunk = LLMStreamResponse.model_validate_json(event.data)
-        except pydantic.ValidationError:
-            self.finished = True
-            return failed_chunk(
-                APIError(200, "invalid_response", f"Unreadable stream event: {event.data[:200]!r}")
-            )
-        self._last_chunk_seen = self._last_chunk_seen or chunk.done
-        return chunk
-
-    def fail(self, exc: ChatModelError) -> LLMStreamResponse | None:
-        """The chunk for a failure while reading; none if the last chunk already came."""
-        self.finished = True
-        return None if self._last_chunk_seen else failed_chunk(exc)
-
-    def end(self) -> LLMStreamResponse | None:
-        """At the end of the body: an error chunk if the last chunk never came."""
-        reason = APIConnectionError(
-            "The chatmodel server closed the stream before its last event.", url=self.url
-        )
-        return self.fail(reason)
 
 
 # -- deprecated shapes ----------------------------------------------------------------

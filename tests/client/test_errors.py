@@ -68,7 +68,10 @@ async def test_unknown_version_and_nothing_published(client: httpx.AsyncClient) 
     ("status", "code", "expected"),
     [
         (404, "gone_fishing", chatmodel.NotFoundError),
-        (409, "session_busy", chatmodel.ConflictError),
+        (409, "new_conflict", chatmodel.ConflictError),
+        (401, "key_expired", chatmodel.AuthenticationError),
+        (429, "quota_used_up", chatmodel.RateLimitError),
+        (503, "maintenance", chatmodel.ServiceUnavailableError),
         (409, "already_exists", chatmodel.AlreadyExists),
         (422, "new_rule", chatmodel.InvalidInputError),
         (400, "bad_request", chatmodel.InvalidInputError),

@@ -5,14 +5,26 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import chatmodel
 
+# Dunder names that are part of the public surface all the same.
+PUBLIC_DUNDERS = frozenset({"__version__"})
 
-def test_all_is_sorted_and_every_name_exists() -> None:
+
+def test_all_is_sorted_and_is_exactly_the_public_names() -> None:
+    """As httpx checks its own: every public name of the package is in ``__all__`` and
+    ``__all__`` names nothing else (submodules, private and dunder names aside)."""
+    public = {
+        name
+        for name, value in vars(chatmodel).items()
+        if (not name.startswith("_") or name in PUBLIC_DUNDERS)
+        and not isinstance(value, ModuleType)
+    }
     assert chatmodel.__all__ == sorted(chatmodel.__all__)
-    missing = [name for name in chatmodel.__all__ if not hasattr(chatmodel, name)]
-    assert missing == []
+    assert len(chatmodel.__all__) == len(set(chatmodel.__all__))
+    assert set(chatmodel.__all__) == public
 
 
 def test_import_does_not_load_the_server_or_its_dependencies() -> None:
@@ -36,6 +48,11 @@ def test_error_classes_mirror_the_server_codes() -> None:
     assert issubclass(chatmodel.SessionNotFound, chatmodel.NotFoundError)
     assert issubclass(chatmodel.VersionNotFound, chatmodel.NotFoundError)
     assert issubclass(chatmodel.AlreadyExists, chatmodel.ConflictError)
+    assert issubclass(chatmodel.SessionBusyError, chatmodel.ConflictError)
+    assert issubclass(chatmodel.AuthenticationError, chatmodel.APIError)
+    assert issubclass(chatmodel.PermissionDeniedError, chatmodel.APIError)
+    assert issubclass(chatmodel.RateLimitError, chatmodel.APIError)
+    assert issubclass(chatmodel.ServiceUnavailableError, chatmodel.APIError)
     assert issubclass(chatmodel.ValidationError, chatmodel.InvalidInputError)
     assert issubclass(chatmodel.NothingPublished, chatmodel.InvalidInputError)
     assert issubclass(chatmodel.NotFoundError, chatmodel.APIError)

@@ -206,7 +206,7 @@ async def test_delete_session(live_app: LiveApp, live_admin: httpx.AsyncClient) 
     session.run()
     forked = session.fork()
 
-    assert session.delete_session() is None
+    session.delete_session()
 
     gone = await live_admin.get(f"/v1/sessions/{session.session_uuid}")
     assert gone.status_code == 404 and gone.json()["error"] == "session_not_found"
@@ -241,6 +241,8 @@ async def test_a_session_a_run_holds_is_deleted_only_with_force(
     cut_short = await running
 
     assert busy.value.code == "session_busy"
+    assert isinstance(busy.value, chatmodel.SessionBusyError)
+    assert busy.value.retry_after is not None and busy.value.retry_after >= 1
     assert (cut_short.error, cut_short.error_type) == (True, "interrupted")
     assert await session_uuids(client, "remote") == set()
 
