@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.api import BENCH_MODEL, StreamTimes
 
-# The switch the server's gateway sets (service/llm/gateway.py OPENAI_TRANSPORT_ENV).
+# The switch the server's gateway sets (chatmodel_service.config.OPENAI_TRANSPORT_ENV).
 OWN_HANDLER_ENV = "EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER"
 
 

@@ -26,20 +26,27 @@ from bench.scenarios.throughput import session_call
 CONCURRENCY = 32
 RATE = 100  # samples a second
 
-# (what, a regular expression matched against each frame "function (path/file.py:line)")
+# (what, a regular expression matched against each frame "function (path/file.py:line)";
+# the path is service/chatmodel_service/... from a checkout, chatmodel_service/... installed)
 PARTS: list[tuple[str, str]] = [
-    ("the run route (runs/router.py run), all below it", r"^run \(service/runs/router"),
-    ("run start phase (claim, add, read window)", r"\b_try_start \(service/runs/service"),
-    ("  reading/fitting the window (context.py)", r"\(service/runs/context"),
+    ("the run route (runs/router.py run), all below it", r"^run [(/]chatmodel_service/runs/router"),
+    (
+        "run start phase (claim, add, read window)",
+        r"\b_try_start [(/]chatmodel_service/runs/service",
+    ),
+    ("  reading/fitting the window (prompt_fit.py)", r"[(/]chatmodel_service/runs/prompt_fit"),
     ("  token counting (litellm.token_counter)", r"\btoken_counter \(litellm"),
-    ("gateway: the LiteLLM call (incl. its HTTP)", r"_complete_once \(service/llm/gateway"),
+    (
+        "gateway: the LiteLLM call (incl. its HTTP)",
+        r"_complete_once [(/]chatmodel_service/llm/gateway",
+    ),
     ("  LiteLLM logging/callbacks machinery", r"litellm_logging|logging_worker|callback"),
     ("  LiteLLM cost calculation", r"cost_calculator|completion_cost|response_cost"),
     ("  OpenAI SDK request building (openai/_utils)", r"\(openai/"),
     ("  HTTP client to the upstream (httpx/aiohttp)", r"\((httpx|httpcore|aiohttp)/"),
-    ("run finish phase (store reply, release)", r"\bfinish_run \(service/runs/service"),
+    ("run finish phase (store reply, release)", r"\bfinish_run [(/]chatmodel_service/runs/service"),
     ("  LLMResponse/JSON of the stored result", r"model_dump|JSONResponse"),
-    ("lease heartbeat (keep_lease)", r"\(service/runs/lease"),
+    ("lease heartbeat (keep_lease)", r"[(/]chatmodel_service/runs/lease"),
     ("SQLAlchemy (anywhere)", r"\(sqlalchemy/"),
     ("database driver (aiosqlite/asyncpg)", r"\((aiosqlite|asyncpg)/"),
     ("pydantic (validation, dumping)", r"\(pydantic(_core)?/"),

@@ -29,9 +29,9 @@ from chatmodel_service.openai_compat.errors import UnservedPaths
 from chatmodel_service.openai_compat.router import install as install_openai_compat
 from chatmodel_service.redaction import SecretRedactor
 from chatmodel_service.releases.router import router as releases_router
+from chatmodel_service.runs import recover_lapsed_runs
 from chatmodel_service.runs.router import router as runs_router
 from chatmodel_service.runs.router import version_test_router
-from chatmodel_service.runs.service import recover_lapsed_runs
 from chatmodel_service.sessions.router import router as sessions_router
 from chatmodel_service.usage.router import router as usage_router
 

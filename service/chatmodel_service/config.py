@@ -1,5 +1,12 @@
-"""The one Settings class, and the secrets the server holds. Nothing else in the service
-reads ``os.environ``."""
+"""The one Settings class, the secrets the server holds, and the environment LiteLLM
+starts with.
+
+This is the only module of the service that touches ``os.environ``. It reads it twice
+(``Settings``, from ``CHATMODEL_*`` variables; ``server_secrets``, for the values to
+redact) and writes it once: ``export_litellm_environment``, called by the gateway's
+bootstrap (``llm.bootstrap``) just before it imports LiteLLM, sets the two variables
+LiteLLM takes only from the environment.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +37,14 @@ SECRET_VARIABLE_ENDINGS = (
 
 # How LiteLLM reaches OpenAI-compatible servers (see Settings.litellm_openai_transport).
 OpenAITransport = Literal["litellm", "openai-sdk"]
+
+# LiteLLM reads this on every call to an OpenAI-compatible provider: "true" sends it
+# through LiteLLM's own HTTP handler instead of the OpenAI SDK (whose request transform
+# walks every message's TypedDict annotations: most of a call's CPU on a long prompt).
+OPENAI_TRANSPORT_ENV = "EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER"
+# LiteLLM reads this when it is imported: "True" loads its model and price map from the
+# installed package instead of fetching it from the internet.
+LOCAL_COST_MAP_ENV = "LITELLM_LOCAL_MODEL_COST_MAP"
 
 
 class Settings(BaseSettings):
@@ -189,6 +204,15 @@ def server_secrets(settings: Settings, key_variables: Collection[str] = ()) -> f
     }
     values.add(make_url(settings.database_url).password or "")
     return frozenset(value for value in values if value)
+
+
+def export_litellm_environment(openai_transport: OpenAITransport) -> None:
+    """Write the variables LiteLLM reads from the environment, not from arguments: the
+    local cost map (unless the environment already says otherwise) and how it reaches
+    OpenAI-compatible servers (``Settings.litellm_openai_transport``). Called by
+    ``llm.bootstrap`` just before it imports LiteLLM; both then hold for the process."""
+    os.environ.setdefault(LOCAL_COST_MAP_ENV, "True")
+    os.environ[OPENAI_TRANSPORT_ENV] = "true" if openai_transport == "litellm" else "false"
 
 
 @lru_cache(maxsize=1)

@@ -16,7 +16,7 @@ from chatmodel_service.db import Database
 from chatmodel_service.errors import Forbidden
 from chatmodel_service.limits import RateLimiter
 from chatmodel_service.llm.gateway import LLMGateway
-from chatmodel_service.observability.context import note_key_name
+from chatmodel_service.observability.request_context import note_key_name
 
 # auto_error=False: a missing key is our own 401 (with our body), not FastAPI's 403.
 _bearer = HTTPBearer(auto_error=False, description="An API key: cm_<prefix>_<secret>.")

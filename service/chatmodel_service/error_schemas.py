@@ -1,4 +1,4 @@
-"""The wire format of ``errors.py``'s error body, for the OpenAPI document.
+"""The wire format of the error body (``chatmodel_service.errors``), for the OpenAPI document.
 
 Every route declares one ``4XX`` response with this schema (``create_app`` passes
 ``ERROR_RESPONSES`` to FastAPI), instead of FastAPI's default 422 ``HTTPValidationError``,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from chatmodel_service.llm.gateway import OPENAI_TRANSPORT_ENV
+from chatmodel_service.config import OPENAI_TRANSPORT_ENV
 
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # before litellm is imported
 os.environ[OPENAI_TRANSPORT_ENV] = "true"  # what create_gateway() sets by default
@@ -19,38 +19,17 @@ import httpx
 import litellm
 import pytest
 
-try:
-    from tests.support.llm_server import (
-        Delay,
-        ErrorReply,
-        FunctionCallReply,
-        MalformedBody,
-        Reply,
-        ScriptedLLMServer,
-        StreamDrop,
-        ToolCall,
-        ToolCallsReply,
-    )
-    from tests.support.llm_server import llm_server as _llm_server_fixture
-    from tests.support.llm_server import (
-        llm_server_session as _llm_server_session_fixture,
-    )
-except ModuleNotFoundError:  # `tests` is not importable as a package (no rootdir on sys.path)
-    from support.llm_server import (  # type: ignore[no-redef]
-        Delay,
-        ErrorReply,
-        FunctionCallReply,
-        MalformedBody,
-        Reply,
-        ScriptedLLMServer,
-        StreamDrop,
-        ToolCall,
-        ToolCallsReply,
-    )
-    from support.llm_server import llm_server as _llm_server_fixture  # noqa: F401
-    from support.llm_server import (
-        llm_server_session as _llm_server_session_fixture,  # noqa: F401
-    )
+from tests.support.llm_server import (
+    Delay,
+    ErrorReply,
+    FunctionCallReply,
+    MalformedBody,
+    Reply,
+    ScriptedLLMServer,
+    StreamDrop,
+    ToolCall,
+    ToolCallsReply,
+)
 
 litellm.suppress_debug_info = True
 
@@ -218,8 +197,7 @@ async def test_stream_usage_chunk(llm_server: ScriptedLLMServer) -> None:
     llm_server.enqueue(Reply("a b c", prompt_tokens=11, completion_tokens=4))
     stream = await _chat(llm_server, stream=True, stream_options={"include_usage": True})
     chunks = [chunk async for chunk in stream]
-    usage = [getattr(c, "usage", None) for c in chunks]
-    usage = [u for u in usage if u is not None]
+    usage = [u for c in chunks if (u := getattr(c, "usage", None)) is not None]
     assert usage, "no usage in stream"
     assert (usage[-1].prompt_tokens, usage[-1].completion_tokens) == (11, 4)
 

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from chatmodel_service.app import create_app
-from chatmodel_service.config import OpenAITransport, Settings
-from chatmodel_service.llm.gateway import OPENAI_TRANSPORT_ENV, create_gateway
+from chatmodel_service.config import OPENAI_TRANSPORT_ENV, OpenAITransport, Settings
+from chatmodel_service.llm.gateway import create_gateway
 from tests.factories import WEATHER_FUNCTION, add_messages, make_chat_model, make_session, run
 from tests.support.llm_server import ErrorReply, FunctionCallReply, Reply, ScriptedLLMServer
 

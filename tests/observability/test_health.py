@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,7 +26,6 @@ from chatmodel_service.db import Database, create_engine
 from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.migrate import downgrade
 from chatmodel_service.observability import router as operator_routes
-from chatmodel_service.observability.context import RequestContext, enter_request, leave_request
 from chatmodel_service.observability.logs import (
     ACCESS_LOGGER,
     TEXT_FORMAT,
@@ -34,6 +34,11 @@ from chatmodel_service.observability.logs import (
 )
 from chatmodel_service.observability.metrics import ServiceMetrics
 from chatmodel_service.observability.readiness import migration_heads
+from chatmodel_service.observability.request_context import (
+    RequestContext,
+    enter_request,
+    leave_request,
+)
 from tests.factories import expect_error, make_chat_model
 from tests.support.auth import keyed, seed_key, started_app
 from tests.support.databases import sqlite_url
@@ -130,7 +135,11 @@ async def test_a_valid_request_id_is_echoed(client: httpx.AsyncClient) -> None:
 async def test_a_missing_or_invalid_request_id_is_replaced(
     client: httpx.AsyncClient, given: str | bytes | None
 ) -> None:
-    headers = {} if given is None else {"X-Request-ID": given}
+    headers: dict[str, str] | dict[bytes, bytes] = {}
+    if isinstance(given, bytes):
+        headers = {b"X-Request-ID": given}
+    elif given is not None:
+        headers = {"X-Request-ID": given}
     first = await client.get("/healthz", headers=headers)
     second = await client.get("/healthz", headers=headers)
     assert GENERATED_ID.fullmatch(first.headers["X-Request-ID"])
@@ -167,7 +176,7 @@ async def test_an_unexpected_error_is_a_500_with_the_request_id(
 # -- log lines --------------------------------------------------------------------------
 
 
-def access_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
+def access_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
     """The request lines, as the JSON formatter writes them."""
     formatter = JsonFormatter()
     return [json.loads(formatter.format(r)) for r in caplog.records if r.name == ACCESS_LOGGER]
@@ -184,7 +193,7 @@ async def test_one_json_log_line_per_request(
 
     first, second = access_lines(caplog)
     assert first["level"] == "info" and first["logger"] == ACCESS_LOGGER
-    assert first["message"].startswith("GET /v1/chat-models/assistant 200 ")  # type: ignore[union-attr]
+    assert first["message"].startswith("GET /v1/chat-models/assistant 200 ")
     assert {k: first[k] for k in ("method", "route", "path", "status", "request_id")} == {
         "method": "GET",
         "route": "/v1/chat-models/{name}",

@@ -19,8 +19,8 @@ from chatmodel_service.config import Settings
 from chatmodel_service.llm import OFFLINE_MODEL
 from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.models import ChatRun
+from chatmodel_service.runs.outcomes import interrupted, outcome_values
 from chatmodel_service.runs.repository import RunRepository
-from chatmodel_service.runs.service import interrupted, outcome_values
 from chatmodel_service.sessions.repository import SessionRepository
 from tests.factories import WEATHER_FUNCTION, add_messages, make_chat_model, stored_messages
 from tests.support.llm_server import (

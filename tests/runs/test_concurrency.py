@@ -17,8 +17,9 @@ from fastapi import FastAPI
 from chatmodel_service.config import Settings
 from chatmodel_service.db import Database
 from chatmodel_service.models import DEFAULT_PROJECT_ID
+from chatmodel_service.runs.lease import recover_lapsed_runs
 from chatmodel_service.runs.schemas import RunRequest
-from chatmodel_service.runs.service import recover_lapsed_runs, start_run
+from chatmodel_service.runs.service import start_run
 from tests.factories import (
     add_messages,
     expect_error,

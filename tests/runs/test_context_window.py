@@ -26,8 +26,8 @@ from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.llm.types import LLMCall, ModelLimits
 from chatmodel_service.models import ChatModelVersion, ChatRun, SessionMessage
 from chatmodel_service.models.base import DEFAULT_PROJECT_ID
-from chatmodel_service.runs import context
-from chatmodel_service.runs.context import FIRST_PAGE, prompt_budget
+from chatmodel_service.runs import prompt_fit as context
+from chatmodel_service.runs.prompt_fit import FIRST_PAGE, prompt_budget
 from chatmodel_service.runs.window import STRATEGIES
 from chatmodel_service.sessions.messages import message_to_openai
 from chatmodel_service.sessions.repository import SessionRepository
@@ -372,7 +372,7 @@ async def test_a_call_whose_results_cross_the_first_page_is_sent_with_them(
         for i in ids
     ]
     half = len(ids) // 2
-    unit = [
+    unit: list[dict[str, Any]] = [
         {"role": "assistant", "content": None, "tool_calls": calls},
         *({"role": "tool", "tool_call_id": i, "content": "13 degrees"} for i in ids[:half]),
         {"role": "user", "content": "Any news?"},
@@ -540,11 +540,12 @@ async def test_a_newest_message_too_long_fails_under_every_strategy(
     client: httpx.AsyncClient, llm_server: ScriptedLLMServer
 ) -> None:
     huge = {"role": "user", "content": "word " * 400}
-    for name, fields in {
+    strategies: dict[str, dict[str, Any]] = {
         "truncating": {},
         "last-two": {"context_strategy": "last_n", "context_last_n": 2},
         "failing": {"context_strategy": "fail"},
-    }.items():
+    }
+    for name, fields in strategies.items():
         await scripted_model(client, llm_server, name, context_window=300, **fields)
         session = await make_session(client, name)
         result = await run(client, session, messages=[huge])
@@ -847,7 +848,7 @@ async def test_openai_compatible_call_that_cannot_fit_is_a_400_and_a_failed_run(
 async def test_version_context_settings_are_validated_and_shown(client: httpx.AsyncClient) -> None:
     await make_chat_model(client, "ctx")
     base = {"system_prompt": "s", "model": OFFLINE_MODEL}
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"context_strategy": "last_n"}, "context_last_n"),
         ({"context_last_n": 5}, "context_last_n"),
         ({"context_strategy": "fail", "context_last_n": 5}, "context_last_n"),
@@ -909,7 +910,7 @@ def test_the_budget_follows_litellm_the_version_and_the_settings(gateway: LLMGat
 def test_a_system_prompts_count_is_kept_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every run counts its version's system prompt: counted once per (model, text), the
     same figure every time, in a bounded cache; other messages are counted every time."""
-    from chatmodel_service.llm import gateway as gateway_module
+    from chatmodel_service.llm import tokens
     from chatmodel_service.llm.gateway import create_gateway
 
     fresh = create_gateway()
@@ -921,7 +922,7 @@ def test_a_system_prompts_count_is_kept_and_bounded(monkeypatch: pytest.MonkeyPa
         return counter(model, messages, tools)
 
     monkeypatch.setattr(fresh, "_token_counter", counting)
-    monkeypatch.setattr(gateway_module, "SYSTEM_COUNTS_KEPT", 2)
+    monkeypatch.setattr(tokens, "SYSTEM_COUNTS_KEPT", 2)
     prompt = {"role": "system", "content": "You are terse."}
     first = fresh.count_message_tokens(MODEL, prompt)
     assert fresh.count_message_tokens(MODEL, dict(prompt)) == first

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from chatmodel_service.config import OpenAITransport
-from chatmodel_service.llm.gateway import OPENAI_TRANSPORT_ENV, LLMGateway, create_gateway
+from chatmodel_service.config import OPENAI_TRANSPORT_ENV, OpenAITransport
+from chatmodel_service.llm.gateway import LLMGateway, create_gateway
 from tests.factories import (
     make_chat_model,
     make_remote_session,

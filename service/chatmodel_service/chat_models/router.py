@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from chatmodel_service.chat_models import service, update
+from chatmodel_service.chat_models import service
 from chatmodel_service.chat_models.schemas import (
     MAX_NUMBER,
     ChatModelConfig,
@@ -57,7 +57,7 @@ async def update_chat_model(
     name: Name, body: ChatModelUpdate, db: DbSession, project: ProjectId
 ) -> ChatModelOut:
     """Change the description or the retention; fields left out keep their value."""
-    return await update.update_chat_model(db, project, name, body)
+    return await service.update_chat_model(db, project, name, body)
 
 
 @router.post("/{name}/versions", status_code=201, dependencies=[AdminOnly])

@@ -13,6 +13,7 @@ from chatmodel_service.chat_models.schemas import (
     ChatModelCreate,
     ChatModelList,
     ChatModelOut,
+    ChatModelUpdate,
     VersionCreate,
     VersionList,
     VersionOut,
@@ -154,6 +155,18 @@ async def list_chat_models(db: AsyncSession, project_id: uuid.UUID) -> ChatModel
 async def get_chat_model(db: AsyncSession, project_id: uuid.UUID, name: str) -> ChatModelOut:
     repo = ChatModelRepository(db)
     return await _chat_model_out(repo, await require_chat_model(repo, project_id, name))
+
+
+async def update_chat_model(
+    db: AsyncSession, project_id: uuid.UUID, name: str, body: ChatModelUpdate
+) -> ChatModelOut:
+    """Set the chat model's own settings the body names: its description and its retention
+    (``retention_days: null`` keeps sessions forever). Its prompts change by adding
+    versions, never here."""
+    repo = ChatModelRepository(db)
+    chat_model = await require_chat_model(repo, project_id, name)
+    await repo.update(chat_model, body.model_dump(exclude_unset=True))
+    return await get_chat_model(db, project_id, name)
 
 
 def check_version_model(body: VersionCreate, check_model: ModelChecker) -> None:

@@ -15,7 +15,6 @@ import socket
 import time
 from collections.abc import Mapping
 from email.utils import mktime_tz, parsedate_tz
-from typing import Any
 
 import httpx
 import litellm
@@ -248,9 +247,3 @@ def retry_after_seconds(exc: BaseException) -> float | None:
                 if seconds is not None:
                     return seconds if 0 < seconds < math.inf else None
     return None
-
-
-def api_response_dict(response: Any) -> dict[str, Any]:
-    """The provider's OpenAI-format response as plain JSON data."""
-    dumped = response.model_dump() if hasattr(response, "model_dump") else dict(response)
-    return {k: v for k, v in dumped.items() if not k.startswith("_")}

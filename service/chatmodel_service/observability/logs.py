@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from chatmodel_service.observability.context import current_request
+from chatmodel_service.observability.request_context import current_request
 from chatmodel_service.redaction import SecretRedactor
 
 ACCESS_LOGGER = "chatmodel_service.access"

@@ -2,10 +2,10 @@
 
 Runs are counted in one place, :func:`record_run`, which the run path calls once a run's
 outcome is stored (``runs.service.finish_run`` for session runs,
-``openai_compat.service.record`` for calls without a session). It reaches the app's
-metrics through the request context the middleware sets (``context.py``), so no run
-function takes a metrics argument; outside a request (a test calling a service function
-directly) nothing is counted.
+``openai_compat.service.record_sessionless`` for calls without a session). It reaches the
+app's metrics through the request context the middleware sets (``request_context.py``), so
+no run function takes a metrics argument; outside a request (a test calling a service
+function directly) nothing is counted.
 
 Labels stay bounded: chat model names and version numbers (an admin creates them),
 outcomes and error types (a fixed vocabulary, ``llm/outcomes.py``), route templates (never
@@ -28,7 +28,7 @@ from prometheus_client import (
 )
 
 from chatmodel_service.llm.types import LLMFailure, LLMOutcome, LLMResult
-from chatmodel_service.observability.context import current_request
+from chatmodel_service.observability.request_context import current_request
 
 # A model call takes from tens of milliseconds to the 120 s timeout.
 RUN_SECONDS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)

@@ -1,6 +1,6 @@
 """The outermost layer of every HTTP request: its request id (the client's valid
 ``X-Request-ID`` or a new one, echoed on every response, errors included), its context
-(``context.py``), its HTTP metrics and its one log line."""
+(``request_context.py``), its HTTP metrics and its one log line."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chatmodel_service.observability.context import (
+from chatmodel_service.observability.logs import ACCESS_LOGGER
+from chatmodel_service.observability.metrics import ServiceMetrics
+from chatmodel_service.observability.request_context import (
     REQUEST_ID_HEADER,
     RequestContext,
     enter_request,
     leave_request,
     request_id_from,
 )
-from chatmodel_service.observability.logs import ACCESS_LOGGER
-from chatmodel_service.observability.metrics import ServiceMetrics
 
 access_logger = logging.getLogger(ACCESS_LOGGER)
 

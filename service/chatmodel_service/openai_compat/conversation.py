@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from chatmodel_service.errors import Conflict, InvalidInput, ServiceError
 from chatmodel_service.models import SessionMessage
 from chatmodel_service.openai_compat.schemas import ChatMessage
+from chatmodel_service.sessions.messages import PendingCalls, link_results, message_in_to_openai
 from chatmodel_service.sessions.schemas import MessageIn
 
 Indexed = tuple[int, MessageIn]  # a message with its index in the request's ``messages``
@@ -39,6 +40,16 @@ class HistoryMismatch(Conflict):
 class RequestMessages:
     instructions: list[MessageIn]
     conversation: list[Indexed]
+
+    def openai_instructions(self) -> list[dict[str, Any]]:
+        """The leading system messages: they follow the chat model's system prompt."""
+        return [message_in_to_openai(m) for m in self.instructions]
+
+    def openai_conversation(self) -> list[dict[str, Any]]:
+        """The conversation, results linked to their calls (for a call without a session:
+        a session's stored messages are linked as they are stored)."""
+        linked = link_results(self.conversation, PendingCalls())
+        return [message_in_to_openai(m) for _, m in linked]
 
 
 def _text(index: int, message: ChatMessage) -> str | None:

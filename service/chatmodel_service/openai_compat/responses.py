@@ -15,12 +15,15 @@ from chatmodel_service.openai_compat.schemas import (
     Usage,
 )
 from chatmodel_service.openai_compat.service import PreparedCompletion
+from chatmodel_service.sessions.schemas import total_tokens
 
 
 def usage_of(result: LLMResult) -> Usage:
     prompt, completion = result.prompt_tokens or 0, result.completion_tokens or 0
     return Usage(
-        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=total_tokens(prompt, completion),
     )
 
 

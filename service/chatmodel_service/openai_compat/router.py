@@ -7,12 +7,15 @@ bad key is a 401 in OpenAI's error shape.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Path
 from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel
 
+from chatmodel_service.db import Database
 from chatmodel_service.deps import (
     CallerDep,
     DatabaseDep,
@@ -22,9 +25,13 @@ from chatmodel_service.deps import (
     SettingsDep,
 )
 from chatmodel_service.limits import check_functions, check_messages
-from chatmodel_service.openai_compat import responses, service
+from chatmodel_service.llm.gateway import LLMGateway
+from chatmodel_service.llm.types import LLMResult
+from chatmodel_service.openai_compat import model_cards, responses, service
+from chatmodel_service.openai_compat.chunks import OpenedStream, chat_sse, open_stream, text_sse
 from chatmodel_service.openai_compat.errors import OpenAIBodyLimit, OpenAIRoute
 from chatmodel_service.openai_compat.schemas import (
+    CallDetail,
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionRequest,
@@ -33,11 +40,11 @@ from chatmodel_service.openai_compat.schemas import (
     ErrorBody,
     ModelCard,
     ModelList,
+    SamplingFields,
     TextCompletion,
     TextCompletionChunk,
 )
 from chatmodel_service.openai_compat.service import PreparedCompletion
-from chatmodel_service.openai_compat.streaming import chat_sse, open_stream, text_sse
 from chatmodel_service.responses import schema_response
 
 router = APIRouter(prefix="/v1", tags=["openai compatible"], route_class=OpenAIRoute)
@@ -80,6 +87,31 @@ def _headers(prepared: PreparedCompletion) -> dict[str, str]:
     return {"X-Session-Id": str(session)} if session else {}
 
 
+async def _answer(
+    database: Database,
+    gateway: LLMGateway,
+    prepared: PreparedCompletion,
+    body: SamplingFields,
+    key_name: str | None,
+    completion: Callable[[PreparedCompletion, LLMResult, CallDetail], BaseModel],
+    sse: Callable[[PreparedCompletion, OpenedStream, bool], AsyncIterator[str]],
+) -> Response:
+    """Call the model for a prepared call (recorded with the caller's ``key_name``) and
+    answer: with ``stream: true`` as ``sse`` events, else as one ``completion``. A call
+    on a session names it in ``X-Session-Id``."""
+    prepared = replace(prepared, key_name=key_name)
+    headers = _headers(prepared)
+    if body.stream:
+        opened = await open_stream(database, gateway, prepared)
+        return StreamingResponse(
+            sse(prepared, opened, body.include_usage),
+            media_type="text/event-stream",
+            headers=SSE_HEADERS | headers,
+        )
+    result, detail = await service.complete(database, gateway, prepared)
+    return schema_response(completion(prepared, result, detail), headers)
+
+
 @router.post(
     "/chat/completions",
     response_model=None,
@@ -98,17 +130,9 @@ async def chat_completions(
     check_functions(settings, body.functions, "functions")
     check_functions(settings, body.tools, "tools")
     prepared = await service.prepare_chat(database, gateway, settings, project, body, session)
-    prepared = replace(prepared, key_name=caller.key_name)
-    if body.stream:
-        opened = await open_stream(database, gateway, prepared)
-        return StreamingResponse(
-            chat_sse(prepared, opened, body.include_usage),
-            media_type="text/event-stream",
-            headers=SSE_HEADERS | _headers(prepared),
-        )
-    result, detail = await service.complete(database, gateway, prepared)
-    completion = responses.chat_completion(prepared, result, detail)
-    return schema_response(completion, _headers(prepared))
+    return await _answer(
+        database, gateway, prepared, body, caller.key_name, responses.chat_completion, chat_sse
+    )
 
 
 @router.post(
@@ -123,31 +147,24 @@ async def completions(
     caller: CallerDep,
     session: SessionHeader = None,
 ) -> Response:
+    # Never on a session: prepare_text refuses X-Session-Id (so _answer sends no such header).
     prepared = await service.prepare_text(database, gateway, settings, project, body, session)
-    prepared = replace(prepared, key_name=caller.key_name)
-    if body.stream:
-        opened = await open_stream(database, gateway, prepared)
-        return StreamingResponse(
-            text_sse(prepared, opened, body.include_usage),
-            media_type="text/event-stream",
-            headers=SSE_HEADERS,
-        )
-    result, detail = await service.complete(database, gateway, prepared)
-    completion = responses.text_completion(prepared, result, detail)
-    return schema_response(completion)
+    return await _answer(
+        database, gateway, prepared, body, caller.key_name, responses.text_completion, text_sse
+    )
 
 
 @router.get("/models", responses=ERRORS)
 async def list_models(db: DbSession, project: ProjectId) -> ModelList:
     """The chat models a call can name: those with a published version."""
-    return await service.list_models(db, project)
+    return await model_cards.list_models(db, project)
 
 
 @router.get("/models/{model}", responses=ERRORS)
 async def get_model(
     model: Annotated[str, Path(max_length=200)], db: DbSession, project: ProjectId
 ) -> ModelCard:
-    return await service.get_model(db, project, model)
+    return await model_cards.get_model(db, project, model)
 
 
 def install(app: FastAPI) -> None:

@@ -3,7 +3,8 @@
 Requests ignore fields they do not know (OpenAI clients send many optional ones); the
 fields they know are validated as the rest of the API validates them. Responses follow
 OpenAI's objects, plus a ``chatmodel`` extension object naming the chat model, version,
-session and run that served the call.
+session and run that served the call, and the fields seed samples read
+(``seed_fields.py``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ from chatmodel_service.chat_models.schemas import (
 )
 from chatmodel_service.chat_models.templates import MAX_VARIABLES
 from chatmodel_service.free_json import FreeJSON
+from chatmodel_service.openai_compat.seed_fields import (
+    SeedChatCompletion,
+    SeedMessage,
+    SeedOutput,
+    SeedTextCompletion,
+    SeedTokenUsage,
+)
 
 
 class LenientModel(BaseModel):
@@ -168,40 +176,8 @@ class Usage(BaseModel):
     total_tokens: int
 
 
-# -- the field shapes seeds 000, 001 and 003 read ----------------------------------------
-# Besides OpenAI's fields, every response and chunk carries the shapes those samples parse
-# (``chat_completion.message.content``, ``completion.text``, ``output.text``,
-# ``token_usage``), filled from the OpenAI fields, so their code works with only the URL and
-# model changed. OpenAI clients ignore the extra fields.
-
-
-class SeedMessage(BaseModel):
-    role: Literal["assistant"] = "assistant"
-    content: str
-
-
-class SeedChatCompletion(BaseModel):
-    message: SeedMessage
-    finish_reason: str | None = None
-
-
-class SeedTextCompletion(BaseModel):
-    text: str
-    finish_reason: str | None = None
-
-
-class SeedOutput(BaseModel):
-    text: str
-    num_completion_tokens: int | None = None
-
-
-class SeedTokenUsage(BaseModel):
-    prompt: int
-    completion: int
-    total: int
-
-
 def seed_usage(usage: Usage | None) -> SeedTokenUsage | None:
+    """``token_usage``, one of the fields seeds read (``seed_fields.py``)."""
     if usage is None:
         return None
     return SeedTokenUsage(

@@ -7,17 +7,17 @@ functions/tools override the version's for the call (``model`` and ``api_base`` 
 * With a session (``X-Session-Id`` or ``session_uuid``), the session is made on the
   deploy version if that uuid is new; the request's messages new to it are stored
   through ``sessions.service.add_messages``, and the call runs (its lease renewed, its
-  outcome and reply stored) through ``runs.service`` as ``POST .../messages`` then
-  ``.../run`` would.
+  outcome and reply stored) through the run engine (``chatmodel_service.runs``) as
+  ``POST .../messages`` then ``.../run`` would.
 * Without one, nothing but the run record is stored: a ``chat_run`` of the version with
   no session (``session_id`` null).
 * With ``CHATMODEL_OPENAI_PASSTHROUGH`` on, a ``model`` that names no chat model is
   called as a raw LiteLLM model string, with no system prompt, and not recorded.
 
 A chat model's calls (with a session or without) send the newest messages that fit the
-model's input limit, as a session's run does (``runs.context``); when even the newest
-user message does not fit, or the version's strategy is ``fail`` and the conversation
-does not, the run is recorded as failed and the answer is a 400
+model's input limit, as a session's run does (``runs.fit_conversation``); when even the
+newest user message does not fit, or the version's strategy is ``fail`` and the
+conversation does not, the run is recorded as failed and the answer is a 400
 ``context_length_exceeded``, without a model call. A passthrough call is sent as given.
 
 Like a session's run, no database transaction is held while the model answers.
@@ -28,14 +28,12 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chatmodel_service.chat_models.repository import ChatModelRepository
-from chatmodel_service.chat_models.schemas import ModelParams
-from chatmodel_service.chat_models.service import list_chat_models, resolve_version
+from chatmodel_service.chat_models.service import resolve_version
 from chatmodel_service.chat_models.templates import check_values
 from chatmodel_service.config import Settings
 from chatmodel_service.db import Database
@@ -51,43 +49,32 @@ from chatmodel_service.openai_compat.conversation import (
     shift_fields,
 )
 from chatmodel_service.openai_compat.errors import upstream_error
+from chatmodel_service.openai_compat.options import chat_options, named_session, text_options
 from chatmodel_service.openai_compat.schemas import (
     CallDetail,
     ChatCompletionRequest,
     CompletionRequest,
-    ModelCard,
-    ModelList,
     SamplingFields,
 )
 from chatmodel_service.releases.assignment import assignment_key
-from chatmodel_service.runs.context import (
+from chatmodel_service.runs import (
     ContextFigures,
     FittedCall,
-    count_missing,
-    fit_conversation,
-)
-from chatmodel_service.runs.repository import RunRepository
-from chatmodel_service.runs.schemas import RunOptions
-from chatmodel_service.runs.service import (
     PreparedRun,
+    RunOptions,
     claim_session,
     complete_run,
+    count_missing,
     finish_run,
+    fit_conversation,
+    record_sessionless_run,
     require_session_locked,
-    run_record,
     version_call,
 )
-from chatmodel_service.sessions.messages import (
-    PendingCalls,
-    link_results,
-    message_in_to_openai,
-    message_to_openai,
-)
+from chatmodel_service.sessions.messages import message_to_openai
 from chatmodel_service.sessions.repository import SessionRepository
 from chatmodel_service.sessions.schemas import MessageIn, MessagesAdd, SessionCreate
 from chatmodel_service.sessions.service import add_messages, create_session
-
-ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -134,84 +121,6 @@ class PreparedCompletion:
             run_uuid=self.run_id,
             message_uuid=message_uuid,
         )
-
-
-def _validated(model: type[ModelT], fields: dict[str, Any]) -> ModelT:
-    """``model`` from request fields; a failure is a 400 naming the request field."""
-    try:
-        return model.model_validate(fields)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = str(error["loc"][0]) if error["loc"] else None
-        message = str(error["msg"]).removeprefix("Value error, ")
-        raise InvalidInput(f"{where}: {message}" if where else message, field=where) from None
-
-
-def _params(body: SamplingFields, max_tokens: int | None, **more: Any) -> ModelParams:
-    given = {
-        "temperature": body.temperature,
-        "top_p": body.top_p,
-        "max_tokens": max_tokens,
-        "stop": body.stop,
-        "presence_penalty": body.presence_penalty,
-        "frequency_penalty": body.frequency_penalty,
-        "seed": body.seed,
-        **more,
-    }
-    return _validated(ModelParams, {k: v for k, v in given.items() if v is not None})
-
-
-def _one_of(first: int | None, second: int | None, second_name: str) -> int | None:
-    if first is not None and second is not None and first != second:
-        raise InvalidInput(
-            f"max_tokens is {first} and {second_name} is {second}; give one.", field=second_name
-        )
-    return first if first is not None else second
-
-
-def chat_options(body: ChatCompletionRequest) -> RunOptions:
-    max_tokens = _one_of(body.max_tokens, body.max_completion_tokens, "max_completion_tokens")
-    params = _params(body, max_tokens, response_format=body.response_format)
-    return _validated(
-        RunOptions,
-        {
-            "functions": body.functions,
-            "tools": body.tools,
-            "tool_choice": body.tool_choice,
-            "function_call": body.function_call,
-            "params": params,
-        },
-    )
-
-
-def _session_uuid(header: str | None, from_body: uuid.UUID | None) -> uuid.UUID | None:
-    if header is None:
-        return from_body
-    try:
-        from_header = uuid.UUID(header)
-    except ValueError:
-        raise InvalidInput("X-Session-Id is not a UUID.", field="X-Session-Id") from None
-    if from_body is not None and from_body != from_header:
-        raise InvalidInput(
-            "X-Session-Id and session_uuid name different sessions; give one.",
-            field="session_uuid",
-        )
-    return from_header
-
-
-def _linked(request: RequestMessages) -> list[dict[str, Any]]:
-    """The request's messages for a call that stores nothing (results linked to calls)."""
-    return _instructions(request) + _conversation(request)
-
-
-def _instructions(request: RequestMessages) -> list[dict[str, Any]]:
-    """The request's leading system messages: they follow the chat model's system prompt."""
-    return [message_in_to_openai(m) for m in request.instructions]
-
-
-def _conversation(request: RequestMessages) -> list[dict[str, Any]]:
-    """The request's conversation, results linked to their calls."""
-    return [message_in_to_openai(m) for _, m in link_results(request.conversation, PendingCalls())]
 
 
 async def _open_session(
@@ -261,7 +170,7 @@ async def _open_session(
     sendable = [m for m in stored if m.superseded_at is None]
     count_missing(gateway, model, sendable)
     call = version_call(
-        loaded.version, loaded.session.variables, _instructions(request), options, settings
+        loaded.version, loaded.session.variables, request.openai_instructions(), options, settings
     )
     fitted = fit_conversation(
         gateway,
@@ -304,7 +213,8 @@ def _passthrough(
     bare = ChatModelVersion(
         system_prompt="", model=model, api_base=None, params={}, functions=None, tools=None
     )
-    call = version_call(bare, None, _linked(request), options, settings)
+    conversation = request.openai_instructions() + request.openai_conversation()
+    call = version_call(bare, None, conversation, options, settings)
     return PreparedCompletion(call=call, model=model)
 
 
@@ -354,12 +264,13 @@ async def prepare(
         )
     variables = check_values(version.variables, body.variables, version=version.number)
     prepared = PreparedCompletion(
-        call=version_call(version, variables, _instructions(request), options, settings),
+        call=version_call(version, variables, request.openai_instructions(), options, settings),
         model=body.model,
         chat_model=chat_model.name,
         version=version,
     )
-    return await _fit_stateless(database, gateway, settings, prepared, _conversation(request))
+    conversation = request.openai_conversation()
+    return await _fit_stateless(database, gateway, settings, prepared, conversation)
 
 
 async def _fit_stateless(
@@ -395,7 +306,7 @@ async def prepare_chat(
     body: ChatCompletionRequest,
     session_header: str | None,
 ) -> PreparedCompletion:
-    session_uuid = _session_uuid(session_header, body.session_uuid)
+    session_uuid = named_session(session_header, body.session_uuid)
     request, options = read_messages(body.messages), chat_options(body)
     return await prepare(
         database, gateway, settings, project_id, body, request, options, session_uuid
@@ -417,8 +328,7 @@ async def prepare_text(
             "Sessions are kept for /v1/chat/completions only; leave X-Session-Id out.",
             field="X-Session-Id",
         )
-    max_tokens = _one_of(body.max_tokens, body.max_new_tokens, "max_new_tokens")
-    options = RunOptions(params=_params(body, max_tokens))
+    options = text_options(body)
     prompt = MessageIn(role="user", content=body.prompt_text)
     request = RequestMessages(instructions=[], conversation=[(0, prompt)])
     prepared = await prepare(database, gateway, settings, project_id, body, request, options, None)
@@ -430,12 +340,12 @@ async def record_sessionless(
     database: Database, prepared: PreparedCompletion, outcome: LLMOutcome, *, stream: bool
 ) -> None:
     """Record a call without a session: its run record (none for a passthrough call). A
-    session's call is recorded by ``runs.service``, as its native run is."""
+    session's call is recorded by ``runs.finish_run``, as its native run is."""
     assert prepared.session_run is None
     if prepared.version is None:
         return
-    run = run_record(
-        None,
+    await record_sessionless_run(
+        database,
         prepared.version.id,
         outcome,
         stream=stream,
@@ -443,8 +353,6 @@ async def record_sessionless(
         key_name=prepared.key_name,
         figures=prepared.figures,
     )
-    async with database.transaction() as db:
-        await RunRepository(db).record(run, None)
     record_run(prepared.chat_model, prepared.version.number, outcome)
 
 
@@ -452,7 +360,7 @@ async def complete(
     database: Database, gateway: LLMGateway, prepared: PreparedCompletion
 ) -> tuple[LLMResult, CallDetail]:
     """Call the model once and record the run; a failed call raises its OpenAI error. A
-    session's call runs as a native run does (``runs.service.complete_run``: its lease is
+    session's call runs as a native run does (``runs.complete_run``: its lease is
     renewed, a cancelled call is recorded as interrupted), and one that lost its lease
     meanwhile (its reply not stored) is an ``interrupted`` error, never a reply."""
     session_run = prepared.recorded_session_run()
@@ -466,26 +374,3 @@ async def complete(
     if isinstance(outcome, LLMFailure):
         raise upstream_error(outcome, passthrough=prepared.passthrough)
     return outcome, prepared.detail(outcome, message_uuid)
-
-
-async def list_models(db: AsyncSession, project_id: uuid.UUID) -> ModelList:
-    """The project's chat models that have a published version (those a call can use)."""
-    chat_models = await list_chat_models(db, project_id)
-    return ModelList(
-        data=[
-            ModelCard(id=chat_model.name, created=int(chat_model.created_at.timestamp()))
-            for chat_model in chat_models.data
-            if chat_model.published_versions
-        ]
-    )
-
-
-async def get_model(db: AsyncSession, project_id: uuid.UUID, name: str) -> ModelCard:
-    for card in (await list_models(db, project_id)).data:
-        if card.id == name:
-            return card
-    raise ChatModelNotFound(
-        f"The model '{name}' does not exist: no chat model of this project with a published "
-        "version has that name.",
-        field="model",
-    )

@@ -21,6 +21,7 @@ from chatmodel_service.releases.schemas import (
     VersionDiff,
     VersionStats,
 )
+from chatmodel_service.sessions.schemas import total_tokens
 
 # What a diff compares besides the system prompt, in the order changes are reported;
 # ``params`` is compared key by key.
@@ -52,7 +53,7 @@ async def version_stats(
         errors=figures.failed_runs,
         prompt_tokens=figures.prompt_tokens,
         completion_tokens=figures.completion_tokens,
-        total_tokens=figures.prompt_tokens + figures.completion_tokens,
+        total_tokens=total_tokens(figures.prompt_tokens, figures.completion_tokens),
         cost=figures.cost,
         latency_ms=LatencyStats(mean=figures.latency_mean, p95=figures.latency_p95),
     )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chatmodel_service.models import (
@@ -16,6 +16,7 @@ from chatmodel_service.models import (
     ChatSession,
     ReleaseVersion,
 )
+from chatmodel_service.usage.repository import RunTotals
 
 
 @dataclass(frozen=True)
@@ -31,13 +32,10 @@ class ReleaseRecord:
 
 
 @dataclass(frozen=True)
-class VersionFigures:
+class VersionFigures(RunTotals):
+    """A version's run totals, the sessions pinned to it and its runs' latency."""
+
     sessions: int
-    runs: int
-    failed_runs: int
-    prompt_tokens: int
-    completion_tokens: int
-    cost: float | None
     latency_mean: float | None
     latency_p95: int | None
 
@@ -116,28 +114,20 @@ class ReleaseRepository:
             .select_from(ChatSession)
             .where(ChatSession.version_id == version_id)
         )
-        totals = (
+        row = (
             await self.session.execute(
-                select(
-                    func.count(),
-                    func.coalesce(func.sum(case((ChatRun.status == "failed", 1), else_=0)), 0),
-                    func.coalesce(func.sum(ChatRun.prompt_tokens), 0),
-                    func.coalesce(func.sum(ChatRun.completion_tokens), 0),
-                    func.sum(ChatRun.cost),
-                    func.avg(ChatRun.latency_ms),
-                ).where(ChatRun.version_id == version_id)
+                select(*RunTotals.columns(), func.avg(ChatRun.latency_ms)).where(
+                    ChatRun.version_id == version_id
+                )
             )
         ).one()
-        runs, failed, prompt_tokens, completion_tokens, cost, latency_mean = totals
+        *values, latency_mean = row
+        totals = RunTotals.read(values)
         return VersionFigures(
+            **asdict(totals),
             sessions=int(sessions or 0),
-            runs=int(runs),
-            failed_runs=int(failed),
-            prompt_tokens=int(prompt_tokens),
-            completion_tokens=int(completion_tokens),
-            cost=float(cost) if cost is not None else None,
             latency_mean=float(latency_mean) if latency_mean is not None else None,
-            latency_p95=await self._latency_percentile(version_id, int(runs), 0.95),
+            latency_p95=await self._latency_percentile(version_id, totals.runs, 0.95),
         )
 
     async def _latency_percentile(

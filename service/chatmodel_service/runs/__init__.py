@@ -1,0 +1,50 @@
+"""The run engine: one model call on a session (or without one), its lease and its record.
+
+Other domains use only the names below (the OpenAI-compatible API runs its calls through
+them; the app recovers lapsed runs at start-up); the modules behind them are the run
+engine's own. Its routes are mounted from ``runs.router``.
+
+* building a call: ``version_call``; fitting its prompt to the model: ``fit_conversation``
+  (and ``count_missing`` for stored messages), giving a ``FittedCall`` and its
+  ``ContextFigures``;
+* a session's run: ``require_session_locked`` and ``claim_session`` in the start
+  transaction give a ``PreparedRun``; ``complete_run`` (or, streamed,
+  ``relay_session_run``) calls the model and ``finish_run`` stores the outcome, a
+  ``FinishedRun``;
+* a call without a session: ``relay_and_record`` streams it (``Recorded``: its end) and
+  ``record_sessionless_run`` stores its run record;
+* ``recover_lapsed_runs``: frees the sessions of runs whose server died.
+"""
+
+from chatmodel_service.runs.call import version_call
+from chatmodel_service.runs.lease import claim_session, recover_lapsed_runs, require_session_locked
+from chatmodel_service.runs.prompt_fit import (
+    ContextFigures,
+    FittedCall,
+    count_missing,
+    fit_conversation,
+)
+from chatmodel_service.runs.records import record_sessionless_run
+from chatmodel_service.runs.schemas import RunOptions
+from chatmodel_service.runs.service import FinishedRun, PreparedRun, complete_run, finish_run
+from chatmodel_service.runs.stream_run import Recorded, relay_and_record, relay_session_run
+
+__all__ = [
+    "ContextFigures",
+    "FinishedRun",
+    "FittedCall",
+    "PreparedRun",
+    "Recorded",
+    "RunOptions",
+    "claim_session",
+    "complete_run",
+    "count_missing",
+    "finish_run",
+    "fit_conversation",
+    "record_sessionless_run",
+    "recover_lapsed_runs",
+    "relay_and_record",
+    "relay_session_run",
+    "require_session_locked",
+    "version_call",
+]

@@ -1,9 +1,12 @@
-"""Keeping a run's hold on its session alive while the model answers.
+"""A run's lease on its session: claiming it, keeping it alive while the model answers,
+waking the runs waiting for it, and recovering the leases of runs that died.
 
 The lease is a row value (``chat_session.lease_run_id`` / ``lease_expires_at``), so it
-holds across server processes sharing one database. A live run renews it every third of
-``run_lease_seconds``; if its process dies, renewals stop and the lease lapses, after
-which the session can be taken by the next run (which marks the dead run interrupted).
+holds across server processes sharing one database. A run claims it, in the write
+transaction that locked the session, together with inserting its ``running`` record. A
+live run renews it every third of ``run_lease_seconds``; if its process dies, renewals
+stop and the lease lapses, after which the session can be taken by the next run (which
+marks the dead run interrupted), or is freed at the next server start.
 """
 
 from __future__ import annotations
@@ -16,17 +19,106 @@ from contextlib import asynccontextmanager, suppress
 from datetime import datetime, timedelta
 
 import anyio
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from chatmodel_service.config import Settings
 from chatmodel_service.db import Database
+from chatmodel_service.errors import SessionBusy
 from chatmodel_service.models import ChatSession
 from chatmodel_service.models.base import utcnow
-from chatmodel_service.sessions.repository import SessionRepository
+from chatmodel_service.runs.outcomes import interrupted, outcome_values
+from chatmodel_service.runs.repository import RunRepository
+from chatmodel_service.sessions.repository import LoadedSession, SessionRepository
+from chatmodel_service.sessions.service import require_session
 
 logger = logging.getLogger(__name__)
 
 
 def lease_until(lease_seconds: float, now: datetime | None = None) -> datetime:
     return (now or utcnow()) + timedelta(seconds=lease_seconds)
+
+
+# -- claiming ---------------------------------------------------------------------------
+
+
+async def require_session_locked(
+    repo: SessionRepository, project_id: uuid.UUID, session_uuid: uuid.UUID
+) -> LoadedSession:
+    """The session, its row locked for this write transaction (PostgreSQL)."""
+    loaded = await repo.get_with_version(project_id, session_uuid, lock=True)
+    if loaded is None:
+        return await require_session(repo, project_id, session_uuid)  # raises not found
+    return loaded
+
+
+def live_lease_left(session: ChatSession, now: datetime) -> float | None:
+    """Seconds left on the session's lease, or None when no run holds it or it lapsed."""
+    expires = session.lease_expires_at
+    if session.lease_run_id is None or expires is None or expires < now:
+        return None
+    return (expires - now).total_seconds()
+
+
+def retry_after(left: float) -> int:
+    """The Retry-After (seconds) of a 409 answered while a lease has ``left`` seconds."""
+    return min(max(1, int(left) + 1), 5)
+
+
+async def give_up(db: AsyncSession, run_id: uuid.UUID) -> None:
+    """Mark a run whose lease lapsed as failed (``interrupted``), if it is still running."""
+    values = outcome_values(interrupted(""))
+    del values["model"]  # keep the model the run was started with
+    await RunRepository(db).finish(run_id, values)
+
+
+async def claim_session(
+    db: AsyncSession,
+    settings: Settings,
+    loaded: LoadedSession,
+    *,
+    stream: bool,
+    key_name: str | None,
+    idempotency: tuple[str, str] | None = None,
+) -> uuid.UUID:
+    """Take the session's lease for a new run and insert its ``running`` record, in the
+    caller's write transaction (which must have locked the session). Raises SessionBusy
+    when a live run holds it; a lapsed holder is marked interrupted first."""
+    session = loaded.session
+    sessions = SessionRepository(db)
+    now = utcnow()
+    holder = session.lease_run_id
+    left = live_lease_left(session, now)
+    if left is not None:
+        raise SessionBusy(
+            "Another run is in progress on this session; retry when it has finished, or "
+            "send if_busy=wait to queue behind it.",
+            retry_after=retry_after(left),
+        )
+    if holder is not None:
+        await give_up(db, holder)
+    run_id = uuid.uuid4()
+    until = lease_until(settings.run_lease_seconds, now)
+    if not await sessions.take_lease(session.id, run_id, now, until):
+        raise SessionBusy("Another run took this session a moment ago; retry.")
+    key, digest = idempotency or (None, None)
+    await RunRepository(db).start(
+        {
+            "id": run_id,
+            "session_id": session.id,
+            "version_id": loaded.version.id,
+            "status": "running",
+            "stream": stream,
+            "model": loaded.version.model,
+            "latency_ms": 0,
+            "key_name": key_name,
+            "idempotency_key": key,
+            "request_hash": digest,
+        }
+    )
+    return run_id
+
+
+# -- waiting for a release --------------------------------------------------------------
 
 
 # Runs of this process waiting for a session (if_busy=wait), by the session's project and
@@ -55,6 +147,9 @@ def released(session: ChatSession) -> None:
     """Wake this process's runs waiting for the session (call after the commit)."""
     for event in _waiting.get((session.project_id, session.uuid), ()):
         event.set()
+
+
+# -- keeping it --------------------------------------------------------------------------
 
 
 async def _renew_forever(
@@ -88,3 +183,18 @@ async def keep_lease(
         renewer.cancel()
         with anyio.CancelScope(shield=True), suppress(asyncio.CancelledError):
             await renewer
+
+
+# -- recovering -------------------------------------------------------------------------
+
+
+async def recover_lapsed_runs(database: Database) -> int:
+    """Mark every run whose lease lapsed as interrupted and free its session (at start-up;
+    taking a session over does the same for one session)."""
+    async with database.transaction() as db:
+        sessions = SessionRepository(db)
+        lapsed = await sessions.lapsed_leases(utcnow())
+        for session_id, run_id in lapsed:
+            await give_up(db, run_id)
+            await sessions.release_lease(session_id, run_id)
+    return len(lapsed)

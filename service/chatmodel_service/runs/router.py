@@ -22,6 +22,8 @@ from chatmodel_service.deps import (
 from chatmodel_service.errors import InvalidInput
 from chatmodel_service.limits import check_functions, check_messages
 from chatmodel_service.responses import schema_response
+from chatmodel_service.runs.idempotency import Replayed
+from chatmodel_service.runs.records import list_runs
 from chatmodel_service.runs.schemas import (
     LLMResponse,
     LLMStreamResponse,
@@ -29,8 +31,8 @@ from chatmodel_service.runs.schemas import (
     RunRequest,
     VersionTrialRequest,
 )
-from chatmodel_service.runs.service import Replayed, complete_run, list_runs, start_run
-from chatmodel_service.runs.streaming import replay_stream, sse_lines, stream_run
+from chatmodel_service.runs.service import complete_run, start_run
+from chatmodel_service.runs.stream_run import replay_stream, sse_lines, stream_run
 from chatmodel_service.runs.trial import trial_run
 
 router = APIRouter(prefix="/v1/sessions", tags=["runs"])

@@ -16,8 +16,9 @@ from chatmodel_service.chat_models.templates import check_values
 from chatmodel_service.config import Settings
 from chatmodel_service.db import Database
 from chatmodel_service.llm.gateway import LLMGateway
-from chatmodel_service.runs.schemas import LLMResponse, ResponseDetail, VersionTrialRequest
-from chatmodel_service.runs.service import outcome_response, version_call
+from chatmodel_service.runs.call import version_call
+from chatmodel_service.runs.outcomes import outcome_response, response_detail
+from chatmodel_service.runs.schemas import LLMResponse, VersionTrialRequest
 from chatmodel_service.sessions.messages import PendingCalls, link_results, message_in_to_openai
 from chatmodel_service.sessions.schemas import MessageIn
 
@@ -50,13 +51,4 @@ async def trial_run(
     variables = check_values(version.variables, body.variables, version=version.number)
     conversation = [message_in_to_openai(m) for m in trial_conversation(body)]
     outcome = await gateway.complete(version_call(version, variables, conversation, body, settings))
-    detail = ResponseDetail(
-        name=chat_model.name,
-        version=version.number,
-        version_uuid=version.id,
-        model=outcome.model,
-        session_uuid=None,
-        message_uuid=None,
-        run_uuid=None,
-    )
-    return outcome_response(outcome, detail)
+    return outcome_response(outcome, response_detail(chat_model, version, outcome.model))

@@ -42,12 +42,7 @@ def message_in_to_openai(message: MessageIn) -> dict[str, Any]:
 def message_out(message: SessionMessage) -> MessageOut:
     usage = None
     if message.prompt_tokens is not None or message.completion_tokens is not None:
-        total = (message.prompt_tokens or 0) + (message.completion_tokens or 0)
-        usage = UsageOut(
-            prompt_tokens=message.prompt_tokens,
-            completion_tokens=message.completion_tokens,
-            total_tokens=total,
-        )
+        usage = UsageOut.of(message.prompt_tokens, message.completion_tokens)
     return MessageOut(
         uuid=message.uuid,
         seq=message.seq,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, overload
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -66,10 +66,31 @@ class MessagesAdd(StrictModel):
     messages: list[MessageIn] = Field(min_length=1)
 
 
+@overload
+def total_tokens(prompt_tokens: int, completion_tokens: int) -> int: ...
+@overload
+def total_tokens(prompt_tokens: int | None, completion_tokens: int | None) -> int | None: ...
+def total_tokens(prompt_tokens: int | None, completion_tokens: int | None) -> int | None:
+    """A call's total tokens, as every usage the API reports it: the sum of the two counts
+    (one not known counts 0), None when neither is known."""
+    if prompt_tokens is None and completion_tokens is None:
+        return None
+    return (prompt_tokens or 0) + (completion_tokens or 0)
+
+
 class UsageOut(BaseModel):
     prompt_tokens: int | None
     completion_tokens: int | None
     total_tokens: int | None
+
+    @classmethod
+    def of(cls, prompt_tokens: int | None, completion_tokens: int | None) -> Self:
+        """The usage of a call that counted these tokens (``total_tokens``: their total)."""
+        return cls(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            total_tokens=total_tokens(prompt_tokens, completion_tokens),
+        )
 
 
 class MessageOut(BaseModel):

@@ -1,10 +1,12 @@
-"""All SQL of the usage report: one aggregate query over the project's runs."""
+"""All SQL of the usage report: one aggregate query over the project's runs, and the
+run totals (``RunTotals``) it sums, which a version's figures (``releases``) sum too."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, case, func, select, type_coerce
@@ -16,15 +18,45 @@ from chatmodel_service.usage.schemas import GroupBy
 
 
 @dataclass(frozen=True)
-class UsageRow:
-    """One group's sums; ``group`` is (chat model, version), (day,) or (key name,)."""
+class RunTotals:
+    """What a set of runs adds up to: how many, how many failed, their tokens, and their
+    cost (None when no run has one). Selected with ``columns()``, read with ``read()``."""
 
-    group: tuple[Any, ...]
     runs: int
-    errors: int
+    failed_runs: int
     prompt_tokens: int
     completion_tokens: int
     cost: float | None
+
+    @staticmethod
+    def columns() -> tuple[ColumnElement[Any], ...]:
+        """The aggregates over the ``ChatRun`` rows a query selects, in field order."""
+        return (
+            func.count(),
+            func.coalesce(func.sum(case((ChatRun.status == "failed", 1), else_=0)), 0),
+            func.coalesce(func.sum(ChatRun.prompt_tokens), 0),
+            func.coalesce(func.sum(ChatRun.completion_tokens), 0),
+            func.sum(ChatRun.cost),
+        )
+
+    @staticmethod
+    def read(values: Sequence[Any]) -> RunTotals:
+        """The totals in ``values``: what ``columns()`` selected, in its order."""
+        runs, failed_runs, prompt_tokens, completion_tokens, cost = values
+        return RunTotals(
+            runs=int(runs),
+            failed_runs=int(failed_runs),
+            prompt_tokens=int(prompt_tokens),
+            completion_tokens=int(completion_tokens),
+            cost=float(cost) if cost is not None else None,
+        )
+
+
+@dataclass(frozen=True)
+class UsageRow(RunTotals):
+    """One group's sums; ``group`` is (chat model, version), (day,) or (key name,)."""
+
+    group: tuple[Any, ...]
 
 
 class UsageRepository:
@@ -61,14 +93,7 @@ class UsageRepository:
         one of them) started in ``[start, end)``, with or without a session."""
         columns = self._group_columns(group_by)
         query = (
-            select(
-                *columns,
-                func.count(),
-                func.coalesce(func.sum(case((ChatRun.status == "failed", 1), else_=0)), 0),
-                func.coalesce(func.sum(ChatRun.prompt_tokens), 0),
-                func.coalesce(func.sum(ChatRun.completion_tokens), 0),
-                func.sum(ChatRun.cost),
-            )
+            select(*columns, *RunTotals.columns())
             .select_from(ChatRun)
             .join(ChatModelVersion, ChatModelVersion.id == ChatRun.version_id)
             .join(ChatModel, ChatModel.id == ChatModelVersion.chat_model_id)
@@ -83,13 +108,6 @@ class UsageRepository:
             query = query.where(ChatModelVersion.chat_model_id == chat_model_id)
         width = len(columns)
         return [
-            UsageRow(
-                group=tuple(row[:width]),
-                runs=int(row[width]),
-                errors=int(row[width + 1]),
-                prompt_tokens=int(row[width + 2]),
-                completion_tokens=int(row[width + 3]),
-                cost=float(row[width + 4]) if row[width + 4] is not None else None,
-            )
+            UsageRow(group=tuple(row[:width]), **asdict(RunTotals.read(row[width:])))
             for row in await self.session.execute(query)
         ]

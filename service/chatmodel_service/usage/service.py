@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chatmodel_service.chat_models.repository import ChatModelRepository
 from chatmodel_service.errors import ChatModelNotFound, InvalidInput
 from chatmodel_service.models.base import utcnow
+from chatmodel_service.sessions.schemas import total_tokens
 from chatmodel_service.usage.repository import UsageRepository, UsageRow
 from chatmodel_service.usage.schemas import GroupBy, UsageFigures, UsageGroup, UsageReport
 
@@ -76,10 +77,10 @@ def _figures(rows: list[UsageRow]) -> UsageFigures:
     completion = sum(row.completion_tokens for row in rows)
     return UsageFigures(
         runs=sum(row.runs for row in rows),
-        errors=sum(row.errors for row in rows),
+        errors=sum(row.failed_runs for row in rows),
         prompt_tokens=prompt,
         completion_tokens=completion,
-        total_tokens=prompt + completion,
+        total_tokens=total_tokens(prompt, completion),
         cost=sum(costs) if costs else None,
     )
 

@@ -1,6 +1,6 @@
 """Streamed OpenAI-style calls: ``data: <chunk>`` events, then ``data: [DONE]``.
 
-The run is recorded as a streamed session run is (see ``runs.streaming``): the complete
+The run is recorded as a streamed session run is (see ``runs.stream_run``): the complete
 reply once the upstream finishes; a failed run, and no reply, when the upstream breaks
 off or the client goes away (the upstream request is then closed at once).
 
@@ -13,9 +13,10 @@ its status code. A failure after that arrives as ``data: {"error": {...}}``, the
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -36,8 +37,7 @@ from chatmodel_service.openai_compat.schemas import (
     Usage,
 )
 from chatmodel_service.openai_compat.service import PreparedCompletion, record_sessionless
-from chatmodel_service.runs.service import FinishedRun
-from chatmodel_service.runs.streaming import Recorded, relay_and_record, relay_session_run
+from chatmodel_service.runs import FinishedRun, Recorded, relay_and_record, relay_session_run
 
 SSE_TERMINATOR = "data: [DONE]\n\n"
 
@@ -58,7 +58,7 @@ async def _relay(
     database: Database, gateway: LLMGateway, prepared: PreparedCompletion
 ) -> AsyncGenerator[Event]:
     """The model's deltas, then the call as recorded. A session's call streams as a
-    native streamed run does (``runs.streaming.relay_session_run``: its lease renewed)."""
+    native streamed run does (``runs.relay_session_run``: its lease renewed)."""
 
     async def store(outcome: LLMOutcome) -> None:
         await record_sessionless(database, prepared, outcome, stream=True)
@@ -122,58 +122,80 @@ def _chat_delta(delta: StreamDelta) -> ChunkDelta:
     )
 
 
-async def chat_sse(
+ChoiceT = TypeVar("ChoiceT", ChatChunkChoice, TextChunkChoice)
+
+
+class _ChunkType(Protocol[ChoiceT]):
+    """A chunk class: ``ChatCompletionChunk`` or ``TextCompletionChunk``."""
+
+    def __call__(
+        self,
+        *,
+        id: str,
+        created: int,
+        model: str,
+        choices: list[ChoiceT],
+        usage: Usage | None,
+        chatmodel: CallDetail | None,
+    ) -> BaseModel: ...
+
+
+@dataclass(frozen=True)
+class _ChunkForm(Generic[ChoiceT]):
+    """What sets one kind of completion's chunks apart from the other's."""
+
+    id_prefix: str  # of the completion's id
+    chunk: _ChunkType[ChoiceT]
+    delta: Callable[[StreamDelta], ChoiceT | None]  # a delta's choice (None: send nothing)
+    finish: Callable[[str], ChoiceT]  # the choice with the finish reason
+    opening: Callable[[], ChoiceT] | None = None  # the choice of a chunk before the deltas
+
+
+_CHAT = _ChunkForm[ChatChunkChoice](
+    id_prefix="chatcmpl",
+    chunk=ChatCompletionChunk,
+    delta=lambda delta: ChatChunkChoice(delta=_chat_delta(delta)),
+    finish=lambda reason: ChatChunkChoice(delta=ChunkDelta(), finish_reason=reason),
+    opening=lambda: ChatChunkChoice(delta=ChunkDelta(role="assistant", content="")),
+)
+_TEXT = _ChunkForm[TextChunkChoice](
+    id_prefix="cmpl",
+    chunk=TextCompletionChunk,
+    delta=lambda delta: TextChunkChoice(text=delta.content) if delta.content else None,
+    finish=lambda reason: TextChunkChoice(text="", finish_reason=reason),
+)
+
+
+def chat_sse(
     prepared: PreparedCompletion, stream: OpenedStream, include_usage: bool
 ) -> AsyncIterator[str]:
     """``chat.completion.chunk`` events: the role, the deltas, the finish reason (with the
     ``chatmodel`` object), with ``include_usage`` a last chunk with usage and no choices."""
-
-    def chunk(
-        choices: list[ChatChunkChoice],
-        usage: Usage | None = None,
-        chatmodel: CallDetail | None = None,
-    ) -> str:
-        return _data(
-            ChatCompletionChunk(
-                id=prepared.completion_id("chatcmpl"),
-                created=prepared.created,
-                model=prepared.model,
-                choices=choices,
-                usage=usage,
-                chatmodel=chatmodel,
-            )
-        )
-
-    yield chunk([ChatChunkChoice(delta=ChunkDelta(role="assistant", content=""))])
-    async with aclosing(stream.events()) as events:
-        async for event in events:
-            if isinstance(event, StreamDelta):
-                yield chunk([ChatChunkChoice(delta=_chat_delta(event))])
-            elif isinstance(event.outcome, LLMFailure):
-                yield _error_data(prepared, event.outcome)
-            else:
-                result = event.outcome
-                detail = prepared.detail(result, event.message_uuid)
-                finish = ChatChunkChoice(delta=ChunkDelta(), finish_reason=finish_reason(result))
-                yield chunk([finish], chatmodel=detail)
-                if include_usage:
-                    yield chunk([], usage=usage_of(result))
-    yield SSE_TERMINATOR
+    return _completion_sse(_CHAT, prepared, stream, include_usage)
 
 
-async def text_sse(
+def text_sse(
     prepared: PreparedCompletion, stream: OpenedStream, include_usage: bool
 ) -> AsyncIterator[str]:
-    """``text_completion`` events: the text pieces, then the finish reason."""
+    """``text_completion`` events: the text pieces, then the finish reason (with the
+    ``chatmodel`` object), with ``include_usage`` a last chunk with usage and no choices."""
+    return _completion_sse(_TEXT, prepared, stream, include_usage)
+
+
+async def _completion_sse(
+    form: _ChunkForm[ChoiceT],
+    prepared: PreparedCompletion,
+    stream: OpenedStream,
+    include_usage: bool,
+) -> AsyncIterator[str]:
+    """The stream's events as ``form``'s chunks; a failure as an error event."""
 
     def chunk(
-        choices: list[TextChunkChoice],
-        usage: Usage | None = None,
-        chatmodel: CallDetail | None = None,
+        choices: list[ChoiceT], usage: Usage | None = None, chatmodel: CallDetail | None = None
     ) -> str:
         return _data(
-            TextCompletionChunk(
-                id=prepared.completion_id("cmpl"),
+            form.chunk(
+                id=prepared.completion_id(form.id_prefix),
                 created=prepared.created,
                 model=prepared.model,
                 choices=choices,
@@ -182,18 +204,20 @@ async def text_sse(
             )
         )
 
+    if form.opening is not None:
+        yield chunk([form.opening()])
     async with aclosing(stream.events()) as events:
         async for event in events:
             if isinstance(event, StreamDelta):
-                if event.content:
-                    yield chunk([TextChunkChoice(text=event.content)])
+                choice = form.delta(event)
+                if choice is not None:
+                    yield chunk([choice])
             elif isinstance(event.outcome, LLMFailure):
                 yield _error_data(prepared, event.outcome)
             else:
                 result = event.outcome
                 detail = prepared.detail(result, event.message_uuid)
-                finish = TextChunkChoice(text="", finish_reason=finish_reason(result))
-                yield chunk([finish], chatmodel=detail)
+                yield chunk([form.finish(finish_reason(result))], chatmodel=detail)
                 if include_usage:
                     yield chunk([], usage=usage_of(result))
     yield SSE_TERMINATOR
