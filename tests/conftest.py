@@ -7,7 +7,18 @@ internet.
 PostgreSQL comes from ``CHATMODEL_TEST_POSTGRES_URL`` (an admin URL, as ``.ci/run`` sets it),
 or from a throwaway cluster started for the session when the PostgreSQL 15 binaries are
 installed; otherwise the ``[postgresql]`` tests are skipped, or fail when
-``CHATMODEL_TEST_REQUIRE_POSTGRES=1``."""
+``CHATMODEL_TEST_REQUIRE_POSTGRES=1``.
+
+Under pytest-xdist (``-n auto`` in pyproject.toml) every worker is a session of its own and
+starts its own throwaway cluster, on a free port and in a directory of its own, and stops
+it at its end: initdb and start take about a second, and each worker would migrate a
+template of its own on a shared server anyway. On a ``CHATMODEL_TEST_POSTGRES_URL`` server
+the workers' templates and databases have names of their own.
+
+Markers, set here from the fixtures a test uses: ``postgres`` on every test that reaches
+PostgreSQL (each ``[postgresql]`` case, every user of ``postgres_databases``), ``browser``
+on every test that takes ``browser``; ``-m "not postgres and not browser"`` is the quick
+subset that needs neither."""
 
 from __future__ import annotations
 
@@ -23,6 +34,7 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -33,11 +45,33 @@ from chatmodel_service.config import Settings
 from chatmodel_service.llm.gateway import LLMGateway, create_gateway
 from chatmodel_service.migrate import upgrade
 from tests.support.auth import auth_app, world
+from tests.support.browser import chromium
 from tests.support.databases import DATABASES, PostgresDatabases, postgres_server, sqlite_url
 from tests.support.llm_server import llm_server, llm_server_session
 from tests.support.servers import live_app, served
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
 __all__ = ["auth_app", "live_app", "llm_server", "llm_server_session", "served", "world"]
+
+# Fixtures parametrized over DATABASES: a test whose case of one of them is "postgresql"
+# runs on PostgreSQL. ``postgres_databases`` covers every other way of reaching it.
+DATABASE_FIXTURES = ("database_url", "empty_database_url", "served")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``postgres`` and ``browser`` tests from their fixtures, so no test is forgotten."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params if callspec is not None else {}
+        if "postgres_databases" in fixtures or any(
+            params.get(name) == "postgresql" for name in DATABASE_FIXTURES
+        ):
+            item.add_marker(pytest.mark.postgres)
+        if "browser" in fixtures:
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +86,10 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def postgres_databases() -> Iterator[PostgresDatabases]:
     """The PostgreSQL server of the session (skips or fails when there is none)."""
     # Not under pytest's tmp dir: as root, the server runs as `postgres`, which must reach it.
-    with postgres_server(lambda: Path(tempfile.mkdtemp(prefix="chatmodel-pg-"))) as databases:
+    # Named after the xdist worker, if any, to tell the clusters of a parallel run apart.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    prefix = f"chatmodel-pg-{worker}-" if worker else "chatmodel-pg-"
+    with postgres_server(lambda: Path(tempfile.mkdtemp(prefix=prefix))) as databases:
         yield databases
 
 
@@ -86,6 +123,13 @@ def postgres_url(postgres_databases: PostgresDatabases) -> Iterator[str]:
     need PostgreSQL itself; outside a fixture use ``postgres_databases.database()``."""
     with postgres_databases.database() as url:
         yield url
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    """Debian's headless Chromium (see ``tests/support/browser.py``), closed after the test."""
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="session")

@@ -32,14 +32,15 @@ from collections import Counter
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import contextmanager
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 import pytest
 import requests
 import schemathesis
-from schemathesis import Case, CheckContext, Response
+from schemathesis import CheckContext, Response
 from schemathesis.checks import not_a_server_error
+from schemathesis.config import ChecksConfig
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -58,6 +59,10 @@ from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.llm.types import LLMCall, LLMOutcome, StreamEvent
 from chatmodel_service.models import Project
 from tests.support.servers import LiveApp, serve_in_thread
+
+if TYPE_CHECKING:
+    # Schemathesis names its OpenAPI case type for type checkers only.
+    from schemathesis.specs.openapi.schemas import OpenApiCase
 
 # Fixed, so a failure found in CI is the one found on a laptop.
 SEED = 7_2024
@@ -283,7 +288,9 @@ def load_schema(
     schema = schemathesis.openapi.from_url(f"{target.live.base_url}/openapi.json", config=config)
 
     @schema.hook
-    def after_call(context: schemathesis.HookContext, case: Case, response: Response) -> None:
+    def after_call(
+        context: schemathesis.HookContext, case: OpenApiCase, response: Response
+    ) -> None:
         target.calls[f"{case.method.upper()} {case.operation.path}"] += 1
         target.statuses[response.status_code] += 1
 
@@ -316,7 +323,7 @@ def _is_openai_route(path: str) -> bool:
     return any(path == route or path.startswith(f"{route}/") for route in OPENAI_ROUTES)
 
 
-def error_body_shape(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+def error_body_shape(ctx: CheckContext, response: Response, case: OpenApiCase) -> bool | None:
     """Every 4xx is JSON in the route's error shape, and only that shape."""
     if not 400 <= response.status_code < 500:
         return None
@@ -363,13 +370,13 @@ fuzzed_with_keys = schemathesis.pytest.from_fixture("api_schema_with_keys")
 
 
 @fuzzed.parametrize()
-def test_every_operation_survives_fuzzing(case: Case) -> None:
+def test_every_operation_survives_fuzzing(case: OpenApiCase) -> None:
     case.call_and_validate(checks=CHECKS)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @fuzzed_with_keys.parametrize()
-def test_every_operation_survives_fuzzing_with_keys_required(case: Case) -> None:
+def test_every_operation_survives_fuzzing_with_keys_required(case: OpenApiCase) -> None:
     case.call_and_validate(checks=CHECKS)
 
 
@@ -384,17 +391,30 @@ def _answer(status: int, body: bytes, content_type: str = "application/json") ->
     )
 
 
-def _case_on(path: str) -> Case:
-    return cast(Case, SimpleNamespace(operation=SimpleNamespace(path=path)))
+def _case_on(path: str) -> OpenApiCase:
+    return cast("OpenApiCase", SimpleNamespace(operation=SimpleNamespace(path=path)))
+
+
+def _standalone_context() -> CheckContext:
+    """A check context outside any run (``error_body_shape`` reads nothing from it)."""
+    return CheckContext(
+        override=None,
+        auth=None,
+        headers=None,
+        config=ChecksConfig(),
+        transport_kwargs=None,
+        response_checks=None,
+    )
 
 
 def test_error_body_check_refuses_other_shapes() -> None:
     """The custom check can fail: FastAPI's default body, OpenAI's shape off its routes
     (and ours on them), and plain text are each refused; the right shapes pass."""
+    ctx = _standalone_context()
     ours = b'{"error": "not_found", "detail": "No such thing.", "field": null}'
     openai = b'{"error": {"message": "m", "type": "t", "param": null, "code": null}}'
-    error_body_shape(None, _answer(404, ours), _case_on("/v1/sessions/{session_uuid}"))
-    error_body_shape(None, _answer(404, openai), _case_on("/v1/models/{model}"))
+    error_body_shape(ctx, _answer(404, ours), _case_on("/v1/sessions/{session_uuid}"))
+    error_body_shape(ctx, _answer(404, openai), _case_on("/v1/models/{model}"))
     refused = [
         (_answer(404, b'{"detail": "Not Found"}'), "/v1/sessions/{session_uuid}"),
         (_answer(404, openai), "/v1/sessions/{session_uuid}"),
@@ -403,4 +423,4 @@ def test_error_body_check_refuses_other_shapes() -> None:
     ]
     for answer, path in refused:
         with pytest.raises(AssertionError):
-            error_body_shape(None, answer, _case_on(path))
+            error_body_shape(ctx, answer, _case_on(path))

@@ -170,11 +170,11 @@ def _api_routes(routes: list[Any]) -> list[tuple[str, APIRoute]]:
 
 
 def _routes(world: AuthWorld) -> list[tuple[str, str]]:
-    return [
-        (method, path)
-        for path, route in _api_routes(world.app.routes)
-        for method in sorted(route.methods)
-    ]
+    found: list[tuple[str, str]] = []
+    for path, route in _api_routes(world.app.routes):
+        assert route.methods, f"{path} answers no method"
+        found.extend((method, path) for method in sorted(route.methods))
+    return found
 
 
 async def _new_session(world: AuthWorld) -> str:

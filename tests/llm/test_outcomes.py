@@ -7,7 +7,8 @@ import json
 import litellm
 import pytest
 
-from chatmodel_service.llm.outcomes import classify_exception, provider_text, scrub_secrets
+from chatmodel_service.llm.outcomes import classify_exception, provider_text
+from chatmodel_service.redaction import scrub_secrets
 
 API_BASE = "http://127.0.0.1:9/v1"
 

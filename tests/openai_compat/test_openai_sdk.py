@@ -12,6 +12,10 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from openai.types.chat import (
+    ChatCompletionFunctionToolParam,
+    ChatCompletionMessageFunctionToolCall,
+)
 
 from chatmodel import ChatModel
 from tests.factories import WEATHER_FUNCTION
@@ -19,7 +23,14 @@ from tests.support.llm_server import ErrorReply, Reply, ScriptedLLMServer, SlowS
 from tests.support.servers import LiveApp
 
 DEMO = "simple_assistant"
-WEATHER_TOOL = {"type": "function", "function": WEATHER_FUNCTION}
+WEATHER_TOOL: ChatCompletionFunctionToolParam = {
+    "type": "function",
+    "function": {
+        "name": WEATHER_FUNCTION["name"],
+        "description": WEATHER_FUNCTION["description"],
+        "parameters": WEATHER_FUNCTION["parameters"],
+    },
+}
 
 
 @pytest.fixture
@@ -105,6 +116,7 @@ def test_tool_call_round_trip_in_a_session(sdk: openai.OpenAI, live_app: LiveApp
     assert reply.finish_reason == "tool_calls"
     assert reply.message.tool_calls is not None
     (call,) = reply.message.tool_calls
+    assert isinstance(call, ChatCompletionMessageFunctionToolCall)
     assert call.function.name == "get_weather"
     assert json.loads(call.function.arguments) == {"location": "Boston"}
 

@@ -4,6 +4,7 @@ names), with only the URL and the model changed, against a real server."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import requests
 
@@ -17,7 +18,7 @@ HEADERS = {
 
 
 def test_seed_000_chat_completion(live_app: LiveApp) -> None:
-    payload = {
+    payload: dict[str, Any] = {
         "model": "simple_assistant",
         "messages": [{"role": "user", "content": "Hello, what can you do?"}],
     }
@@ -33,7 +34,7 @@ def test_seed_000_chat_completion(live_app: LiveApp) -> None:
 
 
 def test_seed_000_streaming_chat_completion(live_app: LiveApp) -> None:
-    payload = {
+    payload: dict[str, Any] = {
         "model": "simple_assistant",
         "messages": [{"role": "user", "content": "Hello, what can you do?"}],
         "stream": True,
@@ -59,7 +60,11 @@ def test_seed_000_streaming_chat_completion(live_app: LiveApp) -> None:
 
 
 def test_seed_001_streaming_completion(live_app: LiveApp) -> None:
-    payload = {"model": "simple_assistant", "prompt": "Hello, what can you do?", "stream": True}
+    payload: dict[str, Any] = {
+        "model": "simple_assistant",
+        "prompt": "Hello, what can you do?",
+        "stream": True,
+    }
     response = requests.post(
         url=f"{live_app.base_url}/v1/completions",
         json=payload,
@@ -81,7 +86,7 @@ def test_seed_001_streaming_completion(live_app: LiveApp) -> None:
 
 
 def test_seed_001_and_003_completion_fields(live_app: LiveApp) -> None:
-    payload = {
+    payload: dict[str, Any] = {
         "model": "simple_assistant",
         "prompt": "Hello, my name is",
         "max_new_tokens": 10,

@@ -350,10 +350,24 @@ async def _orphan_run(
     return str(started.run_id)  # type: ignore[union-attr]
 
 
+# The lease a dead server's run holds in the tests below: short, so it lapses quickly. Live
+# runs get the app's lease (``run_lease_seconds``), long enough that a busy machine never
+# misses a renewal, except in the one test that is about renewals.
+ORPHAN_LEASE = 0.5
+
+
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def run_lease_seconds() -> float:
+    return 10.0
+
+
+@pytest.fixture
+def settings(database_url: str, run_lease_seconds: float) -> Settings:
     return Settings(
-        database_url=database_url, seed_demo=False, llm_timeout_seconds=5, run_lease_seconds=0.5
+        database_url=database_url,
+        seed_demo=False,
+        llm_timeout_seconds=5,
+        run_lease_seconds=run_lease_seconds,
     )
 
 
@@ -363,7 +377,7 @@ async def test_a_lapsed_lease_is_taken_over_and_the_dead_run_marked_interrupted(
     await make_chat_model(client)
     session = await make_session(client, "assistant")
     await add_messages(client, session, {"role": "user", "content": "hi"})
-    orphan = await _orphan_run(app, session)
+    orphan = await _orphan_run(app, session, lease=ORPHAN_LEASE)
     busy = await client.post(f"/v1/sessions/{session}/run", json={})
     expect_error(busy, 409, "session_busy", None)
     await asyncio.sleep(0.6)  # the lease (0.5 s) lapses: nobody renews it
@@ -399,6 +413,7 @@ async def test_start_up_recovers_runs_whose_lease_lapsed(
     assert (await run(client, session))["error"] is False
 
 
+@pytest.mark.parametrize("run_lease_seconds", [0.5])
 async def test_a_live_run_renews_its_lease_past_the_lease_time(
     client: httpx.AsyncClient, llm_server: ScriptedLLMServer
 ) -> None:
@@ -425,7 +440,7 @@ async def test_a_keyed_retry_after_its_server_died_replays_interrupted(
     await make_chat_model(client)
     session = await make_session(client, "assistant")
     await add_messages(client, session, {"role": "user", "content": "hi"})
-    orphan = await _orphan_run(app, session, idempotency_key="lost-answer")
+    orphan = await _orphan_run(app, session, idempotency_key="lost-answer", lease=ORPHAN_LEASE)
     url = f"/v1/sessions/{session}/run"
     headers = {"Idempotency-Key": "lost-answer"}
     # While the dead run's lease is live, nobody can tell it from a slow one.
@@ -457,7 +472,7 @@ async def test_a_keyed_retry_of_a_run_recovered_at_start_up_names_the_run(
     await make_chat_model(client)
     session = await make_session(client, "assistant")
     await add_messages(client, session, {"role": "user", "content": "hi"})
-    orphan = await _orphan_run(app, session, idempotency_key="recovered")
+    orphan = await _orphan_run(app, session, idempotency_key="recovered", lease=ORPHAN_LEASE)
     await asyncio.sleep(0.6)
     assert await recover_lapsed_runs(database_of(app)) == 1
 

@@ -279,7 +279,7 @@ def test_results_answer_only_the_newest_assistant_message() -> None:
     late = {"role": "tool", "tool_call_id": "c1", "content": "late"}
     answer = {"role": "tool", "tool_call_id": "c2", "content": "on time"}
     question = {"role": "user", "content": "q"}
-    messages = [question, first, second, late, answer, question]
+    messages: list[dict[str, Any]] = [question, first, second, late, answer, question]
     window = window_of(messages, 1000)
     assert sent_messages(messages, window) == [question, first, second, answer, question]
 
@@ -289,7 +289,7 @@ def test_a_legacy_function_result_after_later_turns_pairs_with_no_older_call() -
     message, so it answers nothing (as ``link_results`` would say) and is not sent; the
     newest user message's unit starts at that assistant message, not back at A."""
     call = {"role": "assistant", "content": None, "function_call": {"name": "f", "arguments": ""}}
-    messages = [
+    messages: list[dict[str, Any]] = [
         {"role": "user", "content": "weather?"},
         call,
         {"role": "function", "name": "f", "content": "13 degrees"},

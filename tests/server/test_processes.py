@@ -34,6 +34,9 @@ class ServeProcess:
     process: subprocess.Popen[bytes]
     log: Path
 
+    def running(self) -> bool:
+        return self.process.poll() is None
+
     def kill(self) -> None:
         """SIGKILL: no shutdown handler, no cleanup, as when a machine loses power."""
         self.process.send_signal(signal.SIGKILL)
@@ -73,7 +76,7 @@ def chatmodel_serves(
             started.append(ServeProcess(f"http://127.0.0.1:{port}", process, log))
         for served in started:
             try:
-                wait_healthy(served.url, lambda p=served.process: p.poll() is None, timeout=120)
+                wait_healthy(served.url, served.running, timeout=120)
             except RuntimeError as exc:
                 pytest.fail(f"{exc}\n{served.log.read_text()}")
         yield started

@@ -62,7 +62,9 @@ async def storage_fault(app: FastAPI, fault: str) -> AsyncIterator[None]:
             cursor = dbapi_connection.cursor()
             if fault == "full":
                 cursor.execute("PRAGMA page_count")
-                pages = cursor.fetchone()[0]
+                row = cursor.fetchone()
+                assert row is not None
+                pages = row[0]
                 cursor.execute(f"PRAGMA max_page_count = {pages}")
             else:
                 cursor.execute("PRAGMA query_only = ON")

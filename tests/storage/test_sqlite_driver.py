@@ -1,10 +1,10 @@
 """The SQLite engine runs each statement in one trip to aiosqlite's thread (see
-``service/sqlite_driver.py``) and gives SQLAlchemy what its own adapter would: rows,
-row counts, the last row id, many-row inserts, and the same exceptions."""
+``chatmodel_service/sqlite_driver.py``) and gives SQLAlchemy what its own adapter would:
+rows, row counts, the last row id, many-row inserts, and the same exceptions."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,8 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
 def trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """The functions sent to aiosqlite's thread, by name, as they are sent."""
     sent: list[str] = []
-    original = aiosqlite.Connection._execute
+    # aiosqlite leaves this private method unannotated.
+    original: Callable[..., Awaitable[Any]] = aiosqlite.Connection._execute
 
     async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
         sent.append(getattr(getattr(fn, "func", fn), "__name__", repr(fn)))

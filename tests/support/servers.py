@@ -110,12 +110,17 @@ def live_app(database_url: str, gateway: LLMGateway) -> Iterator[LiveApp]:
 
 @contextmanager
 def serve_in_thread(app: FastAPI) -> Iterator[LiveApp]:
-    """``app`` under real uvicorn in a background thread until the block ends."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", log_config=None)
+    """``app`` under real uvicorn in a background thread until the block ends.
+
+    The socket is bound here and handed to uvicorn, so no other process (another test
+    worker, say) can take the port between choosing it and listening on it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", log_config=None))
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="live-app", daemon=True
     )
-    thread = threading.Thread(target=server.run, name="live-app", daemon=True)
     thread.start()
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -124,6 +129,7 @@ def serve_in_thread(app: FastAPI) -> Iterator[LiveApp]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        sock.close()
 
 
 __all__ = ["LiveApp", "free_port", "live_app", "serve_in_thread", "served"]
