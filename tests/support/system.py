@@ -6,7 +6,9 @@ fresh machine needs no other step: Debian's Chromium for the admin page's browse
 and PostgreSQL 15, which every database test runs against besides SQLite (the tests start
 a throwaway cluster of their own; see ``tests/support/postgres.py``). Nothing is done when
 both are there. As a user other than root it uses ``sudo -n``; where apt-get is missing
-or refuses, it says what to install and exits 1.
+or refuses, it says what to install and exits 1. Then it builds the venvs of the other
+APIs' published SDKs that the compatibility tests run (``tests/support/sdks.py``), unless
+they are already there.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from tests.support.browser import CHROMIUM
 from tests.support.postgres import POSTGRES_BIN
+from tests.support.sdks import SDKS, sdk_python
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,16 @@ def install(packages: list[SystemPackage]) -> int:
 
 
 def main() -> int:
+    status = _system_packages()
+    if status == 0:
+        # The other APIs' SDKs, each in its own venv, built here (the install step) so that
+        # no test run needs the package index.
+        for name in SDKS:
+            print(f"tests: SDK venv {name}: {sdk_python(name)}", flush=True)
+    return status
+
+
+def _system_packages() -> int:
     missing = [package for package in PACKAGES if package.missing()]
     if not missing:
         return 0
