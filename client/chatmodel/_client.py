@@ -25,8 +25,11 @@ class ChatModel:
     """A session with the chat model ``name``.
 
     Without ``session_uuid`` a new session is made on the first ``add_messages``/``run``,
-    pinned to ``version`` (``"deploy"``: the published one, ``"latest"``, or a number).
-    With ``session_uuid`` it continues that session (which keeps its own pinned version).
+    pinned to ``version`` (``"deploy"``: the published one, ``"latest"``, or a number);
+    its uuid, ``session_uuid``, is chosen at once. With ``session_uuid`` it continues that
+    session (which keeps its own pinned version), or, if the server has no session under
+    that uuid, makes it on the first ``add_messages``/``run`` the same way. Reading a named
+    session that has not been made raises ``SessionNotFound``.
 
     ``run``/``arun`` never raise: a failure is an ``LLMResponse`` with ``error=True`` (or,
     streamed, one last chunk with ``done=True, error=True``). The other methods raise
@@ -54,12 +57,12 @@ class ChatModel:
         self._transport = Transport(
             resolve_settings(base_url, api_key, timeout), http_client, async_http_client
         )
-        resumed = session_uuid is not None
+        named = session_uuid is not None
         self._session = SessionState(
             chat_model=name,
             version=version,
-            uuid=uuid.UUID(str(session_uuid)) if resumed else uuid.uuid4(),
-            created=resumed,
+            uuid=uuid.UUID(str(session_uuid)) if named else uuid.uuid4(),
+            named=named,
         )
 
     def __repr__(self) -> str:
@@ -69,9 +72,11 @@ class ChatModel:
         )
 
     @property
-    def session_uuid(self) -> str | None:
-        """The session's uuid; ``None`` until a new session has been made."""
-        return str(self._session.uuid) if self._session.created else None
+    def session_uuid(self) -> str:
+        """The session's uuid, fixed when this ChatModel is made (the one given, else a fresh
+        one), whether or not the session has been written yet: it can be saved and passed to
+        ``ChatModel(name, session_uuid)`` later."""
+        return str(self._session.uuid)
 
     @property
     def base_url(self) -> str:

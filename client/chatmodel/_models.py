@@ -8,14 +8,24 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Self
+from typing import Annotated, Any, Self
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 
 
 class _ServerModel(BaseModel):
     model_config = ConfigDict(extra="allow", defer_build=True)
+
+
+def _uuid_text(value: object) -> str:
+    """A uuid as its canonical text; anything that is not a uuid is refused."""
+    return str(value if isinstance(value, UUID) else UUID(str(value)))
+
+
+# A version's uuid is read as text, as promptmodel's ``version_uuid`` is (it is saved and
+# compared as a string), checked and written the canonical way.
+UUIDText = Annotated[str, BeforeValidator(_uuid_text)]
 
 
 def _parsed_arguments(arguments: str) -> dict[str, Any] | None:
@@ -81,15 +91,26 @@ class Attempt(_ServerModel):
 
 
 class ResponseDetail(_ServerModel):
-    """Which chat model, version and session answered, and the stored reply's uuid."""
+    """Which chat model, version and session answered, and the stored reply's uuid
+    (``message_uuid``; ``None`` when the run failed: no reply was stored).
+
+    Also read as promptmodel's ``pm_detail`` (``res.pm_detail is res.detail``): its
+    ``name``, ``version``, ``version_uuid`` and ``model`` are these, and its ``log_uuid``
+    is the stored reply's uuid as text.
+    """
 
     name: str
     version: int
-    version_uuid: UUID
+    version_uuid: UUIDText
     model: str
     session_uuid: UUID
     message_uuid: UUID | None = None
     run_uuid: UUID
+
+    @property
+    def log_uuid(self) -> str | None:
+        """promptmodel's name for the stored reply's uuid: ``message_uuid`` as text."""
+        return None if self.message_uuid is None else str(self.message_uuid)
 
 
 class _SameContent(_ServerModel):
@@ -138,6 +159,11 @@ class LLMResponse(_SameContent):
     messages_dropped: int | None = None
     prompt_tokens_estimate: int | None = None
 
+    @property
+    def pm_detail(self) -> ResponseDetail | None:
+        """promptmodel's name for :attr:`detail` (with ``log_uuid``)."""
+        return self.detail
+
 
 class AssembledMessage(_ServerModel):
     """The complete reply, as stored, on a stream's last chunk."""
@@ -172,6 +198,12 @@ class LLMStreamResponse(_SameContent):
     messages_dropped: int | None = None
     prompt_tokens_estimate: int | None = None
 
+    @property
+    def pm_detail(self) -> ResponseDetail | None:
+        """promptmodel's name for :attr:`detail` (with ``log_uuid``): set on the last
+        chunk only, where the stored reply's uuid is known."""
+        return self.detail
+
 
 class ChatModelConfig(_ServerModel):
     """What ``get_config`` returns: the version's prompt and, for a session, its messages
@@ -181,7 +213,7 @@ class ChatModelConfig(_ServerModel):
     system_prompt: str
     model: str
     version: int
-    version_uuid: UUID
+    version_uuid: UUIDText
     version_detail: dict[str, Any]
     message_logs: list[dict[str, Any]]
     session_uuid: UUID | None = None
@@ -231,7 +263,7 @@ class Session(_ServerModel):
     uuid: UUID
     chat_model: str
     version: int
-    version_uuid: UUID
+    version_uuid: UUIDText
     model: str
     metadata: dict[str, Any]
     created_at: datetime

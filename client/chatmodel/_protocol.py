@@ -97,16 +97,32 @@ Operation = Generator[Request, httpx.Response, T]
 
 @dataclass
 class SessionState:
-    """A ChatModel's session: its uuid is chosen up front, the session made on first use."""
+    """A ChatModel's session. Its uuid is fixed when the ChatModel is made: the caller's
+    (``named``) or a fresh one.
+
+    A new session is made before its first write. A write to a named one goes straight to
+    it, as before; only when the server answers that it has no session under that uuid is
+    the session made (under the ChatModel's name and version) and the write sent again
+    (:func:`write_to_session`). ``created``: the server is known to have had the session
+    (this ChatModel made it, wrote to it or deleted it), so a session deleted since is not
+    made again: the write finds no session. Reads ask for a named session as it is (the
+    server says ``session_not_found`` if it has none); a new one has nothing to read yet.
+    """
 
     chat_model: str
     version: str | int
     uuid: uuid.UUID
-    created: bool
+    named: bool
+    created: bool = False
 
     @property
     def path(self) -> str:
         return f"/v1/sessions/{self.uuid}"
+
+    @property
+    def readable(self) -> bool:
+        """Whether the server may have this session, so reads ask for it."""
+        return self.named or self.created
 
 
 # -- reading answers ------------------------------------------------------------------
@@ -170,16 +186,15 @@ def send_with_retries(
         request = resend or request
 
 
-def ensure_session(state: SessionState) -> Operation[None]:
-    """Create the session under its chosen uuid unless that happened already.
+def create_session(state: SessionState) -> Operation[None]:
+    """Create the session under its uuid, chat model name and version.
 
     201 (created) and 200 (it already existed: an earlier attempt, or a concurrent first
-    call of the same ChatModel, got through) are both fine. Any 409 is asked once more:
-    a create racing one for the same uuid can be told the uuid "is taken"; asked again,
-    the server finds the session, or repeats the conflict if the uuid really is taken.
+    call of a ChatModel with this uuid, got through; it keeps its pinned version) are both
+    fine. Any 409 is asked once more: a create racing one for the same uuid can be told the
+    uuid "is taken"; asked again, the server finds the session, or repeats the conflict if
+    the uuid really is taken (by another chat model's session).
     """
-    if state.created:
-        return
     payload = {"chat_model": state.chat_model, "version": state.version, "session_uuid": state.uuid}
     request = json_request("POST", "/v1/sessions", payload)
     response = yield from send_with_retries(request)
@@ -190,9 +205,38 @@ def ensure_session(state: SessionState) -> Operation[None]:
     state.created = True
 
 
+def session_to_make(state: SessionState, response: httpx.Response) -> bool:
+    """Whether ``response`` to a write says the server has no session under the uuid the
+    caller named, which this ChatModel has not seen either: then it is made on this write."""
+    if not state.named or state.created or response.status_code != 404:
+        return False
+    body = error_body(response) or {}
+    return body.get("error") == "session_not_found"
+
+
+def write_to_session(
+    state: SessionState, request: Request, *, resend: Request | None = None
+) -> Operation[httpx.Response]:
+    """Send a write (messages, a plain run) to the session; a new session is made first.
+
+    A named session the server does not have is made when the server says so, and the write
+    is sent once more: the same bytes (a run under the same Idempotency-Key: a refused run
+    records nothing). So continuing a session costs no extra request.
+    """
+    if not state.readable:
+        yield from create_session(state)
+    response = yield from send_with_retries(request, resend=resend)
+    if session_to_make(state, response):
+        yield from create_session(state)
+        response = yield from send_with_retries(request, resend=resend)
+    if not response.is_error:
+        state.created = True
+    return response
+
+
 def get_config(state: SessionState) -> Operation[ChatModelConfig]:
     params = {"version": str(state.version)}
-    if state.created:
+    if state.readable:
         params["session_uuid"] = str(state.uuid)
     path = f"/v1/chat-models/{quote(state.chat_model, safe='')}/config"
     response = yield from send_with_retries(Request("GET", path, params=params))
@@ -213,8 +257,7 @@ def add_messages(
     state: SessionState, messages: Sequence[Mapping[str, Any]]
 ) -> Operation[list[Message]]:
     request = json_request("POST", f"{state.path}/messages", {"messages": with_uuids(messages)})
-    yield from ensure_session(state)
-    response = yield from send_with_retries(request)
+    response = yield from write_to_session(state, request)
     return parse(_MessageList, response).data
 
 
@@ -226,9 +269,9 @@ def list_messages(
     order: MessageOrder | None,
     limit: int | None,
 ) -> Operation[MessagePage]:
-    """A page of the session's messages; an empty page, asking nothing, before the session
-    is made (it has no messages yet, as ``get_config`` says too)."""
-    if not state.created:
+    """A page of the session's messages; an empty page, asking nothing, before a new
+    session is made (it has no messages yet, as ``get_config`` says too)."""
+    if not state.readable:
         return MessagePage(data=[], has_more=False)
     bounds = {"after": after, "before": before, "order": order, "limit": limit}
     params = {name: str(value) for name, value in bounds.items() if value is not None}
@@ -273,6 +316,7 @@ def delete_session(state: SessionState, *, force: bool) -> Operation[None]:
             unanswered = True
         else:
             if not response.is_error or (unanswered and response.status_code == 404):
+                state.created = True  # it existed: later writes must not make it again
                 return
             if attempt >= TRANSPORT_RETRIES or not _lost_a_write_race(response):
                 raise api_error(response)
@@ -341,8 +385,7 @@ def run(state: SessionState, options: RunOptions) -> Operation[LLMResponse]:
         resend = _run_request(
             state, replace(options, if_busy="wait"), stream=False, idempotency_key=key
         )
-        yield from ensure_session(state)
-        response = yield from send_with_retries(request, resend=resend)
+        response = yield from write_to_session(state, request, resend=resend)
         return parse(LLMResponse, response)
     except ChatModelError as exc:
         return failed_run(exc)
@@ -361,10 +404,29 @@ def start_stream(
     try:
         key = new_idempotency_key()
         request = _run_request(state, options, stream=True, idempotency_key=key)
-        yield from ensure_session(state)
+        if not state.readable:
+            yield from create_session(state)
     except ChatModelError as exc:
         return failed_chunk(exc)
     return request
+
+
+def refused_stream(
+    state: SessionState, request: Request, response: httpx.Response
+) -> Operation[Request | LLMStreamResponse]:
+    """A streamed run the server answered with something else than an event stream (read
+    in full): the error chunk, or, when the server has no session under the named uuid
+    (:func:`session_to_make`), the same request to stream again once the session is made.
+    Nothing was streamed or recorded, so that is no resend of a run."""
+    try:
+        if session_to_make(state, response):
+            yield from create_session(state)
+            return request
+        if response.is_error:
+            raise api_error(response)
+        raise invalid_response(response, "not an event stream")
+    except ChatModelError as exc:
+        return failed_chunk(exc)
 
 
 # -- deprecated shapes ----------------------------------------------------------------

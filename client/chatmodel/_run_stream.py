@@ -2,7 +2,8 @@
 
 No I/O here either: ``_transport`` reads the lines from ``httpx`` (sync or async) and feeds
 them to one :class:`RunStream`, which decodes them (``_sse``) and turns every way a stream
-can fail into one last error chunk, so ``run(stream=True)`` never raises.
+can fail once it started into one last error chunk, so ``run(stream=True)`` never raises
+(an answer that is no stream at all goes to ``_protocol.refused_stream``).
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from chatmodel._errors import (
     APIConnectionError,
     APIError,
     ChatModelError,
-    api_error,
-    invalid_response,
 )
 from chatmodel._models import LLMStreamResponse
 from chatmodel._protocol import failed_chunk
@@ -37,15 +36,10 @@ class RunStream:
 
     @staticmethod
     def accepts(response: httpx.Response) -> bool:
-        """Whether ``response`` is an event stream; if not, read it and call :meth:`refused`."""
+        """Whether ``response`` is an event stream; if not, read it and hand it to
+        ``_protocol.refused_stream``."""
         content_type = response.headers.get("content-type", "")
         return response.status_code == 200 and content_type.startswith("text/event-stream")
-
-    def refused(self, response: httpx.Response) -> LLMStreamResponse:
-        self.finished = True
-        if response.is_error:
-            return failed_chunk(api_error(response))
-        return failed_chunk(invalid_response(response, "not an event stream"))
 
     def feed(self, line: str) -> LLMStreamResponse | None:
         event = self._decoder.decode(line)

@@ -19,7 +19,7 @@ from chatmodel import _protocol as protocol
 from chatmodel._config import ClientSettings
 from chatmodel._errors import connection_error
 from chatmodel._models import LLMStreamResponse
-from chatmodel._protocol import Operation, RunOptions, SessionState
+from chatmodel._protocol import Operation, Request, RunOptions, SessionState
 from chatmodel._run_stream import RunStream
 
 T = TypeVar("T")
@@ -100,55 +100,66 @@ class Transport:
     def stream(self, session: SessionState, options: RunOptions) -> StreamChunks:
         """A streamed run's chunks; the last one says ``done`` (or ``error``). Never raises."""
         with self._client() as client:
-            start = drive(client, self.settings, protocol.start_stream(session, options))
-            if isinstance(start, LLMStreamResponse):
+            start: Request | LLMStreamResponse | None = drive(
+                client, self.settings, protocol.start_stream(session, options)
+            )
+            while isinstance(start, Request):  # once more only if the refusal made the session
+                request, refused = start, None
+                args = request.send_args(self.settings)
+                reader = RunStream(args["url"])
+                try:
+                    with client.stream(**args) as response:
+                        if not reader.accepts(response):
+                            response.read()
+                            refused = response
+                        else:
+                            session.created = True  # it has the session: see SessionState
+                            for line in response.iter_lines():
+                                chunk = reader.feed(line)
+                                if chunk is not None:
+                                    yield chunk
+                                if reader.finished:
+                                    return
+                except httpx.RequestError as exc:
+                    start = reader.fail(connection_error(exc, args["url"]))
+                else:
+                    start = reader.end() if refused is None else None
+                if refused is not None:
+                    start = drive(
+                        client, self.settings, protocol.refused_stream(session, request, refused)
+                    )
+            if start is not None:
                 yield start
-                return
-            args = start.send_args(self.settings)
-            reader = RunStream(args["url"])
-            try:
-                with client.stream(**args) as response:
-                    if not reader.accepts(response):
-                        response.read()
-                        yield reader.refused(response)
-                        return
-                    for line in response.iter_lines():
-                        chunk = reader.feed(line)
-                        if chunk is not None:
-                            yield chunk
-                        if reader.finished:
-                            return
-            except httpx.RequestError as exc:
-                failure = reader.fail(connection_error(exc, args["url"]))
-            else:
-                failure = reader.end()
-            if failure is not None:
-                yield failure
 
     async def astream(self, session: SessionState, options: RunOptions) -> AsyncStreamChunks:
         """``stream`` for asyncio."""
         async with self._aclient() as client:
-            start = await adrive(client, self.settings, protocol.start_stream(session, options))
-            if isinstance(start, LLMStreamResponse):
+            start: Request | LLMStreamResponse | None = await adrive(
+                client, self.settings, protocol.start_stream(session, options)
+            )
+            while isinstance(start, Request):  # once more only if the refusal made the session
+                request, refused = start, None
+                args = request.send_args(self.settings)
+                reader = RunStream(args["url"])
+                try:
+                    async with client.stream(**args) as response:
+                        if not reader.accepts(response):
+                            await response.aread()
+                            refused = response
+                        else:
+                            session.created = True  # it has the session: see SessionState
+                            async for line in response.aiter_lines():
+                                chunk = reader.feed(line)
+                                if chunk is not None:
+                                    yield chunk
+                                if reader.finished:
+                                    return
+                except httpx.RequestError as exc:
+                    start = reader.fail(connection_error(exc, args["url"]))
+                else:
+                    start = reader.end() if refused is None else None
+                if refused is not None:
+                    operation = protocol.refused_stream(session, request, refused)
+                    start = await adrive(client, self.settings, operation)
+            if start is not None:
                 yield start
-                return
-            args = start.send_args(self.settings)
-            reader = RunStream(args["url"])
-            try:
-                async with client.stream(**args) as response:
-                    if not reader.accepts(response):
-                        await response.aread()
-                        yield reader.refused(response)
-                        return
-                    async for line in response.aiter_lines():
-                        chunk = reader.feed(line)
-                        if chunk is not None:
-                            yield chunk
-                        if reader.finished:
-                            return
-            except httpx.RequestError as exc:
-                failure = reader.fail(connection_error(exc, args["url"]))
-            else:
-                failure = reader.end()
-            if failure is not None:
-                yield failure

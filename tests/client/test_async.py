@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import httpx
@@ -29,10 +30,12 @@ async def test_a_new_chat_model_makes_its_session_on_first_use(client: httpx.Asy
 
     config = await session.aget_config()
     assert (config.system_prompt, config.version, config.message_logs) == ("Be brief.", 1, [])
-    assert session.session_uuid is None  # reading the config makes no session
+    chosen = session.session_uuid  # chosen at once; reading the config makes no session
+    assert str(uuid.UUID(chosen)) == chosen and config.session_uuid is None
+    assert (await client.get(f"/v1/sessions/{chosen}")).status_code == 404
 
     added = await session.aadd_messages([{"role": "user", "content": "Hello, I'm a user."}])
-    assert session.session_uuid is not None
+    assert session.session_uuid == chosen
     assert [(m.seq, m.role, m.content) for m in added] == [(1, "user", "Hello, I'm a user.")]
     assert (await client.get(f"/v1/sessions/{session.session_uuid}")).status_code == 200
 

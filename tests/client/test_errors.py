@@ -44,15 +44,27 @@ async def test_invalid_message_is_a_validation_error_naming_the_field(
     assert isinstance(raised.value, chatmodel.InvalidInputError)
 
 
-async def test_unknown_session(client: httpx.AsyncClient) -> None:
+async def test_reading_a_named_session_the_server_does_not_have(client: httpx.AsyncClient) -> None:
+    """Reads do not make a session: one never written is not found (writes make it, see
+    test_promptmodel_dropin), and a session deleted since is gone for good."""
     await make_chat_model(client, "assistant")
     stranger = over(client, "assistant", session_uuid=uuid.uuid4())
     with pytest.raises(chatmodel.SessionNotFound):
-        await stranger.aadd_messages([{"role": "user", "content": "hi"}])
-    result = await stranger.arun()
+        await stranger.aget_config()
+    with pytest.raises(chatmodel.SessionNotFound):
+        await stranger.alist_messages()
+    assert (await client.get(f"/v1/sessions/{stranger.session_uuid}")).status_code == 404
+
+    session = over(client, "assistant")
+    await session.aadd_messages([{"role": "user", "content": "hi"}])
+    await over(client, "assistant", session_uuid=session.session_uuid).adelete_session()
+    with pytest.raises(chatmodel.SessionNotFound):
+        await session.aadd_messages([{"role": "user", "content": "again"}])
+    result = await session.arun()
     assert (result.error, result.error_type) == (True, "session_not_found")
-    chunks = [chunk async for chunk in await stranger.arun(stream=True)]
+    chunks = [chunk async for chunk in await session.arun(stream=True)]
     assert [(c.done, c.error, c.error_type) for c in chunks] == [(True, True, "session_not_found")]
+    assert (await client.get(f"/v1/sessions/{session.session_uuid}")).status_code == 404
 
 
 async def test_unknown_version_and_nothing_published(client: httpx.AsyncClient) -> None:

@@ -257,7 +257,8 @@ def seqs(page: MessagePage) -> list[int]:
 def test_message_pages_both_ways(live_app: LiveApp) -> None:
     session = ChatModel(DEMO, base_url=live_app.base_url)
     assert session.list_messages() == MessagePage(data=[], has_more=False)  # no session yet
-    assert session.session_uuid is None
+    not_made = httpx.get(f"{live_app.base_url}/v1/sessions/{session.session_uuid}")
+    assert not_made.status_code == 404  # reading made none
     session.add_messages([{"role": "user", "content": f"m{i}"} for i in range(25)])
 
     forwards: list[int] = []

@@ -21,6 +21,7 @@ QUESTION = [{"role": "user", "content": "Hello?"}]
 
 def test_server_down_sync(closed_port_url: str) -> None:
     session = ChatModel("simple_assistant", base_url=closed_port_url)
+    chosen = session.session_uuid
 
     result = session.run()
     assert (result.error, result.error_type, result.content) == (True, "api_connection_error", None)
@@ -42,7 +43,9 @@ def test_server_down_sync(closed_port_url: str) -> None:
     assert raised.value.url.startswith(closed_port_url)
     with pytest.raises(chatmodel.APIConnectionError):
         session.get_config()
-    assert session.session_uuid is None
+    assert session.session_uuid == chosen
+    # no session was made: listing its messages asks nothing (else it would raise here)
+    assert session.list_messages() == chatmodel.MessagePage(data=[], has_more=False)
 
 
 async def test_server_down_async(closed_port_url: str) -> None:
@@ -287,3 +290,70 @@ def test_a_session_create_conflict_is_asked_once_more_then_raised() -> None:
     with recorder.client() as http, pytest.raises(chatmodel.ConflictError):
         ChatModel("assistant", http_client=http).add_messages(QUESTION)
     assert [r.url.path for r in recorder.requests] == ["/v1/sessions", "/v1/sessions"]
+
+
+NO_SUCH_SESSION = httpx.Response(
+    404, json={"error": "session_not_found", "detail": "No session.", "field": "session_uuid"}
+)
+SESSION_MADE = httpx.Response(201, json={})
+
+
+def test_a_named_session_the_server_lacks_is_made_and_the_write_sent_again() -> None:
+    named = uuid.uuid4()
+    stored: dict[str, list[object]] = {"data": []}
+    recorder = Recorder(
+        NO_SUCH_SESSION, SESSION_MADE, httpx.Response(201, json=stored), run_answer("two")
+    )
+    with recorder.client() as http:
+        session = ChatModel("assistant", named, version="latest", http_client=http)
+        assert session.add_messages(QUESTION) == []
+        assert session.run().content == "two"  # known now: no second create
+    path = f"/v1/sessions/{named}"
+    assert [r.url.path for r in recorder.requests] == [
+        f"{path}/messages",
+        "/v1/sessions",
+        f"{path}/messages",
+        f"{path}/run",
+    ]
+    first, create, again, _ = (json.loads(r.content) for r in recorder.requests)
+    assert create == {"chat_model": "assistant", "version": "latest", "session_uuid": str(named)}
+    assert first == again  # the same message uuids: nothing stored twice
+
+
+def test_a_run_on_a_named_session_the_server_lacks_is_sent_again_under_its_key() -> None:
+    recorder = Recorder(NO_SUCH_SESSION, SESSION_MADE, run_answer("made"))
+    with recorder.client() as http:
+        result = ChatModel("assistant", uuid.uuid4(), http_client=http).run(if_busy="reject")
+    assert result.content == "made"
+    first, create, again = recorder.requests
+    assert create.url.path == "/v1/sessions"
+    assert first.headers["Idempotency-Key"] == again.headers["Idempotency-Key"]
+    assert first.content == again.content  # not a resend after a lost answer: no if_busy=wait
+
+
+def test_a_stream_on_a_named_session_the_server_lacks_is_streamed_again() -> None:
+    last = '{"done": true, "message": {"content": "Hello"}, "finish_reason": "stop"}'
+    recorder = Recorder(NO_SUCH_SESSION, SESSION_MADE, event_stream(last, "[DONE]"))
+    with recorder.client() as http:
+        chunks = list(ChatModel("assistant", uuid.uuid4(), http_client=http).run(stream=True))
+    assert [(c.done, c.error) for c in chunks] == [(True, False)]
+    first, create, again = recorder.requests
+    assert create.url.path == "/v1/sessions"
+    assert first.headers["Idempotency-Key"] == again.headers["Idempotency-Key"]
+
+
+def test_only_a_missing_session_makes_one() -> None:
+    """Another 404, or a create the server refuses, is reported; nothing is tried twice."""
+    gone = {"error": "chat_model_not_found", "detail": "No chat model.", "field": None}
+    recorder = Recorder(httpx.Response(404, json=gone))
+    with recorder.client() as http, pytest.raises(chatmodel.ChatModelNotFound):
+        ChatModel("assistant", uuid.uuid4(), http_client=http).add_messages(QUESTION)
+    assert len(recorder.requests) == 1
+
+    taken = {"error": "conflict", "detail": "Session is taken.", "field": "session_uuid"}
+    recorder = Recorder(NO_SUCH_SESSION, httpx.Response(409, json=taken))
+    with recorder.client() as http:
+        session = ChatModel("assistant", uuid.uuid4(), http_client=http)
+        (chunk,) = list(session.run(stream=True))
+    assert (chunk.done, chunk.error, chunk.error_type) == (True, True, "conflict")
+    assert [r.url.path for r in recorder.requests][1:] == ["/v1/sessions", "/v1/sessions"]
