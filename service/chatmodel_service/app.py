@@ -17,16 +17,19 @@ from chatmodel_service.chat_models.router import router as chat_models_router
 from chatmodel_service.chat_models.service import seed_demo
 from chatmodel_service.config import Settings, get_settings, server_secrets
 from chatmodel_service.db import Database, create_engine
+from chatmodel_service.egp_compat.router import router as egp_compat_router
 from chatmodel_service.error_schemas import ERROR_RESPONSES
 from chatmodel_service.errors import install_error_handlers
 from chatmodel_service.limits import BodySizeLimit, RateLimiter, reject_unstorable_text
 from chatmodel_service.llm.gateway import LLMGateway, create_gateway
+from chatmodel_service.llm_engine_compat.router import router as llm_engine_router
 from chatmodel_service.observability.logs import redact_log_records
 from chatmodel_service.observability.metrics import ServiceMetrics
 from chatmodel_service.observability.middleware import RequestObservability
 from chatmodel_service.observability.router import install as install_operator_routes
 from chatmodel_service.openai_compat.errors import UnservedPaths
 from chatmodel_service.openai_compat.router import install as install_openai_compat
+from chatmodel_service.promptmodel_compat.router import router as promptmodel_compat_router
 from chatmodel_service.redaction import SecretRedactor
 from chatmodel_service.releases.router import router as releases_router
 from chatmodel_service.runs import recover_lapsed_runs
@@ -106,10 +109,13 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
     app.include_router(chat_models_router)
     app.include_router(releases_router)
     install_openai_compat(app)  # /v1/chat/completions, /v1/completions, /v1/models
+    app.include_router(llm_engine_router)  # /v1/llm/completions-sync, -stream
     app.include_router(version_test_router)
+    app.include_router(promptmodel_compat_router)  # /api/cli/... for promptmodel's SDK
     app.include_router(auth_router)
     app.include_router(usage_router)
     app.include_router(admin_router)
+    app.include_router(egp_compat_router)  # /egp/...: Scale EGP's completion API
     native_api = (
         runs_router,
         sessions_router,

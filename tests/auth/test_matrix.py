@@ -9,6 +9,7 @@ that nothing of A is reachable from B.
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,7 @@ class Rule:
 
 VERSION = {"system_prompt": "Be brief.", "model": OFFLINE_MODEL}
 MESSAGES = [{"role": "user", "content": "Hello?"}]
+LLM_ENGINE_BODY = {"prompt": "Hello?", "max_new_tokens": 10, "temperature": 0.2}
 
 RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/health"): Rule("public"),
@@ -91,6 +93,45 @@ RULES: dict[tuple[str, str], Rule] = {
     ),
     ("GET", "/v1/models"): Rule("client", foreign=200),
     ("GET", "/v1/models/{model}"): Rule("client"),
+    # Scale LLM Engine-compatible
+    ("POST", "/v1/llm/completions-sync"): Rule(
+        "client", body=lambda: LLM_ENGINE_BODY, query={"model_endpoint_name": "assistant"}
+    ),
+    ("POST", "/v1/llm/completions-stream"): Rule(
+        "client", body=lambda: LLM_ENGINE_BODY, query={"model_endpoint_name": "assistant"}
+    ),
+    # Scale EGP's API (/egp): clients; user-info names each key's own project
+    ("GET", "/egp/user-info"): Rule("client", foreign=200),
+    ("POST", "/egp/v2/completions"): Rule(
+        "client", body=lambda: {"model": "assistant", "prompt": "Hello?"}
+    ),
+    ("POST", "/egp/v1/completions"): Rule(
+        "client", body=lambda: {"model": "assistant", "prompt": "Hello?"}
+    ),
+    ("POST", "/egp/v1/chat-completions"): Rule(
+        "client", body=lambda: {"model": "assistant", "messages": MESSAGES}
+    ),
+    # promptmodel's SDK (/api/cli): clients. A random session or version uuid is no
+    # project's (404 for every key); scores are not stored yet (501 for every key).
+    ("GET", "/api/cli/chat_model_versions_with_logs"): Rule(
+        "client", query={"chat_model_name": "assistant", "version": "deploy"}
+    ),
+    ("POST", "/api/cli/make_session"): Rule(
+        "client", 404, query={"session_uuid": str(uuid.uuid4()), "version_uuid": str(uuid.uuid4())}
+    ),
+    ("POST", "/api/cli/chat_log"): Rule(
+        "client",
+        404,
+        body=lambda: [{"uuid": str(uuid.uuid4()), "message": MESSAGES[0]}],
+        query={"session_uuid": str(uuid.uuid4()), "version_uuid": ""},
+    ),
+    ("POST", "/api/cli/chat_message_score"): Rule(
+        "client", 501, 501, body=lambda: {"quality": 1}, query={"chat_message_uuid": ""}
+    ),
+    ("POST", "/api/cli/save_chat_session_score"): Rule(
+        "client", 501, 501, body=lambda: {"quality": 1}, query={"chat_session_uuid": ""}
+    ),
+    ("GET", "/api/cli/check_update"): Rule("client", foreign=200, query={"cached_version": 0}),
     # keys and projects: admin, in the caller's own project
     ("POST", "/v1/keys"): Rule("admin", 201, 201, body=lambda: {"name": _fresh("key")}),
     ("GET", "/v1/keys"): Rule("admin", foreign=200),

@@ -30,12 +30,19 @@ from chatmodel_service.llm.gateway import LLMGateway
 from tests.client.recording import Recorder
 from tests.support.auth import BASE_URL, seed_key, started_app
 
-OPENAI_PACKAGE = "chatmodel_service.openai_compat"
-# ServiceErrors that only the OpenAI-compatible routes raise: those answer OpenAI's error
-# shape (``{"error": {"message", "type", "param", "code"}}``), which this client never reads.
-OPENAI_ROUTES_ONLY = {
+# The adapters serving other APIs' clients (OpenAI's, LLM Engine's, EGP's, promptmodel's):
+# their routes answer those APIs' error shapes, which this client never reads.
+ADAPTER_PACKAGES = tuple(
+    f"chatmodel_service.{name}"
+    for name in ("openai_compat", "llm_engine_compat", "egp_compat", "promptmodel_compat")
+)
+# ServiceErrors that only those adapters' routes raise (OpenAI's error shape is
+# ``{"error": {"message", "type", "param", "code"}}``), which this client never receives.
+ADAPTER_ROUTES_ONLY = {
     "history_mismatch": "a chat completion's messages that do not repeat the session's "
     "history (openai_compat.conversation)",
+    "feedback_not_supported": "promptmodel's score routes, until feedback is stored "
+    "(promptmodel_compat.service)",
 }
 # The codes the server's error handlers write as literals, with the status each comes with.
 HANDLER_CODE_STATUS = {
@@ -66,7 +73,7 @@ def source_of(module: ModuleType) -> str:
 
 
 def native_modules() -> list[ModuleType]:
-    return [m for m in service_modules() if not m.__name__.startswith(OPENAI_PACKAGE)]
+    return [m for m in service_modules() if not m.__name__.startswith(ADAPTER_PACKAGES)]
 
 
 def error_classes() -> list[type[ServiceError]]:
@@ -85,7 +92,7 @@ def native_error_classes() -> dict[str, type[ServiceError]]:
     """The native API's ServiceErrors by code."""
     classes: dict[str, type[ServiceError]] = {}
     for cls in error_classes():
-        if cls.__module__.startswith(OPENAI_PACKAGE):
+        if cls.__module__.startswith(ADAPTER_PACKAGES):
             continue
         other = classes.setdefault(cls.code, cls)
         assert other.status_code == cls.status_code, f"{cls.code}: two statuses"
@@ -156,7 +163,7 @@ def test_the_server_codes_are_found() -> None:
     assert {"unauthorized", "rate_limited", "session_busy", "chat_model_not_found"} <= set(codes)
     assert {"validation_error", "internal_error", "method_not_allowed"} <= handler_codes()
     assert "not_ready" in codes  # a ServiceError defined outside errors.py
-    assert not set(OPENAI_ROUTES_ONLY) & set(codes)
+    assert not set(ADAPTER_ROUTES_ONLY) & set(codes)
 
 
 def test_every_code_the_handlers_write_has_a_status_here() -> None:
@@ -175,12 +182,12 @@ def test_every_server_code_has_a_client_class_or_is_mapped_by_status_on_purpose(
     assert stale == [], f"the client decides on codes the server never answers: {stale}"
 
 
-def test_openai_only_codes_stay_on_the_openai_routes() -> None:
-    openai_classes = [c for c in error_classes() if c.__module__.startswith(OPENAI_PACKAGE)]
-    assert {c.code for c in openai_classes} == set(OPENAI_ROUTES_ONLY)
+def test_adapter_only_codes_stay_on_the_adapter_routes() -> None:
+    adapter_classes = [c for c in error_classes() if c.__module__.startswith(ADAPTER_PACKAGES)]
+    assert {c.code for c in adapter_classes} == set(ADAPTER_ROUTES_ONLY)
     for module in native_modules():
         source = source_of(module)
-        used = [c.__name__ for c in openai_classes if c.__name__ in source]
+        used = [c.__name__ for c in adapter_classes if c.__name__ in source]
         assert used == [], f"{module.__name__} raises {used}: decide on them in the client"
 
 

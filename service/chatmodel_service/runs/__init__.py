@@ -13,6 +13,8 @@ engine's own. Its routes are mounted from ``runs.router``.
   ``FinishedRun``;
 * a call without a session: ``relay_and_record`` streams it (``Recorded``: its end) and
   ``record_sessionless_run`` stores its run record;
+* a call the client made itself (promptmodel's SDK runs its own LiteLLM):
+  ``record_client_run`` stores its run record and reply on the session;
 * ``recover_lapsed_runs``: frees the sessions of runs whose server died.
 """
 
@@ -24,7 +26,7 @@ from chatmodel_service.runs.prompt_fit import (
     count_missing,
     fit_conversation,
 )
-from chatmodel_service.runs.records import record_sessionless_run
+from chatmodel_service.runs.records import record_client_run, record_sessionless_run
 from chatmodel_service.runs.schemas import RunOptions
 from chatmodel_service.runs.service import FinishedRun, PreparedRun, complete_run, finish_run
 from chatmodel_service.runs.stream_run import Recorded, relay_and_record, relay_session_run
@@ -41,6 +43,7 @@ __all__ = [
     "count_missing",
     "finish_run",
     "fit_conversation",
+    "record_client_run",
     "record_sessionless_run",
     "recover_lapsed_runs",
     "relay_and_record",

@@ -1,5 +1,7 @@
 """Run records outside a session's run: recording a call made without a session (the
-OpenAI-compatible API's stateless calls), and listing a session's runs.
+OpenAI-compatible API's stateless calls), a call its client made itself (promptmodel's
+SDK calls the model with its own LiteLLM and reports the reply), and listing a session's
+runs.
 
 A session's run writes its record in its start and finish phases (``service.py``); a call
 without a session holds nothing while the model answers and is recorded once, at the end.
@@ -12,13 +14,13 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chatmodel_service.db import Database
-from chatmodel_service.llm.types import LLMOutcome
+from chatmodel_service.llm.types import LLMOutcome, LLMResult, TokenCounter
 from chatmodel_service.models import ChatRun
-from chatmodel_service.runs.outcomes import outcome_values
+from chatmodel_service.runs.outcomes import outcome_values, reply_values
 from chatmodel_service.runs.prompt_fit import ContextFigures
 from chatmodel_service.runs.repository import RunRepository
 from chatmodel_service.runs.schemas import AttemptOut, RunList, RunOut
-from chatmodel_service.sessions.repository import SessionRepository
+from chatmodel_service.sessions.repository import LoadedSession, SessionRepository
 from chatmodel_service.sessions.schemas import UsageOut
 from chatmodel_service.sessions.service import require_session
 
@@ -69,6 +71,29 @@ async def record_sessionless_run(
     )
     async with database.transaction() as db:
         await RunRepository(db).record(run, None)
+
+
+async def record_client_run(
+    db: AsyncSession,
+    loaded: LoadedSession,
+    outcome: LLMOutcome,
+    *,
+    reply_uuid: uuid.UUID | None,
+    key_name: str | None,
+    count_tokens: TokenCounter | None,
+) -> uuid.UUID:
+    """Store, in the caller's transaction, a run of the session's version that its client
+    made itself and reported (model, usage and latency as the client measured them) and,
+    if it succeeded, its reply as the session's next message (``reply_uuid``: the
+    client's id for it). Returns the run's uuid."""
+    run = run_record(loaded.session.id, loaded.version.id, outcome, stream=False, key_name=key_name)
+    reply = None
+    if isinstance(outcome, LLMResult):
+        reply = reply_values(loaded, outcome, count_tokens)
+        if reply_uuid is not None:
+            reply["uuid"] = reply_uuid
+    await RunRepository(db).record(run, reply)
+    return run.id
 
 
 def run_out(

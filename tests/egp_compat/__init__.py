@@ -1,0 +1,1 @@
+"""Scale EGP compatibility tests."""

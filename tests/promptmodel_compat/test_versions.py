@@ -1,0 +1,104 @@
+"""How promptmodel's SDK sees our versions and releases: what it draws a new session's
+version from, and the session's own version afterwards (in process, no SDK needed)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+
+from tests.factories import add_messages, add_version, make_chat_model, make_session, publish
+
+CLI = "/api/cli"
+
+
+async def versions(
+    client: httpx.AsyncClient, session: str = "", version: str = "deploy"
+) -> dict[str, Any]:
+    response = await client.get(
+        f"{CLI}/chat_model_versions_with_logs",
+        params={"chat_model_name": "assistant", "session_uuid": session, "version": version},
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_a_split_is_drawn_by_its_shares(client: httpx.AsyncClient) -> None:
+    await make_chat_model(client, system_prompt="One.")
+    await add_version(client, "assistant", system_prompt="Two.")
+    await add_version(client, "assistant", system_prompt="Three.")
+    response = await client.post(
+        "/v1/chat-models/assistant/publish", json={"weights": {"2": 30, "3": 70}}
+    )
+    assert response.status_code == 200, response.text
+
+    drawn = (await versions(client))["chat_model_versions"]
+
+    # Every side unpublished (the SDK would give a published one all of it), by share.
+    assert [(v["version"], v["is_published"], v["ratio"]) for v in drawn] == [
+        (2, False, 0.3),
+        (3, False, 0.7),
+    ]
+    assert sum(v["ratio"] for v in drawn) == 1.0
+    assert [v["system_prompt"] for v in drawn] == ["Two.", "Three."]
+
+
+async def test_one_published_version_and_explicit_selectors(client: httpx.AsyncClient) -> None:
+    await make_chat_model(client, system_prompt="One.")
+    await add_version(client, "assistant", system_prompt="Two.")
+
+    (deployed,) = (await versions(client))["chat_model_versions"]
+    (latest,) = (await versions(client, version="latest"))["chat_model_versions"]
+    (first,) = (await versions(client, version="1"))["chat_model_versions"]
+
+    assert (deployed["version"], deployed["is_published"], deployed["ratio"]) == (1, True, 1.0)
+    assert latest["version"] == 2 and latest["system_prompt"] == "Two."
+    assert first["uuid"] == deployed["uuid"]
+    bad = await client.get(
+        f"{CLI}/chat_model_versions_with_logs",
+        params={"chat_model_name": "assistant", "version": "newest"},
+    )
+    assert bad.status_code == 422 and bad.json()["field"] == "version"
+
+
+async def test_a_session_reads_its_own_version_and_messages(client: httpx.AsyncClient) -> None:
+    await make_chat_model(client, system_prompt="One.")
+    session = await make_session(client, "assistant")
+    await add_messages(client, session, {"role": "user", "content": "Hello."})
+    await add_version(client, "assistant", system_prompt="Two.")
+    await publish(client, "assistant", 2)
+
+    read = await versions(client, session=session)
+
+    (pinned,) = read["chat_model_versions"]
+    assert (pinned["version"], pinned["system_prompt"]) == (1, "One.")
+    assert read["chat_logs"] == [
+        {
+            "role": "user",
+            "content": "Hello.",
+            "name": None,
+            "function_call": None,
+            "tool_calls": None,
+            "tool_call_id": None,
+        }
+    ]
+
+
+async def test_make_session_pins_the_chosen_version(client: httpx.AsyncClient) -> None:
+    await make_chat_model(client, system_prompt="One.")
+    two = await add_version(client, "assistant", system_prompt="Two.")
+    session = str(uuid.uuid4())
+
+    made = await client.post(
+        f"{CLI}/make_session", params={"session_uuid": session, "version_uuid": two["uuid"]}
+    )
+    again = await client.post(
+        f"{CLI}/make_session", params={"session_uuid": session, "version_uuid": two["uuid"]}
+    )
+
+    assert made.status_code == again.status_code == 200
+    assert (made.json()["created"], again.json()["created"]) == (True, False)
+    stored = (await client.get(f"/v1/sessions/{session}")).json()
+    assert stored["version"] == 2
