@@ -226,14 +226,17 @@ async def test_a_session_a_run_holds_is_deleted_only_with_force(
     client: httpx.AsyncClient, llm_server: ScriptedLLMServer
 ) -> None:
     await scripted(client, llm_server)
-    llm_server.enqueue(Delay(0.5, Reply("Too late.")))
+    # The model answers 2 s after it is called, so the delete below lands while the run
+    # holds the session even on a loaded machine.
+    llm_server.enqueue(Delay(2.0, Reply("Too late.")))
     session = over(client, "remote")
     await session.aadd_messages([{"role": "user", "content": "Slow?"}])
     running = asyncio.create_task(session.arun())
-    for _ in range(500):  # until the model has been called
+    for _ in range(3000):  # until the model has been called
         if llm_server.requests:
             break
         await asyncio.sleep(0.01)
+    assert llm_server.requests, "the run never called the model"
 
     with pytest.raises(chatmodel.ConflictError) as busy:
         await session.adelete_session()
