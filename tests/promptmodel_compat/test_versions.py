@@ -3,6 +3,7 @@ version from, and the session's own version afterwards (in process, no SDK neede
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -102,3 +103,46 @@ async def test_make_session_pins_the_chosen_version(client: httpx.AsyncClient) -
     assert (made.json()["created"], again.json()["created"]) == (True, False)
     stored = (await client.get(f"/v1/sessions/{session}")).json()
     assert stored["version"] == 2
+
+
+async def _logged_session(client: httpx.AsyncClient) -> tuple[str, str]:
+    await make_chat_model(client, system_prompt="One.")
+    (version,) = (await versions(client))["chat_model_versions"]
+    session = str(uuid.uuid4())
+    made = await client.post(
+        f"{CLI}/make_session", params={"session_uuid": session, "version_uuid": version["uuid"]}
+    )
+    assert made.status_code == 200, made.text
+    return session, version["uuid"]
+
+
+async def test_an_odd_logged_reply_is_a_4xx_or_stored_never_a_500(
+    client: httpx.AsyncClient,
+) -> None:
+    """What another SDK logs is not ours to trust: an ``api_response`` of odd shape is read
+    as far as it makes sense, one nested past the JSON limit or holding NaN is refused."""
+    session, version_uuid = await _logged_session(client)
+    url = f"{CLI}/chat_log"
+    params = {"session_uuid": session, "version_uuid": version_uuid}
+
+    def reply(api_response: object) -> list[dict[str, Any]]:
+        message = {"role": "assistant", "content": "Hi."}
+        return [{"uuid": str(uuid.uuid4()), "message": message, "api_response": api_response}]
+
+    for odd in ({"choices": 5, "usage": "many"}, {"choices": ["x"], "model": 7}):
+        stored = await client.post(url, params=params, json=reply(odd))
+        assert stored.status_code == 200, (odd, stored.text)
+
+    deep: dict[str, Any] = {}
+    for _ in range(200):
+        deep = {"d": deep}
+    for refused in ({"choices": [], "deep": deep}, {"usage": {"prompt_tokens": float("nan")}}):
+        body = json.dumps(reply(refused))  # NaN written as JSON parsers read it
+        answer = await client.post(
+            url, params=params, content=body, headers={"content-type": "application/json"}
+        )
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"] == "validation_error"
+
+    messages = (await client.get(f"/v1/sessions/{session}/messages")).json()["data"]
+    assert [m["content"] for m in messages] == ["Hi.", "Hi."]

@@ -38,7 +38,7 @@ class ChatLogItem(LenientModel):
     uuid: UUID | None = None
     message: LoggedMessage
     metadata: FreeJSON | None = None
-    api_response: dict[str, Any] | None = None
+    api_response: FreeJSON | None = None  # stored with the run: held to the JSON limits
 
 
 class ChatModelVersionOut(BaseModel):

@@ -246,7 +246,8 @@ def client_outcome(item: ChatLogItem, default_model: str) -> LLMOutcome:
     logged (latency: the response's ``_response_ms``/``response_ms`` if it carries one)."""
     response = item.api_response or {}
     metadata = item.metadata or {}
-    model = str(response.get("model") or default_model)
+    named = response.get("model")
+    model = named if isinstance(named, str) and named else default_model
     raw_latency = response.get("_response_ms", response.get("response_ms"))
     latency_ms = round(raw_latency) if isinstance(raw_latency, int | float) else 0
     if metadata.get("error"):
@@ -258,10 +259,12 @@ def client_outcome(item: ChatLogItem, default_model: str) -> LLMOutcome:
             latency_ms=latency_ms,
             api_response=response or None,
         )
-    choices = response.get("choices") or [{}]
-    choice = choices[0] if isinstance(choices[0], dict) else {}
-    usage = response.get("usage") if isinstance(response.get("usage"), dict) else {}
-    assert isinstance(usage, dict)
+    # Read as far as the shape makes sense: another SDK wrote it.
+    choices = response.get("choices")
+    first = choices[0] if isinstance(choices, list) and choices else None
+    choice: dict[str, Any] = first if isinstance(first, dict) else {}
+    raw_usage = response.get("usage")
+    usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
     message = item.message
     return LLMResult(
         model=model,
