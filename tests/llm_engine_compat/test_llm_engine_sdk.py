@@ -17,7 +17,7 @@ from chatmodel_service.llm.gateway import LLMGateway
 from tests.support.auth import auth_settings, seed_key, started_app
 from tests.support.llm_server import ErrorReply, Reply, ScriptedLLMServer, StreamDrop
 from tests.support.sdks import run_sdk
-from tests.support.servers import LiveApp, serve_in_thread
+from tests.support.servers import LiveApp, scripted_chat_model, serve_in_thread
 
 SDK = "llm-engine-0.0.0b45"
 DEMO = "simple_assistant"  # the demo chat model, on the offline model: it echoes the prompt
@@ -37,23 +37,6 @@ def usage(live_app: LiveApp) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     total: dict[str, Any] = response.json()["total"]
     return total
-
-
-def scripted_chat_model(live_app: LiveApp, server: ScriptedLLMServer) -> str:
-    name = "remote"
-    created = httpx.post(f"{live_app.base_url}/v1/chat-models", json={"name": name})
-    assert created.status_code == 201, created.text
-    version = httpx.post(
-        f"{live_app.base_url}/v1/chat-models/{name}/versions",
-        json={
-            "system_prompt": "Be brief.",
-            "model": "openai/scripted",
-            "api_base": server.base_url,
-            "publish": True,
-        },
-    )
-    assert version.status_code == 201, version.text
-    return name
 
 
 def test_create_as_the_seed_writes_it(live_app: LiveApp) -> None:

@@ -6,11 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import re
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -42,7 +39,7 @@ from chatmodel_service.observability.request_context import (
 from tests.factories import expect_error, make_chat_model
 from tests.support.auth import keyed, seed_key, started_app
 from tests.support.databases import sqlite_url
-from tests.support.servers import free_port, wait_healthy
+from tests.support.servers import free_port, serve_logged
 
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -259,29 +256,8 @@ KEEP_ALIVE = 1  # seconds an idle connection stays open (CHATMODEL_KEEP_ALIVE_SE
 @pytest.fixture
 def serve_process(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """`chatmodel serve` on a fresh SQLite file, its stderr in a file: (base URL, log)."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATMODEL_")}
-    env["CHATMODEL_DATABASE_URL"] = sqlite_url(tmp_path / "chat.db")
-    env["CHATMODEL_KEEP_ALIVE_SECONDS"] = str(KEEP_ALIVE)
-    log_path = tmp_path / "serve.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "chatmodel_service.cli", "serve", "--port", str(port)],
-            cwd=tmp_path,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base_url = f"http://127.0.0.1:{port}"
-        try:
-            try:
-                wait_healthy(base_url, lambda: process.poll() is None)
-            except RuntimeError as exc:
-                pytest.fail(f"{exc}\n{log_path.read_text()}")
-            yield base_url, log_path
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+    settings = {"CHATMODEL_KEEP_ALIVE_SECONDS": str(KEEP_ALIVE)}
+    yield from serve_logged(tmp_path, sqlite_url(tmp_path / "chat.db"), settings)
 
 
 def test_serve_writes_json_lines_with_the_request_id(serve_process: tuple[str, Path]) -> None:

@@ -20,7 +20,7 @@ from openai.types.chat import (
 from chatmodel import ChatModel
 from tests.factories import WEATHER_FUNCTION
 from tests.support.llm_server import ErrorReply, Reply, ScriptedLLMServer, SlowStream
-from tests.support.servers import LiveApp
+from tests.support.servers import LiveApp, scripted_chat_model
 
 DEMO = "simple_assistant"
 WEATHER_TOOL: ChatCompletionFunctionToolParam = {
@@ -206,22 +206,6 @@ def test_history_that_does_not_match_is_a_conflict(sdk: openai.OpenAI) -> None:
     assert isinstance(raised.value.body, dict)
     assert raised.value.body["param"] == "messages"
     assert "messages[1] differs" in raised.value.body["message"]
-
-
-def scripted_chat_model(live_app: LiveApp, server: ScriptedLLMServer) -> str:
-    created = httpx.post(f"{live_app.base_url}/v1/chat-models", json={"name": "remote"})
-    assert created.status_code == 201, created.text
-    version = httpx.post(
-        f"{live_app.base_url}/v1/chat-models/remote/versions",
-        json={
-            "system_prompt": "Be brief.",
-            "model": "openai/scripted",
-            "api_base": server.base_url,
-            "publish": True,
-        },
-    )
-    assert version.status_code == 201, version.text
-    return "remote"
 
 
 def test_failed_stream_start_raises_the_sdk_error(

@@ -146,3 +146,33 @@ async def test_an_odd_logged_reply_is_a_4xx_or_stored_never_a_500(
 
     messages = (await client.get(f"/v1/sessions/{session}/messages")).json()["data"]
     assert [m["content"] for m in messages] == ["Hi.", "Hi."]
+
+
+async def test_a_logged_reply_keeps_message_uuids_unique_in_the_project(
+    client: httpx.AsyncClient,
+) -> None:
+    """A reply logged again into its own session is stored once; its uuid logged into another
+    session is a 409, as for any message (not silently dropped)."""
+    first, version_uuid = await _logged_session(client)
+    second = str(uuid.uuid4())
+    made = await client.post(
+        f"{CLI}/make_session", params={"session_uuid": second, "version_uuid": version_uuid}
+    )
+    assert made.status_code == 200, made.text
+    reply = [
+        {
+            "uuid": str(uuid.uuid4()),
+            "message": {"role": "assistant", "content": "Hi."},
+            "api_response": {"model": "gpt-4o", "usage": {"prompt_tokens": 3}},
+        }
+    ]
+    for _ in range(2):
+        logged = await client.post(f"{CLI}/chat_log", params={"session_uuid": first}, json=reply)
+        assert logged.status_code == 200, logged.text
+    elsewhere = await client.post(f"{CLI}/chat_log", params={"session_uuid": second}, json=reply)
+    assert elsewhere.status_code == 409, elsewhere.text
+    assert (elsewhere.json()["error"], elsewhere.json()["field"]) == ("conflict", "body.0.uuid")
+
+    stored = (await client.get(f"/v1/sessions/{first}/messages")).json()["data"]
+    assert [m["content"] for m in stored] == ["Hi."]
+    assert (await client.get(f"/v1/sessions/{second}/messages")).json()["data"] == []

@@ -29,6 +29,7 @@ from chatmodel_service.app import create_app
 from chatmodel_service.config import Settings
 from chatmodel_service.llm.gateway import LLMGateway
 from tests.support.databases import DATABASES, PostgresDatabases, sqlite_url
+from tests.support.llm_server import ScriptedLLMServer
 
 
 def free_port() -> int:
@@ -66,9 +67,19 @@ def served(
 
 
 def _serve(workdir: Path, database_url: str) -> Iterator[str]:
+    for base_url, _log in serve_logged(workdir, database_url):
+        yield base_url
+
+
+def serve_logged(
+    workdir: Path, database_url: str, settings: dict[str, str] | None = None
+) -> Iterator[tuple[str, Path]]:
+    """A `chatmodel serve` process on ``database_url`` (with ``settings``: more
+    ``CHATMODEL_*`` variables), its output in a log file: yields (base URL, log path)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATMODEL_")}
     env["CHATMODEL_DATABASE_URL"] = database_url
+    env.update(settings or {})
     env.pop("OPENAI_API_KEY", None)  # the quick start needs no provider key
     log_path = workdir / "serve.log"
     with log_path.open("w") as log:
@@ -85,7 +96,7 @@ def _serve(workdir: Path, database_url: str) -> Iterator[str]:
                 wait_healthy(base_url, lambda: process.poll() is None)
             except RuntimeError as exc:
                 pytest.fail(f"{exc}\n{log_path.read_text()}")
-            yield base_url
+            yield base_url, log_path
         finally:
             process.terminate()
             try:
@@ -133,3 +144,21 @@ def serve_in_thread(app: FastAPI) -> Iterator[LiveApp]:
 
 
 __all__ = ["LiveApp", "free_port", "live_app", "serve_in_thread", "served"]
+
+
+def scripted_chat_model(live_app: LiveApp, server: ScriptedLLMServer) -> str:
+    """Chat model "remote" on the live app, its published version calling ``server``."""
+    name = "remote"
+    created = httpx.post(f"{live_app.base_url}/v1/chat-models", json={"name": name})
+    assert created.status_code == 201, created.text
+    version = httpx.post(
+        f"{live_app.base_url}/v1/chat-models/{name}/versions",
+        json={
+            "system_prompt": "Be brief.",
+            "model": "openai/scripted",
+            "api_base": server.base_url,
+            "publish": True,
+        },
+    )
+    assert version.status_code == 201, version.text
+    return name

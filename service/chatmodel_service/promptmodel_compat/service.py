@@ -29,7 +29,13 @@ from chatmodel_service.chat_models.service import (
     require_chat_model,
     resolve_version,
 )
-from chatmodel_service.errors import InvalidInput, ServiceError, SessionNotFound, VersionNotFound
+from chatmodel_service.errors import (
+    Conflict,
+    InvalidInput,
+    ServiceError,
+    SessionNotFound,
+    VersionNotFound,
+)
 from chatmodel_service.llm.types import LLMFailure, LLMOutcome, LLMResult, TokenCounter
 from chatmodel_service.models import ChatModel, ChatModelVersion
 from chatmodel_service.observability.metrics import record_run
@@ -313,7 +319,7 @@ async def store_chat_log(
             pending.append(_message_in(item, index))
             continue
         await flush()
-        run_uuid = await _store_reply(db, project_id, loaded, item, key_name, count_tokens)
+        run_uuid = await _store_reply(db, project_id, loaded, item, index, key_name, count_tokens)
         if run_uuid is not None:
             run_uuids.append(run_uuid)
         if item.uuid is not None:
@@ -329,13 +335,20 @@ async def _store_reply(
     project_id: uuid.UUID,
     loaded: LoadedSession,
     item: ChatLogItem,
+    index: int,
     key_name: str | None,
     count_tokens: TokenCounter,
 ) -> uuid.UUID | None:
     sessions = SessionRepository(db)
     await sessions.lock(loaded.session.id)
-    if item.uuid is not None and await sessions.messages_by_uuid(project_id, [item.uuid]):
-        return None  # logged before
+    if item.uuid is not None:
+        previous = (await sessions.messages_by_uuid(project_id, [item.uuid])).get(item.uuid)
+        if previous is not None:
+            if previous.session_id != loaded.session.id:  # unique per project, as in add
+                raise Conflict(
+                    "This message uuid belongs to another session.", field=f"body.{index}.uuid"
+                )
+            return None  # logged before
     outcome = client_outcome(item, loaded.version.model)
     if isinstance(outcome, LLMResult):
         _message_in(item, 0)  # the reply must be a message we can store
