@@ -32,6 +32,7 @@ from chatmodel_service.openai_compat.router import install as install_openai_com
 from chatmodel_service.promptmodel_compat.router import router as promptmodel_compat_router
 from chatmodel_service.redaction import SecretRedactor
 from chatmodel_service.releases.router import router as releases_router
+from chatmodel_service.responses_api.router import router as responses_api_router
 from chatmodel_service.runs import recover_lapsed_runs
 from chatmodel_service.runs.router import router as runs_router
 from chatmodel_service.runs.router import version_test_router
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
     app.include_router(chat_models_router)
     app.include_router(releases_router)
     install_openai_compat(app)  # /v1/chat/completions, /v1/completions, /v1/models
+    app.include_router(responses_api_router)  # /v1/responses, /v1/conversations
     app.include_router(llm_engine_router)  # /v1/llm/completions-sync, -stream
     app.include_router(version_test_router)
     app.include_router(promptmodel_compat_router)  # /api/cli/... for promptmodel's SDK

@@ -1,6 +1,6 @@
 """A path under ``/v1/`` that no route serves, outside the native API's own paths, answers
 OpenAI's 404 naming the path (an OpenAI client calling ``/v1/embeddings`` or
-``/v1/responses`` learns that the server does not serve it, not "Error code: 404"); the
+``/v1/audio/speech`` learns that the server does not serve it, not "Error code: 404"); the
 native API keeps its own error body, for missing objects and unmatched paths alike."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tests.factories import make_chat_model
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("POST", "/v1/responses"),
+        ("POST", "/v1/audio/speech"),
         ("POST", "/v1/embeddings"),
         ("POST", "/v1/threads"),
         ("GET", "/v1/assistants"),

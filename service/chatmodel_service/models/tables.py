@@ -180,6 +180,13 @@ class ChatRun(UUIDPrimaryKey, CreatedAt, Base):
     messages_sent: Mapped[int | None] = mapped_column(Integer)
     messages_dropped: Mapped[int | None] = mapped_column(Integer)
     prompt_tokens_estimate: Mapped[int | None] = mapped_column(Integer)
+    # A run made through the Responses API: what its request asked for (instructions,
+    # tools, truncation, metadata, the input it stored, ...), which its Response object
+    # echoes; null for the runs of other APIs.
+    responses_request: Mapped[dict[str, Any] | None] = mapped_column()
+    # A Responses API delete: the response is gone from that API (its record stays, for
+    # the figures, and its messages stay in their session).
+    deleted_at: Mapped[datetime | None] = mapped_column()
 
 
 class SessionMessage(CreatedAt, Base):
@@ -239,6 +246,9 @@ class SessionMessage(CreatedAt, Base):
     token_count: Mapped[int | None] = mapped_column(Integer)
     # Set on a reply that was regenerated: kept in the history, never sent to the model.
     superseded_at: Mapped[datetime | None] = mapped_column()
+    # Set on a message deleted as a conversation item (it is superseded too): left out of
+    # the conversation's reads and never sent to the model again; its seq stays taken.
+    deleted_at: Mapped[datetime | None] = mapped_column()
 
 
 class ApiKey(UUIDPrimaryKey, CreatedAt, Base):

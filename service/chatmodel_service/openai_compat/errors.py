@@ -42,6 +42,8 @@ from chatmodel_service.openai_compat.schemas import ErrorBody, ErrorDetail
 logger = logging.getLogger("chatmodel_service")
 
 OPENAI_PATHS = frozenset({"/v1/chat/completions", "/v1/completions"})
+# The Responses and Conversations APIs (``responses_api``): every path under these.
+OPENAI_PREFIXES = ("/v1/responses", "/v1/conversations")
 
 # A failed model call: (status, OpenAI error type, code). Anything else is a 502.
 UPSTREAM_STATUS: dict[str, tuple[int, str, str]] = {
@@ -168,7 +170,8 @@ class OpenAIBodyLimit:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] in OPENAI_PATHS:
+        path = scope["path"] if scope["type"] == "http" else ""
+        if path in OPENAI_PATHS or path.startswith(OPENAI_PREFIXES):
             limit = cast(Settings, scope["app"].state.settings).max_body_bytes
             declared = dict(scope.get("headers") or []).get(b"content-length")
             if declared is not None and declared.isdigit() and int(declared) > limit:

@@ -28,7 +28,7 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 def chat_options(body: ChatCompletionRequest) -> RunOptions:
     max_tokens = _one_of(body.max_tokens, body.max_completion_tokens, "max_completion_tokens")
     params = _params(body, max_tokens, response_format=body.response_format)
-    return _validated(
+    return validated(
         RunOptions,
         {
             "functions": body.functions,
@@ -61,7 +61,7 @@ def named_session(header: str | None, from_body: uuid.UUID | None) -> uuid.UUID 
     return from_header
 
 
-def _validated(model: type[ModelT], fields: dict[str, Any]) -> ModelT:
+def validated(model: type[ModelT], fields: dict[str, Any]) -> ModelT:
     """``model`` from request fields; a failure is a 400 naming the request field."""
     try:
         return model.model_validate(fields)
@@ -83,7 +83,7 @@ def _params(body: SamplingFields, max_tokens: int | None, **more: Any) -> ModelP
         "seed": body.seed,
         **more,
     }
-    return _validated(ModelParams, {k: v for k, v in given.items() if v is not None})
+    return validated(ModelParams, {k: v for k, v in given.items() if v is not None})
 
 
 def _one_of(first: int | None, second: int | None, second_name: str) -> int | None:

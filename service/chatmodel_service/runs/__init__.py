@@ -5,7 +5,8 @@ them; the app recovers lapsed runs at start-up); the modules behind them are the
 engine's own. Its routes are mounted from ``runs.router``.
 
 * building a call: ``version_call``; fitting its prompt to the model: ``fit_conversation``
-  (and ``count_missing`` for stored messages), giving a ``FittedCall`` and its
+  (a conversation in memory; ``count_missing`` counts stored messages) or
+  ``fit_session_call`` (a session's newest messages), giving a ``FittedCall`` and its
   ``ContextFigures``;
 * a session's run: ``require_session_locked`` and ``claim_session`` in the start
   transaction give a ``PreparedRun``; ``complete_run`` (or, streamed,
@@ -25,6 +26,7 @@ from chatmodel_service.runs.prompt_fit import (
     FittedCall,
     count_missing,
     fit_conversation,
+    fit_session_call,
 )
 from chatmodel_service.runs.records import record_client_run, record_sessionless_run
 from chatmodel_service.runs.schemas import RunOptions
@@ -43,6 +45,7 @@ __all__ = [
     "count_missing",
     "finish_run",
     "fit_conversation",
+    "fit_session_call",
     "record_client_run",
     "record_sessionless_run",
     "recover_lapsed_runs",

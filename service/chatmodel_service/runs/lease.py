@@ -17,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import datetime, timedelta
+from typing import Any
 
 import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -79,10 +80,12 @@ async def claim_session(
     stream: bool,
     key_name: str | None,
     idempotency: tuple[str, str] | None = None,
+    responses_request: dict[str, Any] | None = None,
 ) -> uuid.UUID:
     """Take the session's lease for a new run and insert its ``running`` record, in the
     caller's write transaction (which must have locked the session). Raises SessionBusy
-    when a live run holds it; a lapsed holder is marked interrupted first."""
+    when a live run holds it; a lapsed holder is marked interrupted first.
+    ``responses_request``: a Responses API run's request, kept on its record."""
     session = loaded.session
     sessions = SessionRepository(db)
     now = utcnow()
@@ -113,6 +116,7 @@ async def claim_session(
             "key_name": key_name,
             "idempotency_key": key,
             "request_hash": digest,
+            "responses_request": responses_request,
         }
     )
     return run_id

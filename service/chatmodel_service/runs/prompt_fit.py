@@ -177,16 +177,18 @@ def fit_conversation(
     version: ChatModelVersion,
     call: LLMCall,
     conversation: Sequence[tuple[dict[str, Any], int]],
+    *,
+    strategy: Strategy | None = None,
 ) -> FittedCall:
     """Fit a conversation held in memory ((OpenAI-format message, tokens), oldest first)
-    after ``call``'s system prompt."""
+    after ``call``'s system prompt (``strategy``: as for ``fit_session_call``)."""
     budget = prompt_budget(gateway, settings, version, call)
     entries = [WindowMessage.of(message, tokens) for message, tokens in conversation]
     window = build_window(
         _fixed_tokens(gateway, call),
         entries,
         budget.allowed,
-        _strategy(version),
+        strategy or _strategy(version),
         version.context_last_n,
     )
     return _fitted(call, [message for message, _ in conversation], window, budget)
@@ -267,12 +269,15 @@ async def fit_session_call(
     version: ChatModelVersion,
     session_id: uuid.UUID,
     call: LLMCall,
+    *,
+    strategy: Strategy | None = None,
 ) -> FittedCall:
     """Fit the session's newest messages after ``call``'s system prompt, reading only
-    the tail it can send (see the module's doc)."""
+    the tail it can send (see the module's doc). ``strategy`` replaces the version's
+    (the Responses API's ``truncation`` chooses it per call)."""
     budget = prompt_budget(gateway, settings, version, call)
     fixed = _fixed_tokens(gateway, call)
-    strategy = _strategy(version)
+    strategy = strategy or _strategy(version)
     last_n = version.context_last_n if strategy == "last_n" else None
     tail = _Tail(repo, gateway, call.model, session_id)
     await tail.read_older()

@@ -91,6 +91,9 @@ class PreparedRun:
     count_tokens: TokenCounter | None = None  # counts the reply's tokens when it is stored
     # A regenerate: the reply it answers again, superseded when the new one is stored.
     supersedes: uuid.UUID | None = None
+    # The stored reply's uuid, when the caller names it before the reply exists (the
+    # Responses API's stream shows the reply's item ids from its first event).
+    reply_uuid: uuid.UUID | None = None
     # How long the lease was taken for; renewed every third of that while the model answers.
     lease_seconds: float = field(kw_only=True)
 
@@ -308,6 +311,8 @@ async def _store_outcome(
     reply = None
     if isinstance(outcome, LLMResult):
         reply = reply_values(loaded, outcome, prepared.count_tokens)
+        if prepared.reply_uuid is not None:
+            reply["uuid"] = prepared.reply_uuid
     async with database.transaction() as db:
         sessions = SessionRepository(db)
         # First, as it locks the session's row (PostgreSQL): still ours, then freed.

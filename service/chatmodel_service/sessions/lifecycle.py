@@ -115,7 +115,7 @@ async def delete_session(
     loaded = await SessionRepository(db).get_with_version(project_id, session_uuid, lock=True)
     if loaded is None:
         raise SessionNotFound(f"No session {session_uuid}.", field="session_uuid")
-    if not force and _held_by_a_run(loaded.session):
+    if not force and held_by_a_run(loaded.session):
         raise SessionBusy(
             "A run is in progress on this session; delete it once the run has finished, "
             "or with force=true (the run then stores nothing)."
@@ -123,7 +123,7 @@ async def delete_session(
     await SessionLifecycleRepository(db).delete_sessions([loaded.session.id])
 
 
-def _held_by_a_run(session: ChatSession) -> bool:
+def held_by_a_run(session: ChatSession) -> bool:
     """A run holds the session and its lease has not lapsed (``claim_session``'s rule)."""
     expires = session.lease_expires_at
     return session.lease_run_id is not None and expires is not None and expires >= utcnow()

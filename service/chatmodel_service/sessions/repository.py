@@ -87,6 +87,32 @@ class SessionRepository:
         row = (await self.session.execute(query)).one_or_none()
         return LoadedSession(*row) if row is not None else None
 
+    async def get_by_id(self, session_id: uuid.UUID) -> LoadedSession | None:
+        """The session with this row id, with its pinned version and chat model."""
+        row = (
+            await self.session.execute(_with_version().where(ChatSession.id == session_id))
+        ).one_or_none()
+        return LoadedSession(*row) if row is not None else None
+
+    async def repin(
+        self,
+        session_id: uuid.UUID,
+        chat_model_id: uuid.UUID,
+        version_id: uuid.UUID,
+        variables: dict[str, str] | None,
+    ) -> None:
+        """Pin the session to another version (of any of the project's chat models)."""
+        await self.session.execute(
+            update(ChatSession)
+            .where(ChatSession.id == session_id)
+            .values(chat_model_id=chat_model_id, version_id=version_id, variables=variables)
+        )
+
+    async def set_metadata(self, session_id: uuid.UUID, metadata: dict[str, Any]) -> None:
+        await self.session.execute(
+            update(ChatSession).where(ChatSession.id == session_id).values(meta=metadata)
+        )
+
     async def exists(self, session_id: uuid.UUID) -> bool:
         """Whether the session with this row id is still stored."""
         found = await self.session.scalar(

@@ -1,0 +1,185 @@
+"""The Responses and Conversations API routes (``/v1/responses``, ``/v1/conversations``),
+for OpenAI's SDKs. Errors answer in OpenAI's shape, as on the OpenAI-compatible routes
+(a busy conversation: 409 ``session_busy``). Creating a response takes the database
+factory, not a request transaction: none is held while the model answers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response, StreamingResponse
+
+from chatmodel_service.deps import (
+    CallerDep,
+    DatabaseDep,
+    DbSession,
+    GatewayDep,
+    ProjectId,
+    SettingsDep,
+)
+from chatmodel_service.openai_compat import service as completions
+from chatmodel_service.openai_compat.chunks import open_stream
+from chatmodel_service.openai_compat.errors import OpenAIRoute
+from chatmodel_service.openai_compat.schemas import ErrorBody
+from chatmodel_service.responses import schema_response
+from chatmodel_service.responses_api import conversations, service
+from chatmodel_service.responses_api.schemas import (
+    ConversationCreate,
+    ConversationDeleted,
+    ConversationObject,
+    ConversationUpdate,
+    Item,
+    ItemPage,
+    ItemsCreate,
+    ResponseCreate,
+    ResponseDeleted,
+    ResponseObject,
+)
+from chatmodel_service.responses_api.stream import response_events
+
+router = APIRouter(prefix="/v1", tags=["responses"], route_class=OpenAIRoute)
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody} for status in (400, 401, 404, 409, 413, 429, 502, 504, "4XX")
+}
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+Id = Annotated[str, Path(max_length=200)]
+Limit = Annotated[int, Query(ge=1, le=100)]
+Order = Literal["asc", "desc"]
+After = Annotated[str | None, Query(max_length=200)]
+
+
+@router.post(
+    "/responses",
+    response_model=None,
+    responses={
+        200: {
+            "model": ResponseObject,
+            "description": "A Response, or with `stream: true` a text/event-stream of "
+            "Responses stream events ending with `response.completed` (or `.failed`, "
+            "`.incomplete`).",
+        },
+        **ERRORS,
+    },
+)
+async def create_response(
+    body: ResponseCreate,
+    database: DatabaseDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
+    project: ProjectId,
+    caller: CallerDep,
+) -> Response:
+    prepared = await service.prepare_response(
+        database, gateway, settings, project, body, caller.key_name
+    )
+    if body.stream:
+        opened = await open_stream(database, gateway, prepared.completion)
+        return StreamingResponse(
+            response_events(prepared, opened), media_type="text/event-stream", headers=SSE_HEADERS
+        )
+    result, _ = await completions.complete(database, gateway, prepared.completion)
+    return schema_response(service.completed_response(prepared, result))
+
+
+@router.get("/responses/{response_id}", responses=ERRORS)
+async def get_response(
+    response_id: Id, database: DatabaseDep, project: ProjectId
+) -> ResponseObject:
+    return await service.get_response(database, project, response_id)
+
+
+@router.delete("/responses/{response_id}", responses=ERRORS)
+async def delete_response(
+    response_id: Id, database: DatabaseDep, project: ProjectId
+) -> ResponseDeleted:
+    return await service.delete_response(database, project, response_id)
+
+
+@router.get("/responses/{response_id}/input_items", responses=ERRORS)
+async def list_input_items(
+    response_id: Id,
+    database: DatabaseDep,
+    project: ProjectId,
+    after: After = None,
+    limit: Limit = 20,
+    order: Order = "desc",
+) -> ItemPage:
+    return await service.input_items(
+        database, project, response_id, after=after, limit=limit, order=order
+    )
+
+
+@router.post("/conversations", responses=ERRORS)
+async def create_conversation(
+    body: ConversationCreate,
+    db: DbSession,
+    settings: SettingsDep,
+    gateway: GatewayDep,
+    project: ProjectId,
+) -> ConversationObject:
+    return await conversations.create_conversation(
+        db, settings, project, body, gateway.count_message_tokens
+    )
+
+
+@router.get("/conversations/{conversation_id}", responses=ERRORS)
+async def get_conversation(
+    conversation_id: Id, db: DbSession, project: ProjectId
+) -> ConversationObject:
+    return await conversations.get_conversation(db, project, conversation_id)
+
+
+@router.post("/conversations/{conversation_id}", responses=ERRORS)
+async def update_conversation(
+    conversation_id: Id, body: ConversationUpdate, db: DbSession, project: ProjectId
+) -> ConversationObject:
+    return await conversations.update_conversation(db, project, conversation_id, body.metadata)
+
+
+@router.delete("/conversations/{conversation_id}", responses=ERRORS)
+async def delete_conversation(
+    conversation_id: Id, db: DbSession, project: ProjectId
+) -> ConversationDeleted:
+    return await conversations.delete_conversation(db, project, conversation_id)
+
+
+@router.post("/conversations/{conversation_id}/items", responses=ERRORS)
+async def add_items(
+    conversation_id: Id,
+    body: ItemsCreate,
+    db: DbSession,
+    settings: SettingsDep,
+    gateway: GatewayDep,
+    project: ProjectId,
+) -> ItemPage:
+    return await conversations.add_items(
+        db, settings, project, conversation_id, body.items, gateway.count_message_tokens
+    )
+
+
+@router.get("/conversations/{conversation_id}/items", responses=ERRORS)
+async def list_items(
+    conversation_id: Id,
+    db: DbSession,
+    project: ProjectId,
+    after: After = None,
+    limit: Limit = 20,
+    order: Order = "desc",
+) -> ItemPage:
+    return await conversations.list_items(
+        db, project, conversation_id, after=after, limit=limit, order=order
+    )
+
+
+@router.get("/conversations/{conversation_id}/items/{item_id}", responses=ERRORS)
+async def get_item(conversation_id: Id, item_id: Id, db: DbSession, project: ProjectId) -> Item:
+    return await conversations.get_item(db, project, conversation_id, item_id)
+
+
+@router.delete("/conversations/{conversation_id}/items/{item_id}", responses=ERRORS)
+async def delete_item(
+    conversation_id: Id, item_id: Id, db: DbSession, project: ProjectId
+) -> ConversationObject:
+    return await conversations.delete_item(db, project, conversation_id, item_id)
