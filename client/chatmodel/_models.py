@@ -222,7 +222,8 @@ class ChatModelConfig(_ServerModel):
 class Message(_ServerModel):
     """A stored message of a session; assistant replies also carry the run's figures.
     ``superseded`` marks a reply that was regenerated: kept in the history, never sent to
-    the model again."""
+    the model again; ``deleted`` a message deleted as a conversation item through the
+    Conversations API (superseded too)."""
 
     uuid: UUID
     seq: int
@@ -241,6 +242,7 @@ class Message(_ServerModel):
     latency_ms: int | None = None
     finish_reason: str | None = None
     superseded: bool = False
+    deleted: bool = False
 
 
 class MessagePage(_ServerModel):

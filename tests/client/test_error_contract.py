@@ -34,7 +34,13 @@ from tests.support.auth import BASE_URL, seed_key, started_app
 # their routes answer those APIs' error shapes, which this client never reads.
 ADAPTER_PACKAGES = tuple(
     f"chatmodel_service.{name}"
-    for name in ("openai_compat", "llm_engine_compat", "egp_compat", "promptmodel_compat")
+    for name in (
+        "openai_compat",
+        "responses_api",
+        "llm_engine_compat",
+        "egp_compat",
+        "promptmodel_compat",
+    )
 )
 # ServiceErrors that only those adapters' routes raise (OpenAI's error shape is
 # ``{"error": {"message", "type", "param", "code"}}``), which this client never receives.
@@ -43,6 +49,12 @@ ADAPTER_ROUTES_ONLY = {
     "history (openai_compat.conversation)",
     "feedback_not_supported": "promptmodel's score routes, until feedback is stored "
     "(promptmodel_compat.service)",
+    "response_not_found": "a Responses API id that names no stored response "
+    "(responses_api.binding)",
+    "conversation_not_found": "a Conversations API id that names no session "
+    "(responses_api.binding)",
+    "item_not_found": "a conversation item id that names no live message "
+    "(responses_api.conversations)",
 }
 # The codes the server's error handlers write as literals, with the status each comes with.
 HANDLER_CODE_STATUS = {

@@ -1,12 +1,16 @@
 """The run engine's declared surface: ``chatmodel_service.runs.__all__`` is what other
-domains use, and the OpenAI-compatible API imports nothing of runs but those names."""
+domains use, and the OpenAI-compatible and Responses APIs import nothing of runs but
+those names."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
+import pytest
+
 import chatmodel_service.openai_compat
+import chatmodel_service.responses_api
 import chatmodel_service.runs as runs
 
 
@@ -16,8 +20,11 @@ def test_the_surface_is_sorted_and_every_name_exists() -> None:
     assert missing == []
 
 
-def test_openai_compat_imports_only_the_surface_of_runs() -> None:
-    folder = Path(chatmodel_service.openai_compat.__file__).parent
+@pytest.mark.parametrize(
+    "package", [chatmodel_service.openai_compat, chatmodel_service.responses_api]
+)
+def test_an_adapter_imports_only_the_surface_of_runs(package: object) -> None:
+    folder = Path(str(getattr(package, "__file__"))).parent
     used: set[str] = set()
     for module in sorted(folder.glob("*.py")):
         for node in ast.walk(ast.parse(module.read_text(), str(module))):
@@ -29,5 +36,5 @@ def test_openai_compat_imports_only_the_surface_of_runs() -> None:
             elif isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
                 assert not any(n.startswith("chatmodel_service.runs") for n in names), module.name
-    assert used, "openai_compat runs its calls through the run engine"
+    assert used, f"{folder.name} runs its calls through the run engine"
     assert used <= set(runs.__all__)

@@ -61,6 +61,7 @@ def message_out(message: SessionMessage) -> MessageOut:
         latency_ms=message.latency_ms,
         finish_reason=message.finish_reason,
         superseded=message.superseded_at is not None,
+        deleted=message.deleted_at is not None,
     )
 
 

@@ -115,6 +115,11 @@ class MessageOut(BaseModel):
         default=False,
         description="A reply that was regenerated: kept in the history, never sent again.",
     )
+    deleted: bool = Field(
+        default=False,
+        description="Deleted as a conversation item (Conversations API): superseded too, and "
+        "left out of that API's reads.",
+    )
 
 
 class MessageList(BaseModel):
