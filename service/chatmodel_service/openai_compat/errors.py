@@ -186,7 +186,7 @@ class OpenAIBodyLimit:
 class UnservedPaths:
     """What the app answers for a path no route matches. Under ``/v1/``, outside the native
     API's own paths, OpenAI's 404 naming the path: an OpenAI client calling ``/v1/embeddings``
-    or ``/v1/responses`` learns that this server does not serve it (a bare 404 reads as "no
+    or ``/v1/audio/speech`` learns that this server does not serve it (a bare 404 reads as "no
     such model" to some). Any other path, ``/v1/sessions/...`` included, gets ``fallback``:
     the native 404, which the chatmodel client reads."""
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from chatmodel_service.config import Settings
 from chatmodel_service.db import Database
@@ -125,7 +125,8 @@ def _instructions(body: ResponseCreate) -> list[dict[str, Any]]:
     return [{"role": "system", "content": body.instructions}] if body.instructions else []
 
 
-def _strategy(body: ResponseCreate) -> Any:
+def _strategy(body: ResponseCreate) -> Literal["truncate", "fail"]:
+    """``truncation``: ``auto`` drops the oldest messages, ``disabled`` refuses."""
     return "truncate" if body.truncation == "auto" else "fail"
 
 
@@ -350,9 +351,7 @@ def finished_status(finish_reason: str | None) -> ResponseStatus:
     return "incomplete" if finish_reason == "length" else "completed"
 
 
-def completed_response(
-    prepared: PreparedResponse, result: LLMResult, status: str = "completed"
-) -> ResponseObject:
+def completed_response(prepared: PreparedResponse, result: LLMResult) -> ResponseObject:
     """A response whose model call has just succeeded."""
     return response_object(
         prepared.echo,
