@@ -510,6 +510,16 @@ async def test_a_prompt_that_does_not_fit_is_refused_unless_truncation_is_auto(
         ),
         ({"model": "assistant", "input": "hi", "background": True}, "invalid_input", "background"),
         (
+            {"model": "assistant", "input": "hi", "tools": [{"type": "function"}]},
+            "invalid_input",
+            "tools.0.name",
+        ),
+        (
+            {"model": "assistant", "input": "hi", "text": {"format": {"type": "json_schema"}}},
+            "invalid_input",
+            "text.format.schema",
+        ),
+        (
             {
                 "model": "assistant",
                 "input": "hi",

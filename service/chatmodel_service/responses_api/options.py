@@ -29,6 +29,8 @@ def _tool(index: int, tool: dict[str, Any]) -> dict[str, Any]:
             "function tools and run them yourself.",
             field=f"tools.{index}.type",
         )
+    if not isinstance(tool.get("name"), str):
+        raise InvalidInput("A function tool needs a string 'name'.", field=f"tools.{index}.name")
     function = {
         key: tool[key] for key in ("name", "description", "parameters", "strict") if key in tool
     }
@@ -55,6 +57,8 @@ def _response_format(text_format: TextFormat | None) -> dict[str, Any] | None:
         return None
     if text_format.type == "json_object":
         return {"type": "json_object"}
+    if text_format.schema_ is None:
+        raise InvalidInput("A json_schema format needs its 'schema'.", field="text.format.schema")
     schema: dict[str, Any] = {"name": text_format.name or "response", "schema": text_format.schema_}
     if text_format.strict is not None:
         schema["strict"] = text_format.strict
