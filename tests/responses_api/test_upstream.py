@@ -7,6 +7,7 @@ incomplete response."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any, cast
 
 import openai
 import pytest
@@ -21,6 +22,8 @@ WEATHER_TOOL = {
     "description": WEATHER_FUNCTION["description"],
     "parameters": WEATHER_FUNCTION["parameters"],
 }
+# The SDK's TypedDicts require keys (``strict``) a caller may leave out; sent as given.
+TOOLS: Any = [WEATHER_TOOL]
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 
 
@@ -42,12 +45,15 @@ def test_the_request_reaches_the_model_in_the_chat_apis_form(
         model=remote,
         previous_response_id=first.id,
         input=[{"role": "user", "content": [{"type": "input_text", "text": "Where?"}]}],
-        tools=[WEATHER_TOOL],  # type: ignore[list-item]
+        tools=TOOLS,
         tool_choice={"type": "function", "name": "get_weather"},
         temperature=0.25,
         top_p=0.5,
         max_output_tokens=64,
-        text={"format": {"type": "json_schema", "name": "place", "schema": SCHEMA, "strict": True}},
+        text=cast(
+            Any,
+            {"format": {"type": "json_schema", "name": "place", "schema": SCHEMA, "strict": True}},
+        ),
     )
 
     sent_first, sent_second = llm_server.requests
@@ -93,7 +99,7 @@ def test_parallel_tool_calls_are_items_and_their_outputs_go_back_together(
     with sdk.responses.stream(
         model=remote,
         input="Weather in Paris and Rome?",
-        tools=[WEATHER_TOOL],  # type: ignore[list-item]
+        tools=TOOLS,
     ) as stream:
         kinds = [event.type for event in stream]
         asked = stream.get_final_response()
@@ -108,7 +114,7 @@ def test_parallel_tool_calls_are_items_and_their_outputs_go_back_together(
     answer = sdk.responses.create(
         model=remote,
         previous_response_id=asked.id,
-        tools=[WEATHER_TOOL],  # type: ignore[list-item]
+        tools=TOOLS,
         input=[
             {"type": "function_call_output", "call_id": "call_a", "output": "20"},
             {"type": "function_call_output", "call_id": "call_b", "output": "25"},
