@@ -33,7 +33,12 @@ from chatmodel_service.responses_api.ids import (
     parse_conversation_id,
     parse_item_id,
 )
-from chatmodel_service.responses_api.items import item_texts, message_items, read_input
+from chatmodel_service.responses_api.items import (
+    item_texts,
+    message_items,
+    read_input,
+    repointed,
+)
 from chatmodel_service.responses_api.pages import after_item, page
 from chatmodel_service.responses_api.repository import ResponsesRepository
 from chatmodel_service.responses_api.schemas import (
@@ -73,12 +78,6 @@ async def _require(
     return loaded
 
 
-def _item_fields(exc: ServiceError) -> ServiceError:
-    if exc.field is not None and exc.field.startswith("messages"):
-        exc.field = "items" + exc.field.removeprefix("messages")
-    return exc
-
-
 async def _append(
     db: AsyncSession,
     project_id: uuid.UUID,
@@ -93,7 +92,7 @@ async def _append(
             db, project_id, session.uuid, MessagesAdd(messages=messages), count_tokens
         )
     except ServiceError as exc:
-        raise _item_fields(exc) from None
+        raise repointed(exc, "items") from None
     return await ResponsesRepository(db).live_between(session.id, last + 1, last + len(messages))
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from chatmodel_service.errors import InvalidInput
+from chatmodel_service.errors import InvalidInput, ServiceError
 from chatmodel_service.models import SessionMessage
 from chatmodel_service.responses_api.ids import ItemId
 from chatmodel_service.responses_api.schemas import (
@@ -221,6 +221,14 @@ def message_items(row: SessionMessage) -> list[Item]:
             content=[InputText(text=row.content or "")],
         )
     ]
+
+
+def repointed(exc: ServiceError, field: str) -> ServiceError:
+    """An error about stored messages (``messages.<i>...``) re-pointed at the request's
+    ``field`` (``input`` or ``items``), whose items they were read from."""
+    if exc.field is not None and exc.field.startswith("messages"):
+        exc.field = field + exc.field.removeprefix("messages")
+    return exc
 
 
 def item_texts(messages: Sequence[MessageIn]) -> list[str | None]:

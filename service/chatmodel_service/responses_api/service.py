@@ -39,7 +39,13 @@ from chatmodel_service.openai_compat.errors import upstream_error
 from chatmodel_service.openai_compat.service import PreparedCompletion, record_sessionless
 from chatmodel_service.responses_api import binding
 from chatmodel_service.responses_api.ids import conversation_id, response_id
-from chatmodel_service.responses_api.items import item_texts, message_items, read_input, reply_items
+from chatmodel_service.responses_api.items import (
+    item_texts,
+    message_items,
+    read_input,
+    reply_items,
+    repointed,
+)
 from chatmodel_service.responses_api.options import echo_of, run_options
 from chatmodel_service.responses_api.pages import page_of
 from chatmodel_service.responses_api.repository import ResponsesRepository, StoredResponse
@@ -130,13 +136,6 @@ def _strategy(body: ResponseCreate) -> Literal["truncate", "fail"]:
     return "truncate" if body.truncation == "auto" else "fail"
 
 
-def _input_fields(exc: ServiceError) -> ServiceError:
-    """An error about the stored messages, re-pointed at the request's input."""
-    if exc.field is not None and exc.field.startswith("messages"):
-        exc.field = "input" + exc.field.removeprefix("messages")
-    return exc
-
-
 async def prepare_response(
     database: Database,
     gateway: LLMGateway,
@@ -195,7 +194,7 @@ async def prepare_response(
                     gateway.count_message_tokens,
                 )
             except ServiceError as exc:
-                raise _input_fields(exc) from None
+                raise repointed(exc, "input") from None
         call = version_call(
             loaded.version, session.variables, _instructions(body), options, settings
         )

@@ -60,6 +60,21 @@ class _Events:
     def response(self, kind: str, response: ResponseObject) -> str:
         return self.event(kind, response=response.model_dump(mode="json"))
 
+    def snapshot(self, kind: str, error: ResponseError | None = None) -> str:
+        """The response with no output (yet, or at all when it failed)."""
+        prepared = self.prepared
+        shown = response_object(
+            prepared.echo,
+            id=prepared.id,
+            created_at=prepared.created_at,
+            status="failed" if error else "in_progress",
+            output=[],
+            usage=None,
+            detail=prepared.detail(),
+            error=error,
+        )
+        return self.response(kind, shown)
+
     def _open(self, item: dict[str, Any]) -> list[str]:
         index = len(self.opened)
         self.opened[item["id"]] = _OpenItem(index, item)
@@ -163,18 +178,8 @@ class _Events:
         return frames
 
     def fail(self, failure: LLMFailure) -> str:
-        prepared = self.prepared
-        failed = response_object(
-            prepared.echo,
-            id=prepared.id,
-            created_at=prepared.created_at,
-            status="failed",
-            output=[],
-            usage=None,
-            detail=prepared.detail(),
-            error=ResponseError(code=failure.error_type, message=failure.error_log),
-        )
-        return self.response("response.failed", failed)
+        error = ResponseError(code=failure.error_type, message=failure.error_log)
+        return self.snapshot("response.failed", error)
 
 
 def _empty(item: dict[str, Any]) -> dict[str, Any]:
@@ -189,17 +194,8 @@ def _empty(item: dict[str, Any]) -> dict[str, Any]:
 async def response_events(prepared: PreparedResponse, stream: OpenedStream) -> AsyncIterator[str]:
     """The stream's events; closing it closes the run's stream (which records the run)."""
     events = _Events(prepared)
-    starting = response_object(
-        prepared.echo,
-        id=prepared.id,
-        created_at=prepared.created_at,
-        status="in_progress",
-        output=[],
-        usage=None,
-        detail=prepared.detail(),
-    )
-    yield events.response("response.created", starting)
-    yield events.response("response.in_progress", starting)
+    yield events.snapshot("response.created")
+    yield events.snapshot("response.in_progress")
     async with aclosing(stream.events()) as relayed:
         async for event in relayed:
             if isinstance(event, StreamDelta):
