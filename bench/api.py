@@ -120,6 +120,38 @@ async def run(http: httpx.AsyncClient, session: str) -> bool:
     return True
 
 
+def response_body(chat_model: str, session: str, n: int, stream: bool = False) -> dict[str, Any]:
+    """A Responses API request that runs ``session`` as its conversation, with one new user
+    message (the native run sends none: its session already ends with one)."""
+    body: dict[str, Any] = {
+        "model": chat_model,
+        "conversation": session,
+        "input": USER_TEXT.format(n=n),
+    }
+    if stream:
+        body["stream"] = True
+    return body
+
+
+async def respond(http: httpx.AsyncClient, chat_model: str, session: str, n: int) -> bool:
+    """One ``POST /v1/responses`` on ``session``; raises (with what came back) unless it
+    answered 200 with a completed response."""
+    response = await http.post("/v1/responses", json=response_body(chat_model, session, n))
+    if response.status_code != 200 or response.json().get("status") != "completed":
+        raise RuntimeError(f"response answered {response.status_code}: {response.text[:300]}")
+    return True
+
+
+async def run_with_message(http: httpx.AsyncClient, session: str, n: int) -> bool:
+    """One run that brings a new user message in its body, as a Responses run's ``input``
+    does; raises (with what came back) unless it answered 200 with a reply."""
+    body = {"messages": [{"role": "user", "content": USER_TEXT.format(n=n)}]}
+    response = await http.post(f"/v1/sessions/{session}/run", json=body)
+    if response.status_code != 200 or response.json().get("error"):
+        raise RuntimeError(f"run answered {response.status_code}: {response.text[:300]}")
+    return True
+
+
 async def run_figures(http: httpx.AsyncClient, session: str) -> dict[str, Any]:
     """One run's whole answer (for what it reports it sent)."""
     response = await http.post(f"/v1/sessions/{session}/run")
@@ -131,25 +163,36 @@ async def run_figures(http: httpx.AsyncClient, session: str) -> dict[str, Any]:
 @dataclass(frozen=True)
 class StreamTimes:
     first: float  # seconds from sending to the first event
-    last: float  # to the stream's end ([DONE])
+    last: float  # to the stream's end ([DONE], or a Responses stream's last event)
     ok: bool
 
 
+RESPONSES_END = {"response.completed", "response.incomplete", "response.failed"}
+
+
 async def sse_times(http: httpx.AsyncClient, method: str, url: str, body: Any) -> StreamTimes:
-    """Send a streaming request; time the first ``data:`` event and the ``[DONE]``."""
+    """Send a streaming request; time the first ``data:`` event and the ``[DONE]`` (a
+    Responses stream has none: it ends with ``event: response.completed``, or
+    ``response.incomplete`` / ``response.failed``, which count as failed)."""
     started = time.perf_counter()
-    first, ok = 0.0, True
+    first, ok, event = 0.0, True, ""
     async with http.stream(method, url, json=body) as response:
         if response.status_code != 200:
             await response.aread()
             return StreamTimes(0, 0, False)
         async for line in response.aiter_lines():
+            if line.startswith("event:"):
+                event = line[6:].strip()
+                continue
             if not line.startswith("data:"):
                 continue
             if not first:
                 first = time.perf_counter() - started
             data = line[5:].strip()
             if data == "[DONE]":
+                break
+            if event in RESPONSES_END:
+                ok = ok and event == "response.completed"
                 break
             if '"error":true' in data.replace(" ", "") and json.loads(data).get("error"):
                 ok = False

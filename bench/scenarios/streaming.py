@@ -1,6 +1,9 @@
 """(c) Streaming: time to the first event and to the end of the stream for a streamed run
 (SQLite, 20-message session), against direct LiteLLM streaming and against the upstream's
-own stream read with the same httpx client. The three are interleaved stream by stream.
+own stream read with the same httpx client; beside it, a streamed Responses API run on a
+session (``POST /v1/responses``, the session as its ``conversation``, ``stream: true``;
+its stream ends with ``response.completed``), on sessions of its own of the same size.
+They are interleaved stream by stream.
 The upstream sends its first piece at once and each next one ``--stream-gap-ms`` later."""
 
 from __future__ import annotations
@@ -35,19 +38,32 @@ async def run(rig: Rig) -> list[Row]:
         "stream_options": {"include_usage": True},
     }
     direct = rig.direct
-    sides: dict[str, list[StreamTimes]] = {"upstream": [], "direct": [], "own": [], "ours": []}
+    sides: dict[str, list[StreamTimes]] = {
+        "upstream": [],
+        "direct": [],
+        "own": [],
+        "ours": [],
+        "responses": [],
+    }
     async with api.client(server.base_url, 1) as http, api.client(rig.api_base, 1) as raw:
-        sessions = await api.create_sessions(
-            http, CHAT_MODEL, math.ceil((rounds + WARM_UP) / RUNS_PER_SESSION), size
-        )
+        count = math.ceil((rounds + WARM_UP) / RUNS_PER_SESSION)
+        sessions = await api.create_sessions(http, CHAT_MODEL, count, size)
+        conversations = await api.create_sessions(http, CHAT_MODEL, count, size)
         for index in range(rounds + WARM_UP):
             session = sessions[index % len(sessions)]
+            conversation = conversations[index % len(conversations)]
             taken = {
                 "upstream": await api.sse_times(raw, "POST", "/chat/completions", upstream_body),
                 "direct": await direct.stream(messages),
                 "own": await rig.direct_own_handler.stream(messages),
                 "ours": await api.sse_times(
                     http, "POST", f"/v1/sessions/{session}/run", {"stream": True}
+                ),
+                "responses": await api.sse_times(
+                    http,
+                    "POST",
+                    "/v1/responses",
+                    api.response_body(CHAT_MODEL, conversation, index, stream=True),
                 ),
             }
             if index >= WARM_UP:
@@ -87,4 +103,25 @@ async def run(rig: Rig) -> list[Row]:
             f"+{last['ours'] - last['direct']:.1f} ms",
         ),
         Row(scenario, "upstream's own last event p50 (httpx)", ms(last["upstream"])),
+        Row(
+            scenario,
+            "Responses API stream on a session: first event p50 vs direct litellm first chunk",
+            ms(first["responses"]),
+            ms(first["direct"]),
+            f"+{first['responses'] - first['direct']:.1f} ms",
+        ),
+        Row(
+            scenario,
+            "Responses API stream on a session: last event p50 vs direct litellm last chunk",
+            ms(last["responses"]),
+            ms(last["direct"]),
+            f"+{last['responses'] - last['direct']:.1f} ms",
+        ),
+        Row(
+            scenario,
+            "Responses API stream on a session: last event p50 vs native run's last event",
+            ms(last["responses"]),
+            ms(last["ours"]),
+            f"{last['responses'] - last['ours']:+.1f} ms",
+        ),
     ]

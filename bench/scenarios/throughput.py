@@ -1,6 +1,8 @@
 """(b) Throughput and p95 at concurrency 32 and 128, on SQLite and on PostgreSQL, against
 the direct LiteLLM ceiling at the same concurrency. Blocks of a fixed number of runs,
-interleaved: direct, then each database, and again for every round."""
+interleaved: direct, then each database, and again for every round. On each database a
+Responses API run on a session (``POST /v1/responses``, the session as its
+``conversation``) is a side too, on a pool of sessions of its own of the same size."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from bench.rig import CHAT_MODEL, Rig
 TARGET = 0.8  # of the direct ceiling, at concurrency 32
 TARGET_CONCURRENCY = 32
 WARM_UP = 64
+RESPONSES = "responses"  # a side's suffix: the Responses API on that database
 
 
 def session_call(http: httpx.AsyncClient, pool: list[str], concurrency: int) -> Call:
@@ -23,6 +26,18 @@ def session_call(http: httpx.AsyncClient, pool: list[str], concurrency: int) -> 
 
     async def call(worker: int, index: int) -> bool:
         return await api.run(http, pool[worker + concurrency * (index % per_worker)])
+
+    return call
+
+
+def responses_call(http: httpx.AsyncClient, pool: list[str], concurrency: int) -> Call:
+    """As ``session_call``, through the Responses API: worker w only ever runs sessions
+    w, w+c, w+2c... of the pool, each as a response's conversation."""
+    per_worker = len(pool) // concurrency
+
+    async def call(worker: int, index: int) -> bool:
+        session = pool[worker + concurrency * (index % per_worker)]
+        return await api.respond(http, CHAT_MODEL, session, index)
 
     return call
 
@@ -40,6 +55,10 @@ async def run(rig: Rig) -> list[Row]:
             db: await api.create_sessions(http, CHAT_MODEL, pool_size, plan.session_messages)
             for db, http in clients.items()
         }
+        conversations = {
+            db: await api.create_sessions(http, CHAT_MODEL, pool_size, plan.session_messages)
+            for db, http in clients.items()
+        }
 
         async def floor(worker: int, index: int) -> bool:
             return await direct.complete(messages)
@@ -48,6 +67,7 @@ async def run(rig: Rig) -> list[Row]:
             sides: dict[str, Call] = {"direct": floor}
             for db, http in clients.items():
                 sides[db] = session_call(http, pools[db], concurrency)
+                sides[f"{db} {RESPONSES}"] = responses_call(http, conversations[db], concurrency)
             for call in sides.values():
                 await closed_loop(call, concurrency, WARM_UP)
             samples: dict[str, list[Sample]] = {side: [] for side in sides}
@@ -80,11 +100,12 @@ def _rows(concurrency: int, samples: dict[str, list[Sample]]) -> list[Row]:
     ceiling_p95 = merged(samples["direct"]).p(95)
     rows = []
     for side, taken in samples.items():
-        if side == "direct":
+        if side == "direct" or side.endswith(RESPONSES):
             continue
         name = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[side]
         scenario = f"(b) throughput c={concurrency}, {name}"
         done = median_throughput(taken)
+        p95 = merged(taken).p(95)
         targeted = concurrency == TARGET_CONCURRENCY
         rows.append(
             Row(
@@ -97,8 +118,34 @@ def _rows(concurrency: int, samples: dict[str, list[Sample]]) -> list[Row]:
                 at_least(done / ceiling, TARGET) if targeted else None,
             )
         )
-        p95 = merged(taken).p(95)
         rows.append(
             Row(scenario, "p95 vs direct p95", ms(p95), ms(ceiling_p95), ratio(p95, ceiling_p95))
         )
+        other = samples.get(f"{side} {RESPONSES}")
+        if other is None:
+            continue
+        via, via_p95 = median_throughput(other), merged(other).p(95)
+        rows += [
+            Row(
+                scenario,
+                "Responses API runs on a session/s vs direct litellm calls/s",
+                per_s(via),
+                per_s(ceiling),
+                ratio(via, ceiling),
+            ),
+            Row(
+                scenario,
+                "Responses API p95 vs direct p95",
+                ms(via_p95),
+                ms(ceiling_p95),
+                ratio(via_p95, ceiling_p95),
+            ),
+            Row(
+                scenario,
+                "Responses API runs/s vs native runs/s",
+                per_s(via),
+                per_s(done),
+                ratio(via, done),
+            ),
+        ]
     return rows

@@ -7,7 +7,8 @@ PostgreSQL the coverage phase's boundary values), and every answer must hold:
 * no status of 500 or more;
 * a 4xx answers JSON in the route's error shape: ours, ``{"error": <code>, "detail":
   <text>, "field": <name or null>}``, or OpenAI's ``{"error": {"message", "type",
-  "param", "code"}}`` on the OpenAI-compatible routes (and only there);
+  "param", "code"}}`` on the OpenAI-compatible, Responses and Conversations routes (and
+  only there);
 * a body matches the schema the route declares for its status (``4XX`` included).
 
 The database is fresh and migrated, with data to hit: path, query and body parameters
@@ -69,7 +70,13 @@ SEED = 7_2024
 MAX_EXAMPLES = 20
 
 CHAT_MODEL = "fuzz_assistant"
-OPENAI_ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/models")
+OPENAI_ROUTES = (
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/models",
+    "/v1/responses",
+    "/v1/conversations",
+)
 ERROR_KEYS = frozenset({"error", "detail", "field"})
 OPENAI_ERROR_KEYS = frozenset({"message", "type", "param", "code"})
 

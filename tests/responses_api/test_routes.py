@@ -552,7 +552,7 @@ async def test_a_prompt_that_does_not_fit_is_refused_unless_truncation_is_auto(
         (
             {"prompt": {"id": "assistant", "version": "9"}, "input": "hi"},
             "version_not_found",
-            "version",
+            "prompt.version",
         ),
         (
             {"model": "other", "prompt": {"id": "assistant"}, "input": "hi"},

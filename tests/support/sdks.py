@@ -33,6 +33,10 @@ SDKS: dict[str, tuple[str, ...]] = {
     # account_id (1.1.8 made it a required argument), on pydantic 1.
     "egp-1.1.15": ("scale-egp==1.1.15",),
     "egp-1.1.7": ("scale-egp==1.1.7",),
+    # The newest openai 3.x (the project's own is 2.x: LiteLLM pins openai<3), and
+    # LangChain's OpenAI chat model, for the Responses API adapter.
+    "openai-3.60.0": ("openai==3.60.0",),
+    "langchain-openai-1.7.4": ("langchain-openai==1.7.4", "openai==3.60.0"),
 }
 
 # What every SDK process gets besides what the test passes: no phoning home.
@@ -41,6 +45,9 @@ QUIET_ENV = {
     "PIP_DISABLE_PIP_VERSION_CHECK": "1",
     "PYTHONDONTWRITEBYTECODE": "1",
     "NO_PROXY": "127.0.0.1,localhost",
+    # LangChain: no LangSmith tracing.
+    "LANGCHAIN_TRACING_V2": "false",
+    "LANGSMITH_TRACING": "false",
 }
 
 

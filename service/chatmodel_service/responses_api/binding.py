@@ -22,6 +22,8 @@ Never commits: the start transaction of ``service.prepare_response`` does.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,7 +36,7 @@ from chatmodel_service.chat_models.service import (
     resolve_version,
 )
 from chatmodel_service.chat_models.templates import check_values
-from chatmodel_service.errors import InvalidInput, NotFound
+from chatmodel_service.errors import InvalidInput, NotFound, ServiceError
 from chatmodel_service.models import ChatModelVersion
 from chatmodel_service.releases.assignment import assignment_key
 from chatmodel_service.responses_api.ids import parse_conversation_id, parse_response_id
@@ -70,7 +72,7 @@ class NamedChatModel:
 
 def named_chat_model(body: ResponseCreate) -> NamedChatModel | None:
     if body.prompt is None:
-        return NamedChatModel(body.model) if body.model else None
+        return NamedChatModel(body.model) if body.model is not None else None
     prompt = body.prompt
     if body.model and body.model != prompt.id:
         raise InvalidInput(
@@ -88,6 +90,19 @@ def named_chat_model(body: ResponseCreate) -> NamedChatModel | None:
     return NamedChatModel(prompt.id, version, prompt.variables, field="prompt")
 
 
+@contextmanager
+def _named_by(named: NamedChatModel) -> Iterator[None]:
+    """Errors about the version or its variables name the request field that chose them
+    (``prompt.version``, ``prompt.variables.<name>``)."""
+    try:
+        yield
+    except ServiceError as exc:
+        field = exc.field or ""
+        if named.field == "prompt" and (field == "version" or field.startswith("variables")):
+            exc.field = f"prompt.{field}"
+        raise
+
+
 def user_metadata(body: ResponseCreate) -> dict[str, str]:
     """A new session's metadata: the end user who keys the split's side."""
     user = body.safety_identifier or body.user
@@ -101,8 +116,9 @@ async def stateless_version(
     chat_models = ChatModelRepository(db)
     chat_model = await require_chat_model(chat_models, project_id, named.name)
     key = assignment_key(uuid.uuid4(), user_metadata(body))
-    version = await resolve_version(chat_models, chat_model, named.selector, key)
-    return version, check_values(version.variables, named.variables, version=version.number)
+    with _named_by(named):
+        version = await resolve_version(chat_models, chat_model, named.selector, key)
+        return version, check_values(version.variables, named.variables, version=version.number)
 
 
 async def default_chat_model(db: AsyncSession, project_id: uuid.UUID) -> str:
@@ -130,11 +146,11 @@ def _mismatch(loaded: LoadedSession, named: NamedChatModel) -> str | None:
 
 async def _bind(
     db: AsyncSession, project_id: uuid.UUID, loaded: LoadedSession, named: NamedChatModel | None
-) -> None:
-    """Re-pin a session that has had no run to what the request names; refuse another
-    chat model, version or variables once it has had one."""
+) -> bool:
+    """Re-pin a session that has had no run to what the request names (True: it was);
+    refuse another chat model, version or variables once it has had one."""
     if named is None or (other := _mismatch(loaded, named)) is None:
-        return
+        return False
     session = loaded.session
     if await ResponsesRepository(db).has_runs(session.id):
         raise InvalidInput(
@@ -146,24 +162,30 @@ async def _bind(
     chat_models = ChatModelRepository(db)
     chat_model = await require_chat_model(chat_models, project_id, named.name)
     key = assignment_key(session.uuid, session.meta)
-    version = await resolve_version(chat_models, chat_model, named.selector, key)
     given = named.variables if named.variables is not None else session.variables
-    variables = check_values(version.variables, given, version=version.number)
+    with _named_by(named):
+        version = await resolve_version(chat_models, chat_model, named.selector, key)
+        variables = check_values(version.variables, given, version=version.number)
     await SessionRepository(db).repin(session.id, chat_model.id, version.id, variables)
+    return True
 
 
 async def conversation_session(
     db: AsyncSession, project_id: uuid.UUID, conversation: str, named: NamedChatModel | None
-) -> uuid.UUID:
-    """The session of ``conversation``, pinned as the request names it if it can be."""
+) -> LoadedSession:
+    """The session of ``conversation``, its row locked (``runs.require_session_locked``),
+    pinned as the request names it if it can be."""
     session_uuid = parse_conversation_id(conversation)
+    repo = SessionRepository(db)
     loaded = None
     if session_uuid is not None:
-        loaded = await SessionRepository(db).get_with_version(project_id, session_uuid)
+        loaded = await repo.get_with_version(project_id, session_uuid, lock=True)
     if loaded is None:
         raise ConversationNotFound(f"No conversation '{conversation}'.", field="conversation")
-    await _bind(db, project_id, loaded, named)
-    return loaded.session.uuid
+    if await _bind(db, project_id, loaded, named):
+        loaded = await repo.get_with_version(project_id, loaded.session.uuid, lock=True)
+        assert loaded is not None  # locked since it was read
+    return loaded
 
 
 async def stored_response(
@@ -223,14 +245,15 @@ def _input_end(previous: StoredResponse) -> int | None:
 async def new_session(
     db: AsyncSession, project_id: uuid.UUID, named: NamedChatModel, body: ResponseCreate
 ) -> uuid.UUID:
-    created, _ = await create_session(
-        db,
-        project_id,
-        SessionCreate(
-            chat_model=named.name,
-            version=named.selector,
-            metadata=user_metadata(body),
-            variables=named.variables,
-        ),
-    )
+    with _named_by(named):
+        created, _ = await create_session(
+            db,
+            project_id,
+            SessionCreate(
+                chat_model=named.name,
+                version=named.selector,
+                metadata=user_metadata(body),
+                variables=named.variables,
+            ),
+        )
     return created.uuid

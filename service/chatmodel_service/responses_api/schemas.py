@@ -60,7 +60,10 @@ class ResponseCreate(LenientModel):
     """Body of ``POST /v1/responses``."""
 
     model: str | None = Field(
-        default=None, max_length=200, description="A chat model's name: its published version."
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="A chat model's name: its published version.",
     )
     prompt: PromptReference | None = None
     input: str | list[ItemJSON] | None = None

@@ -157,36 +157,24 @@ async def prepare_response(
             database, gateway, settings, project_id, body, named, messages, options, key_name
         )
     async with database.transaction() as db:
-        if body.conversation_id is not None:
-            session_uuid = await binding.conversation_session(
-                db, project_id, body.conversation_id, named
-            )
-        elif body.previous_response_id is not None:
-            session_uuid, _ = await binding.continued_session(
-                db, project_id, body.previous_response_id, named
-            )
-        else:
-            assert named is not None  # _check
-            session_uuid = await binding.new_session(db, project_id, named, body)
         repo = SessionRepository(db)
-        loaded = await require_session_locked(repo, project_id, session_uuid)
+        if body.conversation_id is not None:
+            loaded = await binding.conversation_session(db, project_id, body.conversation_id, named)
+        else:
+            if body.previous_response_id is not None:
+                session_uuid, _ = await binding.continued_session(
+                    db, project_id, body.previous_response_id, named
+                )
+            else:
+                assert named is not None  # _check
+                session_uuid = await binding.new_session(db, project_id, named, body)
+            loaded = await require_session_locked(repo, project_id, session_uuid)
         session = loaded.session
-        conversation = conversation_id(session.uuid) if body.conversation is not None else None
-        echo = echo_of(body, loaded.chat_model.name, conversation=conversation)
-        if messages:
-            last = await repo.last_seq(session.id)
-            echo = echo.model_copy(update={"input_seq": (last + 1, last + len(messages))})
-        run_id = await claim_session(
-            db,
-            settings,
-            loaded,
-            stream=body.stream,
-            key_name=key_name,
-            responses_request=echo.model_dump(mode="json"),
-        )
+        # The input first (its seqs are echoed; a busy session rolls it back with the rest).
+        stored = None
         if messages:
             try:
-                await add_messages(
+                stored = await add_messages(
                     db,
                     project_id,
                     session.uuid,
@@ -195,6 +183,19 @@ async def prepare_response(
                 )
             except ServiceError as exc:
                 raise repointed(exc, "input") from None
+        conversation = conversation_id(session.uuid) if body.conversation is not None else None
+        echo = echo_of(body, loaded.chat_model.name, conversation=conversation)
+        if stored is not None:
+            seqs = [m.seq for m in stored.data]
+            echo = echo.model_copy(update={"input_seq": (min(seqs), max(seqs))})
+        run_id = await claim_session(
+            db,
+            settings,
+            loaded,
+            stream=body.stream,
+            key_name=key_name,
+            responses_request=echo.model_dump(mode="json"),
+        )
         call = version_call(
             loaded.version, session.variables, _instructions(body), options, settings
         )
