@@ -84,6 +84,28 @@ RULES: dict[tuple[str, str], Rule] = {
     ),
     ("POST", "/v1/sessions/{session_uuid}/run"): Rule("client", body=lambda: {}),
     ("GET", "/v1/sessions/{session_uuid}/runs"): Rule("client"),
+    # a run by its uuid: clients (cancelling a finished run answers it unchanged)
+    ("GET", "/v1/runs/{run_uuid}"): Rule("client"),
+    ("POST", "/v1/runs/{run_uuid}/cancel"): Rule("client"),
+    # the Responses and Conversations APIs: clients
+    ("POST", "/v1/responses"): Rule("client", body=lambda: {"model": "assistant", "input": "Hi"}),
+    ("GET", "/v1/responses/{response_id}"): Rule("client"),
+    ("DELETE", "/v1/responses/{response_id}"): Rule("client", fresh_session=True),
+    ("GET", "/v1/responses/{response_id}/input_items"): Rule("client"),
+    ("POST", "/v1/conversations"): Rule("client", body=lambda: {"model": "assistant"}),
+    ("GET", "/v1/conversations/{conversation_id}"): Rule("client"),
+    ("POST", "/v1/conversations/{conversation_id}"): Rule(
+        "client", body=lambda: {"metadata": {"topic": "auth"}}
+    ),
+    ("DELETE", "/v1/conversations/{conversation_id}"): Rule("client", fresh_session=True),
+    ("GET", "/v1/conversations/{conversation_id}/items"): Rule("client"),
+    ("POST", "/v1/conversations/{conversation_id}/items"): Rule(
+        "client", body=lambda: {"items": MESSAGES}
+    ),
+    ("GET", "/v1/conversations/{conversation_id}/items/{item_id}"): Rule("client"),
+    ("DELETE", "/v1/conversations/{conversation_id}/items/{item_id}"): Rule(
+        "client", fresh_session=True
+    ),
     # OpenAI-compatible
     ("POST", "/v1/chat/completions"): Rule(
         "client", body=lambda: {"model": "assistant", "messages": MESSAGES}
@@ -151,7 +173,13 @@ CALLERS = (
     "other admin",
 )
 UNKNOWN_KEY = "cm_0123abcd_" + "x" * 43
-OPENAI_PREFIXES = ("/v1/chat/completions", "/v1/completions", "/v1/models")
+OPENAI_PREFIXES = (
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/models",
+    "/v1/responses",
+    "/v1/conversations",
+)
 
 
 def _headers(world: AuthWorld, caller: str) -> dict[str, str]:
@@ -185,14 +213,38 @@ def expected(rule: Rule, caller: str) -> int:
     return rule.foreign
 
 
-def _path(world: AuthWorld, template: str, session: str | None = None) -> str:
+async def _path(world: AuthWorld, template: str, session: str | None = None) -> str:
+    """The route's path, naming objects of project A: a run, response or item is made on
+    ``session`` (by default A's session) for the routes that name one."""
+    session = session or world.session_a
+    run = item = None
+    if "{run_uuid}" in template or "{response_id}" in template:
+        ran = await world.client.post(
+            f"/v1/sessions/{session}/run",
+            json={"messages": MESSAGES},
+            headers=keyed(world.client_a),
+        )
+        assert ran.status_code == 200, ran.text
+        run = uuid.UUID(ran.json()["detail"]["run_uuid"])
+        item = ran.json()["detail"]["message_uuid"]
+    if "{item_id}" in template:
+        added = await world.client.post(
+            f"/v1/sessions/{session}/messages",
+            json={"messages": MESSAGES},
+            headers=keyed(world.client_a),
+        )
+        item = added.json()["data"][0]["uuid"]
     return template.format(
         name="assistant",
         number=1,
-        session_uuid=session or world.session_a,
+        session_uuid=session,
         key_id=world.victim_a_id,
         asset="app.js",
         model="assistant",
+        run_uuid=run,
+        response_id=f"resp_{run.hex}" if run else None,
+        conversation_id=f"conv_{uuid.UUID(session).hex}",
+        item_id=f"msg_{uuid.UUID(item).hex}" if item else None,
     )
 
 
@@ -237,7 +289,8 @@ async def test_every_route_has_a_rule_and_every_cell_its_status(world: AuthWorld
     wrong = []
     for (method, template), caller in itertools.product(routes, CALLERS):
         rule = RULES[method, template]
-        path = _path(world, template, await _new_session(world) if rule.fresh_session else None)
+        fresh = await _new_session(world) if rule.fresh_session else None
+        path = await _path(world, template, fresh)
         body = rule.body() if rule.body else None
         response = await world.client.request(
             method, path, json=body, params=rule.query, headers=_headers(world, caller)
