@@ -185,6 +185,8 @@ CODES_MAPPED_BY_STATUS = frozenset(
         # Admin calls (publish, rollback), made by the command line, which prints the detail.
         "stale_release",  # 409 ConflictError
         "nothing_to_roll_back",  # 409 ConflictError
+        # GET /v1/runs/{uuid} and its cancel, which this client does not call yet.
+        "run_not_found",  # 404 NotFoundError
         # Retry later, whatever the cause: the 503 class carries retry_after for each.
         "database_busy",  # 503 ServiceUnavailableError
         "storage_unavailable",  # 503 ServiceUnavailableError

@@ -34,7 +34,9 @@ from chatmodel_service.redaction import SecretRedactor
 from chatmodel_service.releases.router import router as releases_router
 from chatmodel_service.responses_api.router import router as responses_api_router
 from chatmodel_service.runs import recover_lapsed_runs
+from chatmodel_service.runs.background import BackgroundRuns
 from chatmodel_service.runs.router import router as runs_router
+from chatmodel_service.runs.router import runs_router as run_states_router
 from chatmodel_service.runs.router import version_test_router
 from chatmodel_service.sessions.router import router as sessions_router
 from chatmodel_service.usage.router import router as usage_router
@@ -79,9 +81,11 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
             async with database.transaction() as db:
                 if await seed_demo(db, app.state.gateway.check_model):
                     logger.info("created the demo chat model 'simple_assistant' (offline model)")
+        app.state.background_runs = background_runs = BackgroundRuns()
         try:
             yield
         finally:
+            await background_runs.stop()  # each recorded interrupted
             await database.dispose()
             stop_redacting_logs()
 
@@ -106,6 +110,7 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
     install_operator_routes(app, settings)  # /healthz, /readyz, /metrics
     # Routes are matched in order, one by one: the busiest first (no path overlaps).
     app.include_router(runs_router)
+    app.include_router(run_states_router)  # /v1/runs/{uuid}
     app.include_router(sessions_router)
     app.include_router(chat_models_router)
     app.include_router(releases_router)
@@ -120,6 +125,7 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
     app.include_router(egp_compat_router)  # /egp/...: Scale EGP's completion API
     native_api = (
         runs_router,
+        run_states_router,
         sessions_router,
         chat_models_router,
         releases_router,

@@ -17,6 +17,7 @@ from chatmodel_service.errors import Forbidden
 from chatmodel_service.limits import RateLimiter
 from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.observability.request_context import note_key_name
+from chatmodel_service.runs.background import BackgroundRuns
 
 # auto_error=False: a missing key is our own 401 (with our body), not FastAPI's 403.
 _bearer = HTTPBearer(auto_error=False, description="An API key: cm_<prefix>_<secret>.")
@@ -25,6 +26,11 @@ _api_key_header = APIKeyHeader(name="x-api-key", auto_error=False)
 
 def get_database(request: Request) -> Database:
     return cast(Database, request.app.state.database)
+
+
+def get_background_runs(request: Request) -> BackgroundRuns:
+    """This process's background runs (built in the app's lifespan)."""
+    return cast(BackgroundRuns, request.app.state.background_runs)
 
 
 def get_gateway(request: Request) -> LLMGateway:
@@ -78,6 +84,7 @@ def require_admin(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
 GatewayDep = Annotated[LLMGateway, Depends(get_gateway)]
+BackgroundRunsDep = Annotated[BackgroundRuns, Depends(get_background_runs)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 DbSession = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]
 CallerDep = Annotated[Caller, Depends(current_caller)]

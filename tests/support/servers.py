@@ -76,6 +76,17 @@ def serve_logged(
 ) -> Iterator[tuple[str, Path]]:
     """A `chatmodel serve` process on ``database_url`` (with ``settings``: more
     ``CHATMODEL_*`` variables), its output in a log file: yields (base URL, log path)."""
+    with serve_process(workdir, database_url, settings) as (base_url, _process):
+        yield base_url, workdir / "serve.log"
+
+
+@contextmanager
+def serve_process(
+    workdir: Path, database_url: str, settings: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``serve_logged``'s process as a context manager, yielding (base URL, process): for
+    tests that stop or kill it themselves. Its output goes to ``workdir/serve.log``."""
+    workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATMODEL_")}
     env["CHATMODEL_DATABASE_URL"] = database_url
@@ -96,9 +107,10 @@ def serve_logged(
                 wait_healthy(base_url, lambda: process.poll() is None)
             except RuntimeError as exc:
                 pytest.fail(f"{exc}\n{log_path.read_text()}")
-            yield base_url, log_path
+            yield base_url, process
         finally:
-            process.terminate()
+            if process.poll() is None:
+                process.terminate()
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -143,7 +155,15 @@ def serve_in_thread(app: FastAPI) -> Iterator[LiveApp]:
         sock.close()
 
 
-__all__ = ["LiveApp", "free_port", "live_app", "serve_in_thread", "served"]
+__all__ = [
+    "LiveApp",
+    "free_port",
+    "live_app",
+    "serve_in_thread",
+    "serve_logged",
+    "serve_process",
+    "served",
+]
 
 
 def scripted_chat_model(live_app: LiveApp, server: ScriptedLLMServer) -> str:

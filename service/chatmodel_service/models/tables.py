@@ -147,7 +147,7 @@ class ChatRun(UUIDPrimaryKey, CreatedAt, Base):
 
     __tablename__ = "chat_run"
     __table_args__ = (
-        CheckConstraint("status IN ('running', 'succeeded', 'failed')", name="status"),
+        CheckConstraint("status IN ('running', 'succeeded', 'failed', 'cancelled')", name="status"),
         UniqueConstraint("session_id", "idempotency_key"),
         Index(None, "session_id"),
         Index(None, "version_id"),

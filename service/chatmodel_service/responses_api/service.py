@@ -369,8 +369,8 @@ def completed_response(prepared: PreparedResponse, result: LLMResult) -> Respons
 def _stored_status(run: ChatRun, reply: SessionMessage | None) -> ResponseStatus:
     if run.status == "running":
         return "in_progress"
-    if run.status == "failed":
-        return "cancelled" if run.error_type == "cancelled" else "failed"
+    if run.status in ("failed", "cancelled"):
+        return "cancelled" if run.status == "cancelled" else "failed"
     return finished_status(reply.finish_reason if reply else None)
 
 

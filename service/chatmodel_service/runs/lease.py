@@ -157,7 +157,11 @@ def released(session: ChatSession) -> None:
 
 
 async def _renew_forever(
-    database: Database, lease_seconds: float, session_id: uuid.UUID, run_id: uuid.UUID
+    database: Database,
+    lease_seconds: float,
+    session_id: uuid.UUID,
+    run_id: uuid.UUID,
+    owner: asyncio.Task[Any] | None,
 ) -> None:
     while True:
         await asyncio.sleep(lease_seconds / 3)
@@ -171,16 +175,27 @@ async def _renew_forever(
             continue
         if not kept:
             logger.warning("run %s lost its lease on session %s", run_id, session_id)
+            if owner is not None:  # cancelled elsewhere: stop the model call
+                owner.cancel()
             return
 
 
 @asynccontextmanager
 async def keep_lease(
-    database: Database, lease_seconds: float, session_id: uuid.UUID, run_id: uuid.UUID
+    database: Database,
+    lease_seconds: float,
+    session_id: uuid.UUID,
+    run_id: uuid.UUID,
+    *,
+    cancel_on_loss: bool = False,
 ) -> AsyncIterator[None]:
     """Renew the run's lease (``lease_seconds`` long, the length it was taken with) in the
-    background for as long as the block runs."""
-    renewer = asyncio.create_task(_renew_forever(database, lease_seconds, session_id, run_id))
+    background for as long as the block runs; ``cancel_on_loss``: once the lease is lost
+    (the run was cancelled, or given up), cancel the task running the block."""
+    owner = asyncio.current_task() if cancel_on_loss else None
+    renewer = asyncio.create_task(
+        _renew_forever(database, lease_seconds, session_id, run_id, owner)
+    )
     try:
         yield
     finally:

@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chatmodel_service.db import execute_core
-from chatmodel_service.models import ChatModelVersion, ChatRun, SessionMessage
-from chatmodel_service.sessions.repository import SessionRepository
+from chatmodel_service.models import ChatModel, ChatModelVersion, ChatRun, SessionMessage
+from chatmodel_service.sessions.repository import LoadedSession, SessionRepository
 
 _RUN_TABLE = cast(Table, ChatRun.__table__)
 _runs = _RUN_TABLE.c
 # Built once (see db.execute_core). _FINISH sets the columns its parameters name.
 _START = insert(_RUN_TABLE)
 _FINISH = update(_RUN_TABLE).where(_runs.id == bindparam("finishing"), _runs.status == "running")
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A session's run with its version, its session and its stored reply (if any)."""
+
+    run: ChatRun
+    version: ChatModelVersion
+    session: LoadedSession
+    reply: SessionMessage | None
 
 
 class RunRepository:
@@ -58,3 +69,26 @@ class RunRepository:
             .order_by(ChatRun.created_at, ChatRun.id)
         )
         return [(run, int(number), message_uuid) for run, number, message_uuid in rows]
+
+    async def session_run(self, project_id: uuid.UUID, run_id: uuid.UUID) -> StoredRun | None:
+        """The project's run ``run_id`` made on a session, read afresh (what this
+        transaction wrote included)."""
+        row = (
+            await self.session.execute(
+                select(ChatRun, ChatModelVersion)
+                .join(ChatModelVersion, ChatModelVersion.id == ChatRun.version_id)
+                .join(ChatModel, ChatModel.id == ChatModelVersion.chat_model_id)
+                .where(ChatRun.id == run_id, ChatModel.project_id == project_id)
+                .execution_options(populate_existing=True)
+            )
+        ).one_or_none()
+        if row is None or row[0].session_id is None:
+            return None
+        run, version = row
+        loaded = await SessionRepository(self.session).get_by_id(row[0].session_id)
+        if loaded is None:
+            return None
+        reply = await self.session.scalar(
+            select(SessionMessage).where(SessionMessage.run_id == run.id).limit(1)
+        )
+        return StoredRun(run, version, loaded, reply)

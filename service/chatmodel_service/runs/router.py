@@ -4,6 +4,7 @@ hold a transaction open while the model answers."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path
@@ -12,6 +13,7 @@ from fastapi.responses import Response, StreamingResponse
 from chatmodel_service.chat_models.schemas import MAX_NUMBER
 from chatmodel_service.deps import (
     AdminOnly,
+    BackgroundRunsDep,
     CallerDep,
     DatabaseDep,
     DbSession,
@@ -22,6 +24,7 @@ from chatmodel_service.deps import (
 from chatmodel_service.errors import InvalidInput
 from chatmodel_service.limits import check_functions, check_messages
 from chatmodel_service.responses import schema_response
+from chatmodel_service.runs.background import cancel_run, get_run
 from chatmodel_service.runs.idempotency import Replayed
 from chatmodel_service.runs.records import list_runs
 from chatmodel_service.runs.schemas import (
@@ -29,6 +32,7 @@ from chatmodel_service.runs.schemas import (
     LLMStreamResponse,
     RunList,
     RunRequest,
+    RunState,
     VersionTrialRequest,
 )
 from chatmodel_service.runs.service import complete_run, start_run
@@ -36,6 +40,8 @@ from chatmodel_service.runs.stream_run import replay_stream, sse_lines, stream_r
 from chatmodel_service.runs.trial import trial_run
 
 router = APIRouter(prefix="/v1/sessions", tags=["runs"])
+# A run by its own uuid: its state and result, and cancelling it.
+runs_router = APIRouter(prefix="/v1/runs", tags=["runs"])
 # Test runs of a version live under the chat model's URL but are runs all the same.
 version_test_router = APIRouter(prefix="/v1/chat-models", tags=["runs"])
 
@@ -49,6 +55,11 @@ RUN_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+RUN_RESPONSES[202] = {
+    "model": RunState,
+    "description": "With `background: true`: the run, `running`; follow it with "
+    "`GET /v1/runs/{uuid}`.",
+}
 RUN_RESPONSES[409] = {
     "description": "`session_busy`: another run holds the session (Retry-After says when "
     "to try again); `run_in_progress`: the first request with this Idempotency-Key is "
@@ -66,6 +77,7 @@ async def run(
     settings: SettingsDep,
     project: ProjectId,
     caller: CallerDep,
+    background_runs: BackgroundRunsDep,
     body: Annotated[RunRequest | None, Body()] = None,
     idempotency_key: Annotated[
         str | None,
@@ -100,6 +112,12 @@ async def run(
         key_name=caller.key_name,
         idempotency_key=idempotency_key,
     )
+    if request.background and not isinstance(started, Replayed):
+        started = replace(started, keep_result=True)
+        background_runs.start(database, gateway, started)
+        async with database.transaction(write=False) as db:
+            state = await get_run(db, project, started.run_id)
+        return schema_response(state, status_code=202)
     if isinstance(started, Replayed):
         headers = {"Idempotent-Replayed": "true"}
         if request.stream:
@@ -117,6 +135,24 @@ async def run(
         )
     finished = await complete_run(database, gateway, started)
     return schema_response(finished.response)
+
+
+@runs_router.get("/{run_uuid}")
+async def get_run_state(run_uuid: uuid.UUID, db: DbSession, project: ProjectId) -> RunState:
+    """A run of a session by its uuid: its record and, once finished, its LLMResponse."""
+    return await get_run(db, project, run_uuid)
+
+
+@runs_router.post("/{run_uuid}/cancel")
+async def cancel(
+    run_uuid: uuid.UUID,
+    database: DatabaseDep,
+    project: ProjectId,
+    background_runs: BackgroundRunsDep,
+) -> RunState:
+    """Stop a running run: its model call is closed, nothing is stored for its reply, its
+    status is `cancelled` and the session is free. A finished run is answered unchanged."""
+    return await cancel_run(database, background_runs, project, run_uuid)
 
 
 @router.get("/{session_uuid}/runs")

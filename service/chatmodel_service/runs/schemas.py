@@ -82,12 +82,25 @@ class RunRequest(RunOptions):
         le=3600,
         description="With if_busy=wait: how long to wait for the session before 409.",
     )
+    background: bool = Field(
+        default=False,
+        description="Answer at once (202, the run `running`) and run on the server: "
+        "`GET /v1/runs/{uuid}` gives its state and result, `POST /v1/runs/{uuid}/cancel` "
+        "stops it. Not with stream.",
+    )
     regenerate: bool = Field(
         default=False,
         description="Answer the last reply again: the session's newest message must be an "
         "assistant reply; it is kept in the history, marked superseded, and never sent to "
         "the model again. Cannot be combined with messages.",
     )
+
+    @field_validator("background")
+    @classmethod
+    def _not_streamed(cls, background: bool, info: ValidationInfo) -> bool:
+        if background and info.data.get("stream"):
+            raise ValueError("a background run is not streamed; leave stream out")
+        return background
 
     @field_validator("regenerate")
     @classmethod
@@ -99,7 +112,9 @@ class RunRequest(RunOptions):
     def fingerprint_fields(self) -> dict[str, Any]:
         """What an Idempotency-Key vouches for: the run's content, not how it is
         delivered (stream) or how long it may queue (if_busy, wait_seconds)."""
-        return self.model_dump(mode="json", exclude={"stream", "if_busy", "wait_seconds"})
+        return self.model_dump(
+            mode="json", exclude={"stream", "if_busy", "wait_seconds", "background"}
+        )
 
 
 class VersionTrialRequest(RunOptions):
@@ -202,7 +217,7 @@ class RunOut(BaseModel):
     session_uuid: UUID
     version: int
     version_uuid: UUID
-    status: Literal["running", "succeeded", "failed"]
+    status: Literal["running", "succeeded", "failed", "cancelled"]
     stream: bool
     model: str
     error_type: str | None
@@ -223,6 +238,15 @@ class RunOut(BaseModel):
 
 class RunList(BaseModel):
     data: list[RunOut]
+
+
+class RunState(RunOut):
+    """A run as ``GET /v1/runs/{uuid}`` shows it: its record, and once it has finished
+    (``status`` not ``running``) its result."""
+
+    response: LLMResponse | None = Field(
+        default=None, description="The run's LLMResponse; null while it is running."
+    )
 
 
 class FunctionCallDelta(BaseModel):

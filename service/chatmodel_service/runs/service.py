@@ -94,6 +94,8 @@ class PreparedRun:
     # The stored reply's uuid, when the caller names it before the reply exists (the
     # Responses API's stream shows the reply's item ids from its first event).
     reply_uuid: uuid.UUID | None = None
+    # Keep the result on the run record (a background run's, read by GET /v1/runs/{uuid}).
+    keep_result: bool = False
     # How long the lease was taken for; renewed every third of that while the model answers.
     lease_seconds: float = field(kw_only=True)
 
@@ -247,17 +249,30 @@ async def _fit_without(
 
 
 async def complete_run(
-    database: Database, gateway: LLMGateway, prepared: PreparedRun
+    database: Database,
+    gateway: LLMGateway,
+    prepared: PreparedRun,
+    *,
+    cancel_on_lost_lease: bool = False,
 ) -> FinishedRun:
     """Call the model for a claimed run while renewing its lease, and store its outcome
     (``finish_run``); cancelled (server shutdown), the run is recorded as interrupted.
-    Every run on a session that is not streamed goes through here."""
+    Every run on a session that is not streamed goes through here.
+    ``cancel_on_lost_lease``: a run that loses its lease (it was cancelled from another
+    process) is cancelled, its model call closed (a background run; a request's run
+    answers its caller instead, once the model has)."""
     if prepared.rejected is not None:  # the prompt cannot fit: no model call
         return await finish_run(database, prepared, prepared.rejected)
     started = time.perf_counter()
     session_id = prepared.loaded.session.id
     try:
-        async with keep_lease(database, prepared.lease_seconds, session_id, prepared.run_id):
+        async with keep_lease(
+            database,
+            prepared.lease_seconds,
+            session_id,
+            prepared.run_id,
+            cancel_on_loss=cancel_on_lost_lease,
+        ):
             outcome = await gateway.complete(prepared.call)
     except BaseException:
         await abandon_run(database, prepared, started)
@@ -325,7 +340,7 @@ async def _store_outcome(
         response = llm_response(
             loaded, prepared.run_id, outcome, reply["uuid"] if reply else None, prepared.figures
         )
-        if prepared.idempotency_key is not None:
+        if prepared.idempotency_key is not None or prepared.keep_result:
             values["result"] = response.model_dump(mode="json")
         if not (held and await RunRepository(db).finish(prepared.run_id, values)):
             gone = not await sessions.exists(loaded.session.id)

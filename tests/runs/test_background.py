@@ -1,0 +1,175 @@
+"""Background runs: answered at once (202), finished on the server, read by their uuid and
+cancelled; the same lease and one-run-per-session rules as a foreground run. A server
+killed mid-run (SIGKILL) leaves nothing running: the run is ``interrupted`` by the next
+start."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from chatmodel_service.app import create_app
+from chatmodel_service.config import Settings
+from chatmodel_service.llm.gateway import LLMGateway
+from chatmodel_service.runs.background import BackgroundRuns
+from tests.factories import expect_error, make_chat_model, make_remote_session, make_session
+from tests.support.llm_server import Delay, Reply, ScriptedLLMServer
+from tests.support.servers import serve_process
+
+QUESTION = {"role": "user", "content": "What is the answer?"}
+BASE = "http://chatmodel.test"
+
+
+async def wait_finished(client: httpx.AsyncClient, run: str, within: float = 10) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while True:
+        state = await client.get(f"/v1/runs/{run}")
+        assert state.status_code == 200, state.text
+        body: dict[str, Any] = state.json()
+        if body["status"] != "running":
+            return body
+        assert time.monotonic() < deadline, body
+        await asyncio.sleep(0.05)
+
+
+async def test_a_background_run_answers_at_once_and_finishes_on_the_server(
+    client: httpx.AsyncClient, llm_server: ScriptedLLMServer
+) -> None:
+    session = await make_remote_session(client, llm_server.base_url, QUESTION)
+    llm_server.enqueue(Delay(0.5, Reply("Forty-two.")))
+    started = await client.post(f"/v1/sessions/{session}/run", json={"background": True})
+    assert started.status_code == 202, started.text
+    run = started.json()
+    assert (run["status"], run["session_uuid"], run["response"]) == ("running", session, None)
+
+    busy = await client.post(f"/v1/sessions/{session}/run", json={})
+    expect_error(busy, 409, "session_busy", None)
+
+    done = await wait_finished(client, run["uuid"])
+    assert done["status"] == "succeeded"
+    assert done["response"]["content"] == "Forty-two."
+    assert done["response"]["detail"]["run_uuid"] == run["uuid"]
+    assert done["message_uuid"] == done["response"]["detail"]["message_uuid"]
+    messages = (await client.get(f"/v1/sessions/{session}/messages")).json()["data"]
+    assert [m["content"] for m in messages] == ["What is the answer?", "Forty-two."]
+
+
+async def test_cancelling_stops_the_run_and_stores_nothing(
+    client: httpx.AsyncClient, llm_server: ScriptedLLMServer
+) -> None:
+    session = await make_remote_session(client, llm_server.base_url, QUESTION)
+    llm_server.enqueue(Delay(3, Reply("Too late.")))
+    run = (await client.post(f"/v1/sessions/{session}/run", json={"background": True})).json()
+    await asyncio.sleep(0.3)  # the model has the call by now
+    cancelled = await client.post(f"/v1/runs/{run['uuid']}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    body = cancelled.json()
+    assert (body["status"], body["error_type"]) == ("cancelled", "cancelled")
+    assert body["response"]["error"] is True and body["finished_at"] is not None
+
+    llm_server.enqueue(Reply("Next."))
+    again = await client.post(f"/v1/sessions/{session}/run", json={})
+    assert again.status_code == 200 and again.json()["content"] == "Next."  # the session is free
+    await asyncio.sleep(0.2)
+    messages = (await client.get(f"/v1/sessions/{session}/messages")).json()["data"]
+    assert [m["content"] for m in messages] == ["What is the answer?", "Next."]
+    runs = (await client.get(f"/v1/sessions/{session}/runs")).json()["data"]
+    assert [r["status"] for r in runs] == ["cancelled", "succeeded"]
+
+    unchanged = await client.post(f"/v1/runs/{run['uuid']}/cancel")
+    assert unchanged.json()["status"] == "cancelled"
+    finished = await client.post(f"/v1/runs/{runs[1]['uuid']}/cancel")
+    assert finished.status_code == 200 and finished.json()["status"] == "succeeded"
+    assert finished.json()["response"]["content"] == "Next."
+
+
+async def test_any_run_is_read_by_its_uuid(client: httpx.AsyncClient) -> None:
+    await make_chat_model(client, "assistant")
+    session = await make_session(client, "assistant")
+    ran = await client.post(
+        f"/v1/sessions/{session}/run", json={"messages": [{"role": "user", "content": "Hi"}]}
+    )
+    run_uuid = ran.json()["detail"]["run_uuid"]
+    state = await client.get(f"/v1/runs/{run_uuid}")
+    assert state.status_code == 200
+    assert state.json()["response"]["content"] == "Hi"
+    assert state.json()["response"]["detail"] == ran.json()["detail"]
+    missing = await client.get("/v1/runs/00000000-0000-4000-8000-000000000000")
+    expect_error(missing, 404, "run_not_found", "run_uuid")
+    refused = await client.post(
+        f"/v1/sessions/{session}/run", json={"background": True, "stream": True}
+    )
+    expect_error(refused, 422, "validation_error", "background")
+
+
+def test_a_killed_server_leaves_its_background_run_interrupted(
+    tmp_path: Path, llm_server: ScriptedLLMServer
+) -> None:
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}"
+    lease = {"CHATMODEL_RUN_LEASE_SECONDS": "2"}
+    llm_server.enqueue(Delay(30, Reply("Never.")))
+    with serve_process(tmp_path / "first", database_url, lease) as (base_url, process):
+        made = httpx.post(f"{base_url}/v1/chat-models", json={"name": "remote"})
+        assert made.status_code == 201
+        httpx.post(
+            f"{base_url}/v1/chat-models/remote/versions",
+            json={
+                "system_prompt": "Be brief.",
+                "model": "openai/scripted",
+                "api_base": llm_server.base_url,
+                "publish": True,
+            },
+        ).raise_for_status()
+        session = httpx.post(f"{base_url}/v1/sessions", json={"chat_model": "remote"}).json()
+        run = httpx.post(
+            f"{base_url}/v1/sessions/{session['uuid']}/run",
+            json={"background": True, "messages": [QUESTION]},
+        )
+        assert run.status_code == 202, run.text
+        deadline = time.monotonic() + 10
+        while not llm_server.requests:  # the model has the call
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+        killed_at = time.monotonic()
+    time.sleep(max(0.0, killed_at + 2.5 - time.monotonic()))  # one lease, and a little
+    with serve_process(tmp_path / "second", database_url, lease) as (base_url, _):
+        state = httpx.get(f"{base_url}/v1/runs/{run.json()['uuid']}").json()
+        assert (state["status"], state["error_type"]) == ("failed", "interrupted")
+        free = httpx.post(f"{base_url}/v1/sessions/{session['uuid']}/run", json={})
+        assert free.status_code == 200  # the session is usable again
+
+
+async def test_a_run_cancelled_from_another_process_stops_there(
+    settings: Settings, gateway: LLMGateway, llm_server: ScriptedLLMServer
+) -> None:
+    quick = settings.model_copy(update={"run_lease_seconds": 1.5})  # renewed every 0.5 s
+    first, second = create_app(quick, gateway), create_app(quick, gateway)
+    async with (
+        first.router.lifespan_context(first),
+        second.router.lifespan_context(second),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=first), base_url=BASE) as one,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=second), base_url=BASE) as two,
+    ):
+        session = await make_remote_session(one, llm_server.base_url, QUESTION)
+        llm_server.enqueue(Delay(10, Reply("Too late.")))
+        run = (await one.post(f"/v1/sessions/{session}/run", json={"background": True})).json()
+        await asyncio.sleep(0.2)
+        cancelled = await two.post(f"/v1/runs/{run['uuid']}/cancel")
+        assert cancelled.json()["status"] == "cancelled"
+        runs: BackgroundRuns = first.state.background_runs
+        deadline = time.monotonic() + 3
+        while runs.running():  # the first process's heartbeat finds the lease gone
+            assert time.monotonic() < deadline, "the run went on in the other process"
+            await asyncio.sleep(0.05)
+        state = (await one.get(f"/v1/runs/{run['uuid']}")).json()
+        assert state["status"] == "cancelled"
+        messages = (await one.get(f"/v1/sessions/{session}/messages")).json()["data"]
+        assert [m["role"] for m in messages] == ["user"]
