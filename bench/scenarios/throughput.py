@@ -2,7 +2,9 @@
 the direct LiteLLM ceiling at the same concurrency. Blocks of a fixed number of runs,
 interleaved: direct, then each database, and again for every round. On each database a
 Responses API run on a session (``POST /v1/responses``, the session as its
-``conversation``) is a side too, on a pool of sessions of its own of the same size."""
+``conversation``) is a side too, and so is a native run bringing the same new user
+message (the like-for-like comparison), each on a pool of sessions of its own of the
+same size."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ TARGET = 0.8  # of the direct ceiling, at concurrency 32
 TARGET_CONCURRENCY = 32
 WARM_UP = 64
 RESPONSES = "responses"  # a side's suffix: the Responses API on that database
+WITH_MESSAGE = "with a message"  # a side's suffix: native runs that bring a new message
 
 
 def session_call(http: httpx.AsyncClient, pool: list[str], concurrency: int) -> Call:
@@ -26,6 +29,18 @@ def session_call(http: httpx.AsyncClient, pool: list[str], concurrency: int) -> 
 
     async def call(worker: int, index: int) -> bool:
         return await api.run(http, pool[worker + concurrency * (index % per_worker)])
+
+    return call
+
+
+def message_call(http: httpx.AsyncClient, pool: list[str], concurrency: int) -> Call:
+    """As ``session_call``, each run bringing one new user message (as a response's input
+    does): the like-for-like native side for the Responses API's."""
+    per_worker = len(pool) // concurrency
+
+    async def call(worker: int, index: int) -> bool:
+        session = pool[worker + concurrency * (index % per_worker)]
+        return await api.run_with_message(http, session, index)
 
     return call
 
@@ -59,6 +74,10 @@ async def run(rig: Rig) -> list[Row]:
             db: await api.create_sessions(http, CHAT_MODEL, pool_size, plan.session_messages)
             for db, http in clients.items()
         }
+        carrying = {
+            db: await api.create_sessions(http, CHAT_MODEL, pool_size, plan.session_messages)
+            for db, http in clients.items()
+        }
 
         async def floor(worker: int, index: int) -> bool:
             return await direct.complete(messages)
@@ -68,6 +87,7 @@ async def run(rig: Rig) -> list[Row]:
             for db, http in clients.items():
                 sides[db] = session_call(http, pools[db], concurrency)
                 sides[f"{db} {RESPONSES}"] = responses_call(http, conversations[db], concurrency)
+                sides[f"{db} {WITH_MESSAGE}"] = message_call(http, carrying[db], concurrency)
             for call in sides.values():
                 await closed_loop(call, concurrency, WARM_UP)
             samples: dict[str, list[Sample]] = {side: [] for side in sides}
@@ -100,7 +120,7 @@ def _rows(concurrency: int, samples: dict[str, list[Sample]]) -> list[Row]:
     ceiling_p95 = merged(samples["direct"]).p(95)
     rows = []
     for side, taken in samples.items():
-        if side == "direct" or side.endswith(RESPONSES):
+        if side == "direct" or side.endswith((RESPONSES, WITH_MESSAGE)):
             continue
         name = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[side]
         scenario = f"(b) throughput c={concurrency}, {name}"
@@ -148,4 +168,16 @@ def _rows(concurrency: int, samples: dict[str, list[Sample]]) -> list[Row]:
                 ratio(via, done),
             ),
         ]
+        carried = samples.get(f"{side} {WITH_MESSAGE}")
+        if carried is not None:
+            like = median_throughput(carried)
+            rows.append(
+                Row(
+                    scenario,
+                    "Responses API runs/s vs native runs with the same new message/s",
+                    per_s(via),
+                    per_s(like),
+                    ratio(via, like),
+                )
+            )
     return rows
