@@ -9,7 +9,6 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any, Literal
 
 import httpx
@@ -40,14 +39,6 @@ ONE_MESSAGE_EVENTS = [
     "response.output_item.done",
     "response.completed",
 ]
-
-
-@pytest.fixture
-def sdk(live_app: LiveApp) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(
-        base_url=f"{live_app.base_url}/v1", api_key="sk-not-checked", max_retries=0
-    ) as client:
-        yield client
 
 
 def extension(response: Response) -> dict[str, Any]:

@@ -6,11 +6,9 @@ incomplete response."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, cast
 
 import openai
-import pytest
 
 from tests.factories import WEATHER_FUNCTION
 from tests.support.llm_server import Reply, ScriptedLLMServer, ToolCall, ToolCallsReply
@@ -25,14 +23,6 @@ WEATHER_TOOL = {
 # The SDK's TypedDicts require keys (``strict``) a caller may leave out; sent as given.
 TOOLS: Any = [WEATHER_TOOL]
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
-
-
-@pytest.fixture
-def sdk(live_app: LiveApp) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(
-        base_url=f"{live_app.base_url}/v1", api_key="unused", max_retries=0
-    ) as client:
-        yield client
 
 
 def test_the_request_reaches_the_model_in_the_chat_apis_form(

@@ -4,22 +4,12 @@ client in turn, against a real server: each sees what the other stored."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import openai
-import pytest
 
 from chatmodel import ChatModel
 from tests.support.servers import LiveApp
-
-
-@pytest.fixture
-def sdk(live_app: LiveApp) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(
-        base_url=f"{live_app.base_url}/v1", api_key="unused", max_retries=0
-    ) as client:
-        yield client
 
 
 def test_a_conversation_moves_between_the_responses_api_and_the_client(
