@@ -91,6 +91,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/responses"): Rule("client", body=lambda: {"model": "assistant", "input": "Hi"}),
     ("GET", "/v1/responses/{response_id}"): Rule("client"),
     ("DELETE", "/v1/responses/{response_id}"): Rule("client", fresh_session=True),
+    ("POST", "/v1/responses/{response_id}/cancel"): Rule("client"),
     ("GET", "/v1/responses/{response_id}/input_items"): Rule("client"),
     ("POST", "/v1/conversations"): Rule("client", body=lambda: {"model": "assistant"}),
     ("GET", "/v1/conversations/{conversation_id}"): Rule("client"),

@@ -391,8 +391,11 @@ async def test_async_client(live_app: LiveApp) -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "error_class", "sdk_status"),
-    [(429, openai.RateLimitError, 429), (500, openai.APIStatusError, 502)],
+    ("status", "error_class", "sdk_status", "code"),
+    [
+        (429, openai.RateLimitError, 429, "rate_limit_exceeded"),
+        (500, openai.APIStatusError, 502, "server_error"),
+    ],
 )
 def test_failed_model_call(
     sdk: openai.OpenAI,
@@ -401,6 +404,7 @@ def test_failed_model_call(
     status: int,
     error_class: type[openai.APIStatusError],
     sdk_status: int,
+    code: str,
 ) -> None:
     model = scripted_chat_model(live_app, llm_server)
     llm_server.enqueue(ErrorReply(status, "scripted failure"))
@@ -415,7 +419,8 @@ def test_failed_model_call(
     assert run["status"] == "failed"
     failed = sdk.responses.retrieve(f"resp_{uuid.UUID(run['uuid']).hex}")
     assert failed.status == "failed"
-    assert failed.error is not None and failed.error.code
+    assert failed.error is not None and failed.error.code == code
+    assert failed.error.message.startswith(f"{run['error_type']}: ")
     assert stored(live_app, session) == [("user", "Hi")]
 
 
@@ -438,7 +443,9 @@ def test_stream_broken_off_ends_failed(
     failed = events[-1]
     assert failed.type == "response.failed"
     assert failed.response.status == "failed"
-    assert failed.response.error is not None and failed.response.error.code
+    assert failed.response.error is not None
+    assert failed.response.error.code == "server_error"
+    assert failed.response.error.message.startswith("stream_interrupted: ")
     session = str(uuid.UUID(conversation.id.removeprefix("conv_")))
     assert stored(live_app, session) == [("user", "Break off")]
     (run,) = runs(live_app, session)

@@ -107,4 +107,5 @@ def echo_of(body: ResponseCreate, chat_model: str, *, conversation: str | None) 
         user=body.user,
         safety_identifier=body.safety_identifier,
         store=body.store,
+        background=body.background,
     )

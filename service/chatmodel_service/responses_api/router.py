@@ -5,12 +5,14 @@ factory, not a request transaction: none is held while the model answers."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response, StreamingResponse
 
 from chatmodel_service.deps import (
+    BackgroundRunsDep,
     CallerDep,
     DatabaseDep,
     DbSession,
@@ -70,10 +72,15 @@ async def create_response(
     settings: SettingsDep,
     project: ProjectId,
     caller: CallerDep,
+    background_runs: BackgroundRunsDep,
 ) -> Response:
     prepared = await service.prepare_response(
         database, gateway, settings, project, body, caller.key_name
     )
+    run = prepared.completion.recorded_session_run()
+    if body.background and run is not None:  # stored: checked by prepare_response
+        background_runs.start(database, gateway, replace(run, keep_result=True))
+        return schema_response(service.started_response(prepared))
     if body.stream:
         opened = await open_stream(database, gateway, prepared.completion)
         return StreamingResponse(
@@ -88,6 +95,15 @@ async def get_response(
     response_id: Id, database: DatabaseDep, project: ProjectId
 ) -> ResponseObject:
     return await service.get_response(database, project, response_id)
+
+
+@router.post("/responses/{response_id}/cancel", responses=ERRORS)
+async def cancel_response(
+    response_id: Id, database: DatabaseDep, project: ProjectId, background_runs: BackgroundRunsDep
+) -> ResponseObject:
+    """Stop a response in progress (a background one, or one whose caller still waits):
+    `cancelled`, nothing stored for its output. A finished one is answered unchanged."""
+    return await service.cancel_response(database, background_runs, project, response_id)
 
 
 @router.delete("/responses/{response_id}", responses=ERRORS)

@@ -114,6 +114,7 @@ class ResponseEcho(BaseModel):
     user: str | None = None
     safety_identifier: str | None = None
     store: bool = True
+    background: bool = False
     input_seq: tuple[int, int] | None = None
 
 
@@ -177,8 +178,19 @@ class ResponseUsage(BaseModel):
 
 
 class ResponseError(BaseModel):
-    code: str
+    """A failed response's error: one of OpenAI's codes (``rate_limit_exceeded`` for a
+    rate-limited model, else ``server_error``); the message names our ``error_type``
+    first, as the native run's ``error_type`` and ``error_log``."""
+
+    code: Literal["server_error", "rate_limit_exceeded"]
     message: str
+
+    @classmethod
+    def of(cls, error_type: str, error_log: str) -> ResponseError:
+        code: Literal["server_error", "rate_limit_exceeded"] = (
+            "rate_limit_exceeded" if error_type == "rate_limited" else "server_error"
+        )
+        return cls(code=code, message=f"{error_type}: {error_log}")
 
 
 class IncompleteDetails(BaseModel):

@@ -64,8 +64,10 @@ from chatmodel_service.responses_api.schemas import (
     ResponseUsage,
 )
 from chatmodel_service.runs import (
+    BackgroundRuns,
     PreparedRun,
     RunOptions,
+    cancel_run,
     claim_session,
     finish_run,
     fit_conversation,
@@ -109,10 +111,12 @@ def _check(body: ResponseCreate) -> None:
         raise InvalidInput(
             "Give conversation or previous_response_id, not both.", field="previous_response_id"
         )
-    if body.background:
+    if body.background and not body.store:
+        raise InvalidInput("A background response is stored; leave store out.", field="store")
+    if body.background and body.stream:
         raise InvalidInput(
-            "Background responses are not served yet; leave background out (or false).",
-            field="background",
+            "A background response is not streamed here (yet); poll GET /v1/responses/{id}.",
+            field="stream",
         )
     if body.conversation is not None and not body.store:
         raise InvalidInput(
@@ -341,9 +345,23 @@ def response_object(
         prompt=echo.prompt,
         text=echo.text,
         store=echo.store,
+        background=echo.background,
         user=echo.user,
         safety_identifier=echo.safety_identifier,
         chatmodel=detail,
+    )
+
+
+def started_response(prepared: PreparedResponse) -> ResponseObject:
+    """A background response as it starts: in progress, no output yet."""
+    return response_object(
+        prepared.echo,
+        id=prepared.id,
+        created_at=prepared.created_at,
+        status="in_progress",
+        output=[],
+        usage=None,
+        detail=prepared.detail(),
     )
 
 
@@ -387,8 +405,8 @@ async def _show(database: Database, stored: StoredResponse) -> ResponseObject:
     run = stored.run
     status = _stored_status(run, reply)
     error = None
-    if status in ("failed", "cancelled"):
-        error = ResponseError(code=run.error_type or "server_error", message=run.error_log or "")
+    if status == "failed":  # a cancelled response has no error, as on OpenAI
+        error = ResponseError.of(run.error_type or "failed", run.error_log or "")
     session = stored.session.session.uuid if stored.session else None
     return response_object(
         stored_echo(stored),
@@ -421,6 +439,16 @@ async def _require_stored(
 
 async def get_response(database: Database, project_id: uuid.UUID, response: str) -> ResponseObject:
     return await _show(database, await _require_stored(database, project_id, response))
+
+
+async def cancel_response(
+    database: Database, runs: BackgroundRuns, project_id: uuid.UUID, response: str
+) -> ResponseObject:
+    """Stop a response in progress (``runs.cancel_run``: from any process, nothing stored
+    for its reply); a finished one is answered as it is."""
+    stored = await _require_stored(database, project_id, response)
+    await cancel_run(database, runs, project_id, stored.run.id)
+    return await get_response(database, project_id, response)
 
 
 async def delete_response(

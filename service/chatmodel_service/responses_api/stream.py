@@ -178,7 +178,7 @@ class _Events:
         return frames
 
     def fail(self, failure: LLMFailure) -> str:
-        error = ResponseError(code=failure.error_type, message=failure.error_log)
+        error = ResponseError.of(failure.error_type, failure.error_log)
         return self.snapshot("response.failed", error)
 
 

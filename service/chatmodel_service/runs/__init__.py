@@ -16,9 +16,12 @@ engine's own. Its routes are mounted from ``runs.router``.
   ``record_sessionless_run`` stores its run record;
 * a call the client made itself (promptmodel's SDK runs its own LiteLLM):
   ``record_client_run`` stores its run record and reply on the session;
-* ``recover_lapsed_runs``: frees the sessions of runs whose server died.
+* ``recover_lapsed_runs``: frees the sessions of runs whose server died;
+* a claimed run can go on in the background (``BackgroundRuns``, the app's one registry)
+  and be stopped from any process (``cancel_run``).
 """
 
+from chatmodel_service.runs.background import BackgroundRuns, cancel_run
 from chatmodel_service.runs.call import version_call
 from chatmodel_service.runs.lease import claim_session, recover_lapsed_runs, require_session_locked
 from chatmodel_service.runs.prompt_fit import (
@@ -34,12 +37,14 @@ from chatmodel_service.runs.service import FinishedRun, PreparedRun, complete_ru
 from chatmodel_service.runs.stream_run import Recorded, relay_and_record, relay_session_run
 
 __all__ = [
+    "BackgroundRuns",
     "ContextFigures",
     "FinishedRun",
     "FittedCall",
     "PreparedRun",
     "Recorded",
     "RunOptions",
+    "cancel_run",
     "claim_session",
     "complete_run",
     "count_missing",
