@@ -508,7 +508,11 @@ async def test_a_prompt_that_does_not_fit_is_refused_unless_truncation_is_auto(
             "invalid_input",
             "tools.0.type",
         ),
-        ({"model": "assistant", "input": "hi", "background": True}, "invalid_input", "background"),
+        (
+            {"model": "assistant", "input": "hi", "background": True, "store": False},
+            "invalid_input",
+            "store",
+        ),
         (
             {"model": "assistant", "input": "hi", "tools": [{"type": "function"}]},
             "invalid_input",
