@@ -170,11 +170,14 @@ class StreamTimes:
 RESPONSES_END = {"response.completed", "response.incomplete", "response.failed"}
 
 
-async def sse_times(http: httpx.AsyncClient, method: str, url: str, body: Any) -> StreamTimes:
+async def sse_times(
+    http: httpx.AsyncClient, method: str, url: str, body: Any, started: float | None = None
+) -> StreamTimes:
     """Send a streaming request; time the first ``data:`` event and the ``[DONE]`` (a
     Responses stream has none: it ends with ``event: response.completed``, or
-    ``response.incomplete`` / ``response.failed``, which count as failed)."""
-    started = time.perf_counter()
+    ``response.incomplete`` / ``response.failed``, which count as failed), from
+    ``started`` (default: now)."""
+    started = time.perf_counter() if started is None else started
     first, ok, event = 0.0, True, ""
     async with http.stream(method, url, json=body) as response:
         if response.status_code != 200:
@@ -197,3 +200,16 @@ async def sse_times(http: httpx.AsyncClient, method: str, url: str, body: Any) -
             if '"error":true' in data.replace(" ", "") and json.loads(data).get("error"):
                 ok = False
     return StreamTimes(first, time.perf_counter() - started, ok and bool(first))
+
+
+async def followed_times(http: httpx.AsyncClient, session: str) -> StreamTimes:
+    """A streamed background run (``202`` at once), its events followed on
+    ``GET /v1/runs/{uuid}/events``: timed from the run's request."""
+    started = time.perf_counter()
+    answer = await http.post(
+        f"/v1/sessions/{session}/run", json={"stream": True, "background": True}
+    )
+    if answer.status_code != 202:
+        return StreamTimes(0, 0, False)
+    run = answer.json()["uuid"]
+    return await sse_times(http, "GET", f"/v1/runs/{run}/events", None, started)

@@ -130,12 +130,31 @@ async def versions_of(client: httpx.AsyncClient, name: str) -> list[dict[str, An
     return data
 
 
-def sse_events(text: str) -> list[dict[str, Any]]:
-    """The JSON events of an SSE body, checking it ends with the terminator."""
+def sse_frames(text: str) -> list[tuple[str | None, dict[str, Any]]]:
+    """The (id, JSON event) of each event of an SSE body, checking it ends with the
+    terminator."""
     assert text.endswith(TERMINATOR), text[-200:]
-    blocks = [b for b in text[: -len(TERMINATOR)].split("\n\n") if b]
-    assert all(b.startswith("data: ") for b in blocks)
-    return [json.loads(b.removeprefix("data: ")) for b in blocks]
+    frames = []
+    for block in text[: -len(TERMINATOR)].split("\n\n"):
+        if not block:
+            continue
+        event_id, _, data = block.rpartition("\n") if block.startswith("id: ") else ("", "", block)
+        assert data.startswith("data: "), block
+        frames.append((event_id.removeprefix("id: ") or None, json.loads(data[len("data: ") :])))
+    return frames
+
+
+def sse_events(text: str) -> list[dict[str, Any]]:
+    """The JSON events of an SSE body, checking it ends with the terminator and, when
+    they carry ids, that they are one run's and numbered 0, 1, 2, ... with no gap."""
+    frames = sse_frames(text)
+    ids = [event_id for event_id, _ in frames if event_id is not None]
+    if ids:
+        assert len(ids) == len(frames), "some events carry no id"
+        runs = {event_id.rpartition(":")[0] for event_id in ids}
+        assert len(runs) == 1, runs
+        assert [int(event_id.rpartition(":")[2]) for event_id in ids] == list(range(len(ids)))
+    return [event for _, event in frames]
 
 
 async def stream(client: httpx.AsyncClient, session: str, **body: Any) -> list[dict[str, Any]]:

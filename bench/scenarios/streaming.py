@@ -1,6 +1,8 @@
 """(c) Streaming: time to the first event and to the end of the stream for a streamed run
 (SQLite, 20-message session), against direct LiteLLM streaming and against the upstream's
-own stream read with the same httpx client; beside it, a streamed Responses API run on a
+own stream read with the same httpx client; beside it, the same run resumable
+(``on_disconnect: continue``) and as a background run followed on
+``GET /v1/runs/{uuid}/events`` (timed from its ``POST``), and a streamed Responses API run on a
 session (``POST /v1/responses``, the session as its ``conversation``, ``stream: true``;
 its stream ends with ``response.completed``), on sessions of its own of the same size.
 They are interleaved stream by stream.
@@ -43,12 +45,16 @@ async def run(rig: Rig) -> list[Row]:
         "direct": [],
         "own": [],
         "ours": [],
+        "resumable": [],
+        "followed": [],
         "responses": [],
     }
     async with api.client(server.base_url, 1) as http, api.client(rig.api_base, 1) as raw:
         count = math.ceil((rounds + WARM_UP) / RUNS_PER_SESSION)
         sessions = await api.create_sessions(http, CHAT_MODEL, count, size)
         conversations = await api.create_sessions(http, CHAT_MODEL, count, size)
+        resumables = await api.create_sessions(http, CHAT_MODEL, count, size)
+        followers = await api.create_sessions(http, CHAT_MODEL, count, size)
         for index in range(rounds + WARM_UP):
             session = sessions[index % len(sessions)]
             conversation = conversations[index % len(conversations)]
@@ -59,6 +65,13 @@ async def run(rig: Rig) -> list[Row]:
                 "ours": await api.sse_times(
                     http, "POST", f"/v1/sessions/{session}/run", {"stream": True}
                 ),
+                "resumable": await api.sse_times(
+                    http,
+                    "POST",
+                    f"/v1/sessions/{resumables[index % count]}/run",
+                    {"stream": True, "on_disconnect": "continue"},
+                ),
+                "followed": await api.followed_times(http, followers[index % count]),
                 "responses": await api.sse_times(
                     http,
                     "POST",
@@ -103,6 +116,29 @@ async def run(rig: Rig) -> list[Row]:
             f"+{last['ours'] - last['direct']:.1f} ms",
         ),
         Row(scenario, "upstream's own last event p50 (httpx)", ms(last["upstream"])),
+        Row(
+            scenario,
+            'stream with "on_disconnect": "continue": last event p50 vs a plain stream',
+            ms(last["resumable"]),
+            ms(last["ours"]),
+            f"{last['resumable'] - last['ours']:+.1f} ms",
+        ),
+        Row(
+            scenario,
+            "background stream followed on /v1/runs/{uuid}/events: first event p50 vs a "
+            "plain stream",
+            ms(first["followed"]),
+            ms(first["ours"]),
+            f"{first['followed'] - first['ours']:+.1f} ms",
+        ),
+        Row(
+            scenario,
+            "background stream followed on /v1/runs/{uuid}/events: last event p50 vs a "
+            "plain stream",
+            ms(last["followed"]),
+            ms(last["ours"]),
+            f"{last['followed'] - last['ours']:+.1f} ms",
+        ),
         Row(
             scenario,
             "Responses API stream on a session: first event p50 vs direct litellm first chunk",

@@ -27,12 +27,14 @@ from chatmodel_service.observability.logs import redact_log_records
 from chatmodel_service.observability.metrics import ServiceMetrics
 from chatmodel_service.observability.middleware import RequestObservability
 from chatmodel_service.observability.router import install as install_operator_routes
+from chatmodel_service.openai_compat.chunks import OPENAI_EVENTS
 from chatmodel_service.openai_compat.errors import UnservedPaths
 from chatmodel_service.openai_compat.router import install as install_openai_compat
 from chatmodel_service.promptmodel_compat.router import router as promptmodel_compat_router
 from chatmodel_service.redaction import SecretRedactor
 from chatmodel_service.releases.router import router as releases_router
 from chatmodel_service.responses_api.router import router as responses_api_router
+from chatmodel_service.responses_api.stream import RESPONSES_EVENTS
 from chatmodel_service.runs import recover_lapsed_runs
 from chatmodel_service.runs.background import BackgroundRuns
 from chatmodel_service.runs.router import router as runs_router
@@ -40,6 +42,8 @@ from chatmodel_service.runs.router import runs_router as run_states_router
 from chatmodel_service.runs.router import version_test_router
 from chatmodel_service.sessions.router import router as sessions_router
 from chatmodel_service.usage.router import router as usage_router
+from chatmodel_service.webhooks.delivery import WebhookDeliveries
+from chatmodel_service.webhooks.router import router as webhooks_router
 
 logger = logging.getLogger("chatmodel_service")
 
@@ -81,10 +85,16 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
             async with database.transaction() as db:
                 if await seed_demo(db, app.state.gateway.check_model):
                     logger.info("created the demo chat model 'simple_assistant' (offline model)")
-        app.state.background_runs = background_runs = BackgroundRuns()
+        # Each API's streams are kept for resuming in its own framing.
+        formats = (OPENAI_EVENTS, RESPONSES_EVENTS)
+        app.state.background_runs = background_runs = BackgroundRuns(database, settings, formats)
+        background_runs.begin()  # event writing, lapsed-lease and retention sweeps
+        app.state.webhook_deliveries = webhook_deliveries = WebhookDeliveries(database, settings)
+        webhook_deliveries.begin()  # sends the outbox's due deliveries
         try:
             yield
         finally:
+            await webhook_deliveries.stop()  # what is unsent stays for the next start
             await background_runs.stop()  # each recorded interrupted
             await database.dispose()
             stop_redacting_logs()
@@ -121,6 +131,7 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
     app.include_router(promptmodel_compat_router)  # /api/cli/... for promptmodel's SDK
     app.include_router(auth_router)
     app.include_router(usage_router)
+    app.include_router(webhooks_router)
     app.include_router(admin_router)
     app.include_router(egp_compat_router)  # /egp/...: Scale EGP's completion API
     native_api = (
@@ -132,6 +143,7 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
         version_test_router,
         auth_router,
         usage_router,
+        webhooks_router,
     )
     app.router.default = UnservedPaths(app.router.default, native_api)  # 404 of no route
     return app

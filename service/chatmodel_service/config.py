@@ -10,16 +10,22 @@ LiteLLM takes only from the environment.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
+import re
 from collections.abc import Collection
 from functools import lru_cache
-from typing import Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./chatmodel.db"
+# A DNS host name (``webhook_allowed_hosts``): dot-separated labels of letters, digits, '-'.
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
 
 # An environment variable whose name ends like this holds a secret (OPENAI_API_KEY,
 # AWS_SECRET_ACCESS_KEY, HF_TOKEN, WATSONX_APIKEY, AZURE_CLIENT_SECRET, a self-hosted
@@ -81,12 +87,64 @@ class Settings(BaseSettings):
         "run renews it every third of this; a run whose server died frees the session "
         "once it lapses.",
     )
+    run_events_retention_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        le=30 * 86400,
+        description="How long a streamed or background run's events are kept after it "
+        "ends, for `GET /v1/runs/{uuid}/events` (and a Responses stream's "
+        "`starting_after`) to replay; after that only its stored result is replayed.",
+    )
     max_run_wait_seconds: float = Field(
         default=300.0,
         ge=0,
         le=3600,
         description="Longest `wait_seconds` a run request may ask for (policy `wait`).",
     )
+    # Webhooks (``webhooks``): where a delivery may go, and how it is retried.
+    webhook_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="Hosts webhooks may be delivered to although they are not public "
+        "addresses: host names, IP addresses or CIDR networks, as a JSON list "
+        '(`["127.0.0.1", "hooks.internal", "10.1.0.0/16"]`). Every other '
+        "loopback, private, link-local or otherwise non-global address is refused, at "
+        "registration and at each delivery (checked against the resolved addresses).",
+    )
+    webhook_retry_schedule: list[Annotated[float, Field(ge=0, le=7 * 86400)]] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0],
+        max_length=50,
+        description="Seconds to wait before each retry of a webhook delivery whose "
+        "attempt failed, as a JSON list; the first attempt is made at once. The default "
+        "(Standard Webhooks'): 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h, 8 attempts "
+        "over about 27.6 hours; after the last the delivery is `failed`.",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="How long one webhook delivery waits for the receiver's answer.",
+    )
+    webhook_max_concurrent_deliveries: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="Webhook deliveries one server process sends at a time.",
+    )
+
+    @field_validator("webhook_allowed_hosts")
+    @classmethod
+    def _host_names_or_networks(cls, entries: list[str]) -> list[str]:
+        """Each entry an IP address, a CIDR network or a host name (lower-cased)."""
+        cleaned = [entry.strip().lower().rstrip(".") for entry in entries]
+        for entry in cleaned:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                if not _HOST_NAME.fullmatch(entry):
+                    raise ValueError(f"{entry!r} is no host name, IP address or network") from None
+        return cleaned
+
     keep_alive_seconds: int = Field(
         default=75,
         gt=0,
@@ -243,6 +301,9 @@ def _allowed(name: str) -> str:
     field = Settings.model_fields[name]
     if get_origin(field.annotation) is Literal:
         return "one of: " + ", ".join(str(choice) for choice in get_args(field.annotation))
+    if get_origin(field.annotation) is list:
+        default = field.get_default(call_default_factory=True)
+        return f"a JSON list, as in {json.dumps(default)}" if default else "a JSON list"
     if field.annotation is bool:
         return "true or false"
     kind = "a whole number" if field.annotation is int else "a number"  # str never fails

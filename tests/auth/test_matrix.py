@@ -44,6 +44,8 @@ class Rule:
 VERSION = {"system_prompt": "Be brief.", "model": OFFLINE_MODEL}
 MESSAGES = [{"role": "user", "content": "Hello?"}]
 LLM_ENGINE_BODY = {"prompt": "Hello?", "max_new_tokens": 10, "temperature": 0.2}
+# Port 9 (discard) of loopback, allowed in this app: nothing listens, nothing leaves.
+WEBHOOK = {"url": "http://127.0.0.1:9/hooks", "event_types": ["response.incomplete"]}
 
 RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/health"): Rule("public"),
@@ -87,6 +89,7 @@ RULES: dict[tuple[str, str], Rule] = {
     # a run by its uuid: clients (cancelling a finished run answers it unchanged)
     ("GET", "/v1/runs/{run_uuid}"): Rule("client"),
     ("POST", "/v1/runs/{run_uuid}/cancel"): Rule("client"),
+    ("GET", "/v1/runs/{run_uuid}/events"): Rule("client"),
     # the Responses and Conversations APIs: clients
     ("POST", "/v1/responses"): Rule("client", body=lambda: {"model": "assistant", "input": "Hi"}),
     ("GET", "/v1/responses/{response_id}"): Rule("client"),
@@ -161,6 +164,13 @@ RULES: dict[tuple[str, str], Rule] = {
     ("DELETE", "/v1/keys/{key_id}"): Rule("admin"),
     ("POST", "/v1/projects"): Rule("admin", 201, 201, body=lambda: {"name": _fresh("project")}),
     ("GET", "/v1/projects"): Rule("admin", foreign=200),
+    # webhooks: admin, in the caller's own project
+    ("POST", "/v1/webhooks"): Rule("admin", 201, 201, body=lambda: WEBHOOK),
+    ("GET", "/v1/webhooks"): Rule("admin", foreign=200),
+    ("GET", "/v1/webhooks/{webhook_id}"): Rule("admin"),
+    ("DELETE", "/v1/webhooks/{webhook_id}"): Rule("admin", 204),
+    ("GET", "/v1/webhooks/{webhook_id}/deliveries"): Rule("admin"),
+    ("POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): Rule("admin", 202),
 }
 
 CALLERS = (
@@ -218,7 +228,9 @@ async def _path(world: AuthWorld, template: str, session: str | None = None) -> 
     """The route's path, naming objects of project A: a run, response or item is made on
     ``session`` (by default A's session) for the routes that name one."""
     session = session or world.session_a
-    run = item = None
+    run = item = webhook = delivery = None
+    if "{webhook_id}" in template:
+        webhook, delivery = await _webhook(world, session, "{delivery_id}" in template)
     if "{run_uuid}" in template or "{response_id}" in template:
         ran = await world.client.post(
             f"/v1/sessions/{session}/run",
@@ -246,7 +258,28 @@ async def _path(world: AuthWorld, template: str, session: str | None = None) -> 
         response_id=f"resp_{run.hex}" if run else None,
         conversation_id=f"conv_{uuid.UUID(session).hex}",
         item_id=f"msg_{uuid.UUID(item).hex}" if item else None,
+        webhook_id=webhook,
+        delivery_id=delivery,
     )
+
+
+async def _webhook(world: AuthWorld, session: str, delivery: bool) -> tuple[str, str | None]:
+    """A webhook of project A and, with ``delivery``, one delivery of it (of a run)."""
+    admin = keyed(world.admin_a)
+    wanted = ["run.completed"] if delivery else WEBHOOK["event_types"]
+    made = await world.client.post(
+        "/v1/webhooks", json=WEBHOOK | {"event_types": wanted}, headers=admin
+    )
+    assert made.status_code == 201, made.text
+    webhook: str = made.json()["id"]
+    if not delivery:
+        return webhook, None
+    ran = await world.client.post(
+        f"/v1/sessions/{session}/run", json={"messages": MESSAGES}, headers=admin
+    )
+    assert ran.status_code == 200, ran.text
+    log = await world.client.get(f"/v1/webhooks/{webhook}/deliveries", headers=admin)
+    return webhook, log.json()["data"][0]["id"]
 
 
 def _api_routes(routes: list[Any]) -> list[tuple[str, APIRoute]]:

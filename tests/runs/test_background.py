@@ -1,7 +1,7 @@
 """Background runs: answered at once (202), finished on the server, read by their uuid and
 cancelled; the same lease and one-run-per-session rules as a foreground run. A server
-killed mid-run (SIGKILL) leaves nothing running: the run is ``interrupted`` by the next
-start."""
+killed mid-run (SIGKILL) leaves nothing running: the run is ``interrupted`` within a lease
+(and a half sweep) by any server that is up."""
 
 from __future__ import annotations
 
@@ -102,10 +102,6 @@ async def test_any_run_is_read_by_its_uuid(client: httpx.AsyncClient) -> None:
     assert state.json()["response"]["detail"] == ran.json()["detail"]
     missing = await client.get("/v1/runs/00000000-0000-4000-8000-000000000000")
     expect_error(missing, 404, "run_not_found", "run_uuid")
-    refused = await client.post(
-        f"/v1/sessions/{session}/run", json={"background": True, "stream": True}
-    )
-    expect_error(refused, 422, "validation_error", "background")
 
 
 def test_a_killed_server_leaves_its_background_run_interrupted(
@@ -139,9 +135,15 @@ def test_a_killed_server_leaves_its_background_run_interrupted(
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
         killed_at = time.monotonic()
-    time.sleep(max(0.0, killed_at + 2.5 - time.monotonic()))  # one lease, and a little
+    # Another server, up while the dead run's lease still holds: its sweep (every half
+    # lease) finds the lease lapsed, with nobody asking for the session.
     with serve_process(tmp_path / "second", database_url, lease) as (base_url, _):
-        state = httpx.get(f"{base_url}/v1/runs/{run.json()['uuid']}").json()
+        while True:
+            state = httpx.get(f"{base_url}/v1/runs/{run.json()['uuid']}").json()
+            if state["status"] != "running":
+                break
+            assert time.monotonic() < killed_at + 2 + 1 + 1, "not interrupted within a lease"
+            time.sleep(0.1)
         assert (state["status"], state["error_type"]) == ("failed", "interrupted")
         free = httpx.post(f"{base_url}/v1/sessions/{session['uuid']}/run", json={})
         assert free.status_code == 200  # the session is usable again

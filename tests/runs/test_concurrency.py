@@ -162,7 +162,7 @@ async def test_a_stream_holds_the_session_until_it_ends(
             assert stream.status_code == 200
             chunks = stream.aiter_text()
             first = await anext(chunks)
-            assert first.startswith("data: ")
+            assert first.startswith("id: ") and "\ndata: " in first
             busy = await client.post(url, json={})
             expect_error(busy, 409, "session_busy", None)
             body = first + "".join([chunk async for chunk in chunks])

@@ -12,7 +12,6 @@ PostgreSQL's ``default_transaction_read_only`` refuses writes as a standby does 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from tests.factories import (
     make_chat_model,
     make_remote_session,
     make_session,
+    sse_events,
     stored_messages,
 )
 from tests.support.databases import sqlite_url
@@ -200,9 +200,7 @@ async def test_a_stream_whose_reply_cannot_be_stored_ends_with_the_error_event(
     session = await make_remote_session(client, llm_server.base_url, QUESTION)
     answer = await run_meeting_fault(sqlite_app, client, llm_server, session, "full", stream=True)
     assert answer.status_code == 200
-    events = [line.removeprefix("data: ") for line in answer.text.split("\n\n") if line]
-    assert events[-1] == "[DONE]"
-    last = json.loads(events[-2])
+    last = sse_events(answer.text)[-1]
     assert last["done"] is True and last["error"] is True
     assert last["error_type"] == "storage_unavailable"
     assert "database or disk is full" in last["error_log"]

@@ -64,6 +64,7 @@ def auth_settings(database_url: str, **overrides: object) -> Settings:
         "llm_timeout_seconds": 5,
         "auth": "required",
         "rate_limit_per_minute": 0,
+        "webhook_allowed_hosts": ["127.0.0.1"],  # webhooks to a closed local port only
     }
     return Settings.model_validate(fields | overrides)
 

@@ -12,7 +12,10 @@ from chatmodel_service.models.tables import (
     ChatSession,
     Project,
     ReleaseVersion,
+    RunEventBatch,
     SessionMessage,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 
 __all__ = [
@@ -29,5 +32,8 @@ __all__ = [
     "ChatSession",
     "Project",
     "ReleaseVersion",
+    "RunEventBatch",
     "SessionMessage",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

@@ -116,6 +116,13 @@ class ChatSession(CreatedAt, Base):
         Index("ix_chat_session_project_id_created_at", "project_id", "created_at"),
         Index("ix_chat_session_chat_model_id_created_at", "chat_model_id", "created_at"),
         Index(None, "version_id"),
+        # Held sessions only: each server looks for lapsed leases (runs whose server died).
+        Index(
+            "ix_chat_session_held",
+            "lease_expires_at",
+            postgresql_where=text("lease_run_id IS NOT NULL"),
+            sqlite_where=text("lease_run_id IS NOT NULL"),
+        ),
         # The uuid clients know a session by is unique per project: another project's
         # sessions are as if they did not exist, their uuids included.
         UniqueConstraint("project_id", "uuid"),
@@ -187,6 +194,30 @@ class ChatRun(UUIDPrimaryKey, CreatedAt, Base):
     # A Responses API delete: the response is gone from that API (its record stays, for
     # the figures, and its messages stay in their session).
     deleted_at: Mapped[datetime | None] = mapped_column()
+    # A streamed or background run keeps its events (``run_event_batch``) for resuming:
+    # how they are framed, ``native``, ``chat``, ``text`` or ``responses``; null when the
+    # run keeps none (only its record and result then).
+    stream_format: Mapped[str | None] = mapped_column(String(16))
+
+
+class RunEventBatch(CreatedAt, Base):
+    """Some of a run's server-sent events, in order, written together (the run's process
+    writes what its streams produced every ~100 ms, all runs in one transaction), so a
+    stream can be resumed from any process. Deleted some time after the run ended
+    (``run_events_retention_seconds``)."""
+
+    __tablename__ = "run_event_batch"
+    __table_args__ = (Index(None, "created_at"),)
+
+    run_id: Mapped[UUID] = mapped_column(
+        ForeignKey("chat_run.id", ondelete="CASCADE"), primary_key=True
+    )
+    first_seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_seq: Mapped[int] = mapped_column(Integer)
+    # The events as sent, each its SSE frame with its id line.
+    frames: Mapped[list[str]] = mapped_column(JSON)
+    # The run's last events: nothing follows.
+    final: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class SessionMessage(CreatedAt, Base):
@@ -268,3 +299,50 @@ class ApiKey(UUIDPrimaryKey, CreatedAt, Base):
     hash: Mapped[str] = mapped_column(String(64))
     last_used_at: Mapped[datetime | None] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class WebhookEndpoint(UUIDPrimaryKey, CreatedAt, Base):
+    """A URL of a project that is told when its runs finish (``webhooks``), and which
+    events it wants. ``secret`` is the endpoint's signing secret, ``whsec_<base64>``:
+    stored as it is, since the server needs it to sign every delivery (HMAC), as every
+    Standard Webhooks sender keeps its receivers' shared secrets; it is shown once, when
+    the endpoint is made, and never again."""
+
+    __tablename__ = "webhook_endpoint"
+    # The run's finishing transaction looks up its project's endpoints (most have none).
+    __table_args__ = (Index(None, "project_id"),)
+
+    project_id: Mapped[UUID] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(2000))
+    description: Mapped[str] = mapped_column(String(500), default="")
+    event_types: Mapped[list[str]] = mapped_column(JSON)
+    secret: Mapped[str] = mapped_column(String(100))
+
+
+class WebhookDelivery(UUIDPrimaryKey, CreatedAt, Base):
+    """One event for one endpoint (the outbox): inserted in the transaction that finished
+    the run, sent and retried by a server's delivery worker (``webhooks.delivery``), which
+    claims it for ``claimed_until`` (``claim_token`` names the claim) while it sends."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+        # The workers' poll for due deliveries, and an endpoint's log, newest first.
+        Index(None, "status", "next_attempt_at"),
+        Index(None, "endpoint_id", "created_at"),
+    )
+
+    endpoint_id: Mapped[UUID] = mapped_column(ForeignKey("webhook_endpoint.id", ondelete="CASCADE"))
+    event_type: Mapped[str] = mapped_column(String(32))
+    # The run it tells of (no foreign key: the log outlives a deleted session's runs).
+    run_id: Mapped[UUID] = mapped_column()
+    # The event as sent, every attempt the same: {"type", "timestamp", "data"}.
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column()  # null once delivered/failed
+    claimed_until: Mapped[datetime | None] = mapped_column()
+    claim_token: Mapped[UUID | None] = mapped_column()
+    delivered_at: Mapped[datetime | None] = mapped_column()

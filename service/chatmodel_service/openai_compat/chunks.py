@@ -37,7 +37,14 @@ from chatmodel_service.openai_compat.schemas import (
     Usage,
 )
 from chatmodel_service.openai_compat.service import PreparedCompletion, record_sessionless
-from chatmodel_service.runs import FinishedRun, Recorded, relay_and_record, relay_session_run
+from chatmodel_service.runs import (
+    EventFormat,
+    FinishedRun,
+    Recorded,
+    get_run,
+    relay_and_record,
+    relay_session_run,
+)
 
 SSE_TERMINATOR = "data: [DONE]\n\n"
 
@@ -55,17 +62,26 @@ Event = StreamDelta | Finished
 
 
 async def _relay(
-    database: Database, gateway: LLMGateway, prepared: PreparedCompletion
+    database: Database,
+    gateway: LLMGateway,
+    prepared: PreparedCompletion,
+    cut_short: Callable[[int], LLMFailure] | None,
 ) -> AsyncGenerator[Event]:
     """The model's deltas, then the call as recorded. A session's call streams as a
-    native streamed run does (``runs.relay_session_run``: its lease renewed)."""
+    native streamed run does (``runs.relay_session_run``: its lease renewed); with
+    ``cut_short`` (its stream goes on in a task of its own, ``BackgroundRuns``), a lost
+    lease cancels it and a stream cut short is recorded so."""
 
     async def store(outcome: LLMOutcome) -> None:
         await record_sessionless(database, prepared, outcome, stream=True)
 
     session_run = prepared.recorded_session_run()
     events: AsyncGenerator[StreamDelta | Recorded[FinishedRun] | Recorded[None]]
-    if session_run is not None:
+    if session_run is not None and cut_short is not None:
+        events = relay_session_run(
+            database, gateway, session_run, cancel_on_lost_lease=True, cut_short=cut_short
+        )
+    elif session_run is not None:
         events = relay_session_run(database, gateway, session_run)
     else:
         events = relay_and_record(gateway, prepared.call, store)
@@ -92,11 +108,15 @@ class OpenedStream:
 
 
 async def open_stream(
-    database: Database, gateway: LLMGateway, prepared: PreparedCompletion
+    database: Database,
+    gateway: LLMGateway,
+    prepared: PreparedCompletion,
+    cut_short: Callable[[int], LLMFailure] | None = None,
 ) -> OpenedStream:
     """Start the call and wait for its first event; a call that failed before producing
-    anything raises its OpenAI error (its run is recorded by then)."""
-    events = _relay(database, gateway, prepared)
+    anything raises its OpenAI error (its run is recorded by then). ``cut_short``: see
+    ``_relay``."""
+    events = _relay(database, gateway, prepared, cut_short)
     first = await anext(events)
     if isinstance(first, Finished) and isinstance(first.outcome, LLMFailure):
         await events.aclose()
@@ -221,3 +241,24 @@ async def _completion_sse(
                 if include_usage:
                     yield chunk([], usage=usage_of(result))
     yield SSE_TERMINATOR
+
+
+async def openai_end(
+    database: Database, project_id: uuid.UUID, run_id: uuid.UUID, _: int
+) -> str | None:
+    """A chat or text completion stream's end, as stored: its error when the call failed;
+    nothing else (its reply is in its session), before ``[DONE]``."""
+    async with database.transaction(write=False) as db:
+        response = (await get_run(db, project_id, run_id)).response
+    if response is None or not response.error:
+        return None
+    failure = LLMFailure(
+        model=response.detail.model if response.detail else "",
+        error_type=response.error_type or "failed",
+        error_log=response.error_log or "",
+        latency_ms=response.latency_ms or 0,
+    )
+    return _data(upstream_error(failure, passthrough=False).body)
+
+
+OPENAI_EVENTS = EventFormat("openai", SSE_TERMINATOR, openai_end)

@@ -12,11 +12,12 @@ from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Path
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from chatmodel_service.db import Database
 from chatmodel_service.deps import (
+    BackgroundRunsDep,
     CallerDep,
     DatabaseDep,
     DbSession,
@@ -28,7 +29,13 @@ from chatmodel_service.limits import check_functions, check_messages
 from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.llm.types import LLMResult
 from chatmodel_service.openai_compat import model_cards, responses, service
-from chatmodel_service.openai_compat.chunks import OpenedStream, chat_sse, open_stream, text_sse
+from chatmodel_service.openai_compat.chunks import (
+    SSE_TERMINATOR,
+    OpenedStream,
+    chat_sse,
+    open_stream,
+    text_sse,
+)
 from chatmodel_service.openai_compat.errors import OpenAIBodyLimit, OpenAIRoute
 from chatmodel_service.openai_compat.schemas import (
     CallDetail,
@@ -45,7 +52,8 @@ from chatmodel_service.openai_compat.schemas import (
     TextCompletionChunk,
 )
 from chatmodel_service.openai_compat.service import PreparedCompletion
-from chatmodel_service.responses import schema_response
+from chatmodel_service.responses import EventStream, schema_response
+from chatmodel_service.runs import BackgroundRuns, logged
 
 router = APIRouter(prefix="/v1", tags=["openai compatible"], route_class=OpenAIRoute)
 
@@ -56,7 +64,6 @@ SessionHeader = Annotated[
         description="Continue (or start) this session: the request repeats its history.",
     ),
 ]
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 # "4XX" replaces the app-wide declaration of the service's own error body: every client
 # error of these routes (a 405 or 422 included) answers in OpenAI's shape.
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -93,21 +100,25 @@ async def _answer(
     prepared: PreparedCompletion,
     body: SamplingFields,
     key_name: str | None,
+    background_runs: BackgroundRuns,
     completion: Callable[[PreparedCompletion, LLMResult, CallDetail], BaseModel],
     sse: Callable[[PreparedCompletion, OpenedStream, bool], AsyncIterator[str]],
 ) -> Response:
     """Call the model for a prepared call (recorded with the caller's ``key_name``) and
     answer: with ``stream: true`` as ``sse`` events, else as one ``completion``. A call
-    on a session names it in ``X-Session-Id``."""
+    on a session names it in ``X-Session-Id``, and its stream is kept for resuming
+    (``GET /v1/runs/{uuid}/events``, the run named in ``X-Run-Id``)."""
     prepared = replace(prepared, key_name=key_name)
     headers = _headers(prepared)
     if body.stream:
         opened = await open_stream(database, gateway, prepared)
-        return StreamingResponse(
-            sse(prepared, opened, body.include_usage),
-            media_type="text/event-stream",
-            headers=SSE_HEADERS | headers,
-        )
+        frames = sse(prepared, opened, body.include_usage)
+        session_run = prepared.recorded_session_run()
+        if session_run is not None:
+            events = background_runs.events.open(session_run.run_id)
+            frames = logged(frames, events, SSE_TERMINATOR)
+            headers = headers | {"X-Run-Id": str(session_run.run_id)}
+        return EventStream(frames, headers)
     result, detail = await service.complete(database, gateway, prepared)
     return schema_response(completion(prepared, result, detail), headers)
 
@@ -124,6 +135,7 @@ async def chat_completions(
     settings: SettingsDep,
     project: ProjectId,
     caller: CallerDep,
+    background_runs: BackgroundRunsDep,
     session: SessionHeader = None,
 ) -> Response:
     check_messages(settings, [_text(m.content) for m in body.messages], "messages")
@@ -131,7 +143,14 @@ async def chat_completions(
     check_functions(settings, body.tools, "tools")
     prepared = await service.prepare_chat(database, gateway, settings, project, body, session)
     return await _answer(
-        database, gateway, prepared, body, caller.key_name, responses.chat_completion, chat_sse
+        database,
+        gateway,
+        prepared,
+        body,
+        caller.key_name,
+        background_runs,
+        responses.chat_completion,
+        chat_sse,
     )
 
 
@@ -145,12 +164,20 @@ async def completions(
     settings: SettingsDep,
     project: ProjectId,
     caller: CallerDep,
+    background_runs: BackgroundRunsDep,
     session: SessionHeader = None,
 ) -> Response:
     # Never on a session: prepare_text refuses X-Session-Id (so _answer sends no such header).
     prepared = await service.prepare_text(database, gateway, settings, project, body, session)
     return await _answer(
-        database, gateway, prepared, body, caller.key_name, responses.text_completion, text_sse
+        database,
+        gateway,
+        prepared,
+        body,
+        caller.key_name,
+        background_runs,
+        responses.text_completion,
+        text_sse,
     )
 
 

@@ -151,8 +151,14 @@ async def _open_session(
     loaded = await require_session_locked(repo, project_id, session_uuid)
     stored = await repo.all_messages(loaded.session.id)
     added = new_messages(session_uuid, stored, request)
+    stream = bool(getattr(body, "stream", False))
     run_id = await claim_session(
-        db, settings, loaded, stream=bool(getattr(body, "stream", False)), key_name=None
+        db,
+        settings,
+        loaded,
+        stream=stream,
+        key_name=None,
+        stream_format="openai" if stream else None,
     )
     model = loaded.version.model
     if added:

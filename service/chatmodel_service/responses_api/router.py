@@ -5,11 +5,12 @@ factory, not a request transaction: none is held while the model answers."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from chatmodel_service.deps import (
     BackgroundRunsDep,
@@ -24,7 +25,7 @@ from chatmodel_service.openai_compat import service as completions
 from chatmodel_service.openai_compat.chunks import open_stream
 from chatmodel_service.openai_compat.errors import OpenAIRoute
 from chatmodel_service.openai_compat.schemas import ErrorBody
-from chatmodel_service.responses import schema_response
+from chatmodel_service.responses import EventStream, schema_response
 from chatmodel_service.responses_api import conversations, service
 from chatmodel_service.responses_api.schemas import (
     ConversationCreate,
@@ -38,14 +39,14 @@ from chatmodel_service.responses_api.schemas import (
     ResponseDeleted,
     ResponseObject,
 )
-from chatmodel_service.responses_api.stream import response_events
+from chatmodel_service.responses_api.stream import background_events, response_events
+from chatmodel_service.runs import logged
 
 router = APIRouter(prefix="/v1", tags=["responses"], route_class=OpenAIRoute)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody} for status in (400, 401, 404, 409, 413, 429, 502, 504, "4XX")
 }
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 Id = Annotated[str, Path(max_length=200)]
 Limit = Annotated[int, Query(ge=1, le=100)]
 Order = Literal["asc", "desc"]
@@ -79,22 +80,51 @@ async def create_response(
     )
     run = prepared.completion.recorded_session_run()
     if body.background and run is not None:  # stored: checked by prepare_response
-        background_runs.start(database, gateway, replace(run, keep_result=True))
-        return schema_response(service.started_response(prepared))
+        run = replace(run, keep_result=True)
+        if not body.stream:
+            background_runs.start(database, gateway, run)
+            return schema_response(service.started_response(prepared))
+        produced = background_events(
+            database, gateway, prepared, project, background_runs.cut_short
+        )
+        events = background_runs.start_frames(run, produced, "responses")
+        # The stream goes on without its reader: resume it with starting_after.
+        return EventStream(background_runs.events.follow_live(events))
     if body.stream:
         opened = await open_stream(database, gateway, prepared.completion)
-        return StreamingResponse(
-            response_events(prepared, opened), media_type="text/event-stream", headers=SSE_HEADERS
-        )
+        frames: AsyncIterator[str] = response_events(prepared, opened)
+        if run is not None:
+            frames = logged(frames, background_runs.events.open(run.run_id), "")
+        return EventStream(frames)
     result, _ = await completions.complete(database, gateway, prepared.completion)
     return schema_response(service.completed_response(prepared, result))
 
 
-@router.get("/responses/{response_id}", responses=ERRORS)
+@router.get(
+    "/responses/{response_id}",
+    response_model=None,
+    responses={
+        200: {
+            "model": ResponseObject,
+            "description": "The Response; with `stream=true` its stream events after "
+            "`starting_after` (all without it), live while it runs, to its end.",
+        },
+        **ERRORS,
+    },
+)
 async def get_response(
-    response_id: Id, database: DatabaseDep, project: ProjectId
-) -> ResponseObject:
-    return await service.get_response(database, project, response_id)
+    response_id: Id,
+    database: DatabaseDep,
+    project: ProjectId,
+    background_runs: BackgroundRunsDep,
+    stream: bool = False,
+    starting_after: Annotated[int | None, Query(ge=-1, le=10**9)] = None,
+) -> Response:
+    if not stream:
+        return schema_response(await service.get_response(database, project, response_id))
+    run_id = await service.streamed_run(database, project, response_id)
+    after = -1 if starting_after is None else starting_after
+    return EventStream(background_runs.events.follow(run_id, project, after, "responses"))
 
 
 @router.post("/responses/{response_id}/cancel", responses=ERRORS)

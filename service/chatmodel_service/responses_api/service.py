@@ -113,11 +113,6 @@ def _check(body: ResponseCreate) -> None:
         )
     if body.background and not body.store:
         raise InvalidInput("A background response is stored; leave store out.", field="store")
-    if body.background and body.stream:
-        raise InvalidInput(
-            "A background response is not streamed here (yet); poll GET /v1/responses/{id}.",
-            field="stream",
-        )
     if body.conversation is not None and not body.store:
         raise InvalidInput(
             "A response in a conversation is stored with it; leave store out.", field="store"
@@ -199,6 +194,7 @@ async def prepare_response(
             stream=body.stream,
             key_name=key_name,
             responses_request=echo.model_dump(mode="json"),
+            stream_format="responses" if body.stream or body.background else None,
         )
         call = version_call(
             loaded.version, session.variables, _instructions(body), options, settings
@@ -439,6 +435,12 @@ async def _require_stored(
 
 async def get_response(database: Database, project_id: uuid.UUID, response: str) -> ResponseObject:
     return await _show(database, await _require_stored(database, project_id, response))
+
+
+async def streamed_run(database: Database, project_id: uuid.UUID, response: str) -> uuid.UUID:
+    """The run of a stored response, whose events ``GET /v1/responses/{id}?stream=true``
+    follows."""
+    return (await _require_stored(database, project_id, response)).run.id
 
 
 async def cancel_response(

@@ -21,20 +21,26 @@ streamed is an ordinary error answer (``chunks.open_stream``).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
+from chatmodel_service.db import Database
+from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.llm.types import LLMFailure, LLMResult, StreamDelta
-from chatmodel_service.openai_compat.chunks import OpenedStream
-from chatmodel_service.responses_api.ids import ItemId
+from chatmodel_service.openai_compat.chunks import OpenedStream, open_stream
+from chatmodel_service.openai_compat.errors import OpenAIError
+from chatmodel_service.responses_api.ids import ItemId, response_id
 from chatmodel_service.responses_api.schemas import ResponseError, ResponseObject
 from chatmodel_service.responses_api.service import (
     PreparedResponse,
     completed_response,
+    get_response,
     response_object,
 )
+from chatmodel_service.runs import EventFormat
 
 
 @dataclass
@@ -191,7 +197,7 @@ def _empty(item: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-async def response_events(prepared: PreparedResponse, stream: OpenedStream) -> AsyncIterator[str]:
+async def response_events(prepared: PreparedResponse, stream: OpenedStream) -> AsyncGenerator[str]:
     """The stream's events; closing it closes the run's stream (which records the run)."""
     events = _Events(prepared)
     yield events.snapshot("response.created")
@@ -206,3 +212,44 @@ async def response_events(prepared: PreparedResponse, stream: OpenedStream) -> A
             else:
                 for frame in events.finish(event.outcome):
                     yield frame
+
+
+async def background_events(
+    database: Database,
+    gateway: LLMGateway,
+    prepared: PreparedResponse,
+    project_id: uuid.UUID,
+    cut_short: Callable[[int], LLMFailure],
+) -> AsyncGenerator[str]:
+    """A background response's stream, run in a task of its own (``BackgroundRuns``): the
+    model call starts inside it, so a lost lease (a cancel from another process) stops
+    it; a call that fails before its first piece ends the stream with its stored end
+    (``response.failed``)."""
+    try:
+        opened = await open_stream(database, gateway, prepared.completion, cut_short)
+    except OpenAIError:  # recorded by then
+        events = _Events(prepared)
+        yield events.snapshot("response.created")
+        run_id = prepared.completion.call_id
+        yield await responses_end(database, project_id, run_id, events.sequence)
+        return
+    async with aclosing(response_events(prepared, opened)) as frames:
+        async for frame in frames:
+            yield frame
+
+
+async def responses_end(
+    database: Database, project_id: uuid.UUID, run_id: uuid.UUID, seq: int
+) -> str:
+    """A response stream's end as stored: ``response.completed`` (or ``.incomplete``, or
+    ``.failed``, a cancelled response's too: the stream has no other end for it), with
+    the response as ``GET /v1/responses/{id}`` shows it."""
+    shown = await get_response(database, project_id, response_id(run_id))
+    kind = {"completed": "response.completed", "incomplete": "response.incomplete"}.get(
+        shown.status, "response.failed"
+    )
+    data = {"type": kind, "sequence_number": seq, "response": shown.model_dump(mode="json")}
+    return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+RESPONSES_EVENTS = EventFormat("responses", "", responses_end)

@@ -18,11 +18,15 @@ engine's own. Its routes are mounted from ``runs.router``.
   ``record_client_run`` stores its run record and reply on the session;
 * ``recover_lapsed_runs``: frees the sessions of runs whose server died;
 * a claimed run can go on in the background (``BackgroundRuns``, the app's one registry)
-  and be stopped from any process (``cancel_run``).
+  and be stopped from any process (``cancel_run``), and read (``get_run``);
+* a run's events are kept for resuming (``BackgroundRuns.events``; ``logged`` keeps a
+  request's own stream), framed by each API's ``EventFormat``; ``resume_after`` reads
+  where a reader resumes from.
 """
 
-from chatmodel_service.runs.background import BackgroundRuns, cancel_run
+from chatmodel_service.runs.background import BackgroundRuns, cancel_run, get_run
 from chatmodel_service.runs.call import version_call
+from chatmodel_service.runs.events import EventFormat, logged, resume_after
 from chatmodel_service.runs.lease import claim_session, recover_lapsed_runs, require_session_locked
 from chatmodel_service.runs.prompt_fit import (
     ContextFigures,
@@ -39,6 +43,7 @@ from chatmodel_service.runs.stream_run import Recorded, relay_and_record, relay_
 __all__ = [
     "BackgroundRuns",
     "ContextFigures",
+    "EventFormat",
     "FinishedRun",
     "FittedCall",
     "PreparedRun",
@@ -51,11 +56,14 @@ __all__ = [
     "finish_run",
     "fit_conversation",
     "fit_session_call",
+    "get_run",
+    "logged",
     "record_client_run",
     "record_sessionless_run",
     "recover_lapsed_runs",
     "relay_and_record",
     "relay_session_run",
     "require_session_locked",
+    "resume_after",
     "version_call",
 ]

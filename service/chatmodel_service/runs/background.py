@@ -26,23 +26,42 @@ import asyncio
 import logging
 import time
 import uuid
-from contextlib import suppress
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from contextlib import aclosing, suppress
+from datetime import timedelta
 
+import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chatmodel_service.config import Settings
 from chatmodel_service.db import Database
 from chatmodel_service.errors import NotFound
 from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.llm.types import Attempt, LLMFailure, LLMOutcome, LLMResult
 from chatmodel_service.models import ChatRun, SessionMessage
+from chatmodel_service.models.base import utcnow
 from chatmodel_service.observability.metrics import record_run
-from chatmodel_service.runs.lease import released
-from chatmodel_service.runs.outcomes import outcome_response, outcome_values, response_detail
+from chatmodel_service.runs.events import EventFormat, EventLog, RunEvents
+from chatmodel_service.runs.lease import recover_lapsed_runs, released
+from chatmodel_service.runs.outcomes import (
+    interrupted,
+    outcome_response,
+    outcome_values,
+    response_detail,
+)
 from chatmodel_service.runs.records import run_out
-from chatmodel_service.runs.repository import RunRepository, StoredRun
-from chatmodel_service.runs.schemas import LLMResponse, RunState
+from chatmodel_service.runs.repository import RunEventRepository, RunRepository, StoredRun
+from chatmodel_service.runs.schemas import LLMResponse, LLMStreamResponse, RunState
 from chatmodel_service.runs.service import PreparedRun, complete_run
+from chatmodel_service.runs.stream_run import (
+    SSE_TERMINATOR,
+    client_disconnected,
+    last_event,
+    sse_frame,
+    stream_run,
+)
 from chatmodel_service.sessions.repository import SessionRepository
+from chatmodel_service.webhooks.outbox import queue_run_webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -52,24 +71,126 @@ class RunNotFound(NotFound):
 
 
 class BackgroundRuns:
-    """The background runs of this process, by run uuid."""
+    """The runs of this process that go on without a request waiting for them (background
+    runs, and the model calls of native streams, which a reader relays), by run uuid; and
+    the event log of this process's runs (``events.py``)."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, database: Database, settings: Settings, formats: Iterable[EventFormat] = ()
+    ) -> None:
+        self._database = database
+        self._settings = settings
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._stopping = False
+        self._sweeper: asyncio.Task[None] | None = None
+        self.events = EventLog(database, [NATIVE_EVENTS, *formats])
+
+    def begin(self) -> None:
+        """Start writing events, and sweeping for lapsed leases and old events."""
+        self.events.begin()
+        self._sweeper = asyncio.create_task(self._sweep_forever())
+
+    def _track(self, run_id: uuid.UUID, task: asyncio.Task[None]) -> None:
+        self._tasks[run_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(run_id, None))
 
     def start(self, database: Database, gateway: LLMGateway, prepared: PreparedRun) -> None:
-        task = asyncio.create_task(self._run(database, gateway, prepared))
-        self._tasks[prepared.run_id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(prepared.run_id, None))
+        """Run a claimed run's (unstreamed) model call in the background; its one event
+        is its end."""
+        events = self.events.open(prepared.run_id)
+        self._track(
+            prepared.run_id, asyncio.create_task(self._run(database, gateway, prepared, events))
+        )
 
-    @staticmethod
-    async def _run(database: Database, gateway: LLMGateway, prepared: PreparedRun) -> None:
+    async def _run(
+        self, database: Database, gateway: LLMGateway, prepared: PreparedRun, events: RunEvents
+    ) -> None:
+        sent_end = False
         try:
-            await complete_run(database, gateway, prepared, cancel_on_lost_lease=True)
+            finished = await complete_run(database, gateway, prepared, cancel_on_lost_lease=True)
+            events.add(sse_frame(last_event(finished.response)))
+            sent_end = True
         except asyncio.CancelledError:  # cancelled, or the server stops: recorded by then
             pass
         except Exception:  # the outcome could not be stored: the lease lapses, as on a crash
             logger.exception("background run %s could not be finished", prepared.run_id)
+        finally:
+            await self._end(events, prepared, sent_end)
+
+    def start_stream(
+        self, database: Database, gateway: LLMGateway, prepared: PreparedRun
+    ) -> RunEvents:
+        """Stream a claimed run's model call into its (native) events, which readers
+        relay."""
+        relayed = stream_run(
+            database, gateway, prepared, cancel_on_lost_lease=True, cut_short=self.cut_short
+        )
+        return self.start_frames(prepared, _native_frames(relayed), "native")
+
+    def start_frames(
+        self, prepared: PreparedRun, frames: AsyncGenerator[str], format_name: str
+    ) -> RunEvents:
+        """Send a claimed run's ``frames`` (its whole stream, ending with its end) into
+        its events, in a task of this process: ``frames`` runs its model call, with
+        ``cancel_on_lost_lease`` and ``cut_short``, in that task."""
+        events = self.events.open(prepared.run_id)
+        task = asyncio.create_task(self._send(prepared, frames, events, format_name))
+        self._track(prepared.run_id, task)
+        return events
+
+    async def _send(
+        self,
+        prepared: PreparedRun,
+        frames: AsyncGenerator[str],
+        events: RunEvents,
+        format_name: str,
+    ) -> None:
+        sent_end = False
+        try:
+            async with aclosing(frames) as each:
+                async for frame in each:
+                    events.add(frame)
+            sent_end = True
+        except asyncio.CancelledError:  # recorded by the relay; its end is read back below
+            pass
+        except Exception:
+            logger.exception("streamed run %s could not be finished", prepared.run_id)
+        finally:
+            await self._end(events, prepared, sent_end, format_name)
+
+    def cut_short(self, latency_ms: int) -> LLMFailure:
+        """What a stream of this process cut short is recorded as: the client went away,
+        or (stopping) the server shut down."""
+        if self._stopping:
+            return interrupted(
+                "", latency_ms, "The server shut down during the run; nothing was stored for it."
+            )
+        return client_disconnected(latency_ms)
+
+    async def _end(
+        self, events: RunEvents, prepared: PreparedRun, sent_end: bool, format_name: str = "native"
+    ) -> None:
+        """Close the run's events; one that has not sent its end sends it, as stored."""
+        if not sent_end:
+            end = self.events.formats[format_name].end
+            project = prepared.loaded.session.project_id
+            with anyio.CancelScope(shield=True), suppress(Exception):
+                frame = await end(self._database, project, prepared.run_id, len(events.frames))
+                if frame is not None:
+                    events.add(frame)
+        events.end()
+
+    async def relay(self, events: RunEvents, on_disconnect: str) -> AsyncIterator[str]:
+        """A streamed run's frames for the request that started it, then ``[DONE]``. A
+        client that goes away first cancels the run unless ``on_disconnect`` is
+        ``continue``."""
+        try:
+            async for chunk in self.events.follow_live(events):
+                yield chunk
+        finally:
+            if not events.ended and on_disconnect == "cancel":
+                self.cancel(events.run_id)
+        yield SSE_TERMINATOR
 
     def running(self) -> list[uuid.UUID]:
         """The runs this process is running in the background now."""
@@ -80,14 +201,67 @@ class BackgroundRuns:
         if task is not None:
             task.cancel()
 
+    async def _sweep_forever(self) -> None:
+        """Free the sessions of runs whose server died (within one lease of it), and
+        delete events past their retention."""
+        every = min(self._settings.run_lease_seconds / 2, 30.0)
+        pruned_at = 0.0
+        while True:
+            await asyncio.sleep(every)
+            try:
+                recovered = await recover_lapsed_runs(self._database)
+                if recovered:
+                    logger.warning("marked %d run(s) interrupted: their server stopped", recovered)
+                if time.monotonic() - pruned_at > PRUNE_EVERY:
+                    pruned_at = time.monotonic()
+                    await self._prune()
+            except Exception:  # the database is unreachable: next time
+                logger.warning("could not sweep lapsed runs", exc_info=True)
+
+    async def _prune(self) -> None:
+        now = utcnow()
+        keep = timedelta(seconds=self._settings.run_events_retention_seconds)
+        async with self._database.transaction() as db:
+            await RunEventRepository(db).prune(now - keep, now - keep - ABANDONED_AFTER)
+
     async def stop(self) -> None:
-        """Cancel every background run (each is recorded ``interrupted``) and wait."""
+        """Cancel every run of this process (each is recorded ``interrupted``), wait, and
+        write their events."""
+        self._stopping = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         for task in tasks:
             with suppress(asyncio.CancelledError):
                 await task
+        await self.events.stop()
+
+
+async def _native_frames(pieces: AsyncGenerator[LLMStreamResponse]) -> AsyncGenerator[str]:
+    async with aclosing(pieces):
+        async for piece in pieces:
+            yield sse_frame(piece)
+
+
+async def _native_end(database: Database, project_id: uuid.UUID, run_id: uuid.UUID, _: int) -> str:
+    """A native stream's last event, from the run as stored."""
+    async with database.transaction(write=False) as db:
+        response = run_state(await _require(db, project_id, run_id)).response
+    if response is None:  # still running (its server died): how it stands
+        response = LLMResponse(
+            error=True,
+            error_type="interrupted",
+            error_log="The run's server stopped before it finished.",
+        )
+    return sse_frame(last_event(response))
+
+
+NATIVE_EVENTS = EventFormat("native", SSE_TERMINATOR, _native_end)
+PRUNE_EVERY = 60.0  # seconds between deletions of old events
+# Events of a run whose end was never written are deleted this long after retention.
+ABANDONED_AFTER = timedelta(days=1)
 
 
 def _stored_outcome(run: ChatRun, reply: SessionMessage | None) -> LLMOutcome:
@@ -143,6 +317,13 @@ async def _require(db: AsyncSession, project_id: uuid.UUID, run_uuid: uuid.UUID)
     return stored
 
 
+async def run_stream_format(
+    db: AsyncSession, project_id: uuid.UUID, run_uuid: uuid.UUID
+) -> str | None:
+    """How the project's run frames its events (null: it keeps none); not found raises."""
+    return (await _require(db, project_id, run_uuid)).run.stream_format
+
+
 async def get_run(db: AsyncSession, project_id: uuid.UUID, run_uuid: uuid.UUID) -> RunState:
     return run_state(await _require(db, project_id, run_uuid))
 
@@ -168,6 +349,7 @@ async def cancel_run(
             values = outcome_values(cancelled) | {"status": "cancelled"}
             if await RunRepository(db).finish(stored.run.id, values):
                 await SessionRepository(db).release_lease(session.id, stored.run.id)
+                await queue_run_webhooks(db, stored.run.id)
             else:
                 cancelled = None  # it finished meanwhile
         stored = await _require(db, project_id, run_uuid)

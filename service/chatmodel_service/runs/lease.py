@@ -31,6 +31,7 @@ from chatmodel_service.runs.outcomes import interrupted, outcome_values
 from chatmodel_service.runs.repository import RunRepository
 from chatmodel_service.sessions.repository import LoadedSession, SessionRepository
 from chatmodel_service.sessions.service import require_session
+from chatmodel_service.webhooks.outbox import queue_run_webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,8 @@ async def give_up(db: AsyncSession, run_id: uuid.UUID) -> None:
     """Mark a run whose lease lapsed as failed (``interrupted``), if it is still running."""
     values = outcome_values(interrupted(""))
     del values["model"]  # keep the model the run was started with
-    await RunRepository(db).finish(run_id, values)
+    if await RunRepository(db).finish(run_id, values):
+        await queue_run_webhooks(db, run_id)  # told as run.failed (interrupted)
 
 
 async def claim_session(
@@ -81,11 +83,13 @@ async def claim_session(
     key_name: str | None,
     idempotency: tuple[str, str] | None = None,
     responses_request: dict[str, Any] | None = None,
+    stream_format: str | None = None,
 ) -> uuid.UUID:
     """Take the session's lease for a new run and insert its ``running`` record, in the
     caller's write transaction (which must have locked the session). Raises SessionBusy
     when a live run holds it; a lapsed holder is marked interrupted first.
-    ``responses_request``: a Responses API run's request, kept on its record."""
+    ``responses_request``: a Responses API run's request, kept on its record.
+    ``stream_format``: the run keeps its events for resuming, framed so (``events.py``)."""
     session = loaded.session
     sessions = SessionRepository(db)
     now = utcnow()
@@ -117,6 +121,7 @@ async def claim_session(
             "idempotency_key": key,
             "request_hash": digest,
             "responses_request": responses_request,
+            "stream_format": stream_format,
         }
     )
     return run_id

@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chatmodel_service.db import execute_core
-from chatmodel_service.models import ChatModel, ChatModelVersion, ChatRun, SessionMessage
+from chatmodel_service.models import (
+    ChatModel,
+    ChatModelVersion,
+    ChatRun,
+    RunEventBatch,
+    SessionMessage,
+)
 from chatmodel_service.sessions.repository import LoadedSession, SessionRepository
 
 _RUN_TABLE = cast(Table, ChatRun.__table__)
 _runs = _RUN_TABLE.c
 # Built once (see db.execute_core). _FINISH sets the columns its parameters name.
 _START = insert(_RUN_TABLE)
+_ADD_EVENTS = insert(cast(Table, RunEventBatch.__table__))
 _FINISH = update(_RUN_TABLE).where(_runs.id == bindparam("finishing"), _runs.status == "running")
 
 
@@ -57,6 +65,17 @@ class RunRepository:
         parameters = {**values, "finishing": run_id}
         return bool((await execute_core(self.session, _FINISH, parameters)).rowcount)
 
+    async def cancellation(self, run_id: uuid.UUID) -> str | None:
+        """The ``error_log`` of a run that was cancelled; None if it was not."""
+        row = (
+            await self.session.execute(
+                select(ChatRun.status, ChatRun.error_log).where(ChatRun.id == run_id)
+            )
+        ).one_or_none()
+        if row is None or row[0] != "cancelled":
+            return None
+        return str(row[1] or "")
+
     async def list_for_session(
         self, session_id: uuid.UUID
     ) -> list[tuple[ChatRun, int, uuid.UUID | None]]:
@@ -92,3 +111,61 @@ class RunRepository:
             select(SessionMessage).where(SessionMessage.run_id == run.id).limit(1)
         )
         return StoredRun(run, version, loaded, reply)
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """What a stream's reader needs to know of a run it follows."""
+
+    status: str
+    finished_at: datetime | None
+    stream_format: str | None  # null: the run keeps no events
+
+
+class RunEventRepository:
+    """A run's kept server-sent events (``events.py``)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, batches: list[dict[str, Any]]) -> None:
+        """Insert batches (run_id, first_seq, last_seq, frames, final, created_at)."""
+        connection = await self.session.connection()
+        await connection.execute(_ADD_EVENTS, batches)
+
+    async def after(self, run_id: uuid.UUID, seq: int) -> list[RunEventBatch]:
+        """The run's batches holding events from ``seq`` on, and its final one (which
+        may hold none), in order."""
+        rows = await self.session.scalars(
+            select(RunEventBatch)
+            .where(
+                RunEventBatch.run_id == run_id,
+                (RunEventBatch.last_seq >= seq) | RunEventBatch.final.is_(True),
+            )
+            .order_by(RunEventBatch.first_seq)
+        )
+        return list(rows)
+
+    async def progress(self, run_id: uuid.UUID) -> RunProgress | None:
+        row = (
+            await self.session.execute(
+                select(ChatRun.status, ChatRun.finished_at, ChatRun.stream_format).where(
+                    ChatRun.id == run_id
+                )
+            )
+        ).one_or_none()
+        return RunProgress(row[0], row[1], row[2]) if row is not None else None
+
+    async def prune(self, ended_before: datetime, abandoned_before: datetime) -> int:
+        """Delete the events of runs whose last events were written before
+        ``ended_before``, and any batch older than ``abandoned_before`` (runs whose
+        server died before their end was written)."""
+        ended = select(RunEventBatch.run_id).where(
+            RunEventBatch.final.is_(True), RunEventBatch.created_at < ended_before
+        )
+        result = await self.session.execute(
+            delete(RunEventBatch).where(
+                RunEventBatch.run_id.in_(ended) | (RunEventBatch.created_at < abandoned_before)
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Path
+from fastapi import APIRouter, Body, Header, Path, Query
 from fastapi.responses import Response, StreamingResponse
 
 from chatmodel_service.chat_models.schemas import MAX_NUMBER
@@ -23,8 +23,9 @@ from chatmodel_service.deps import (
 )
 from chatmodel_service.errors import InvalidInput
 from chatmodel_service.limits import check_functions, check_messages
-from chatmodel_service.responses import schema_response
-from chatmodel_service.runs.background import cancel_run, get_run
+from chatmodel_service.responses import EventStream, schema_response
+from chatmodel_service.runs.background import cancel_run, get_run, run_stream_format
+from chatmodel_service.runs.events import resume_after
 from chatmodel_service.runs.idempotency import Replayed
 from chatmodel_service.runs.records import list_runs
 from chatmodel_service.runs.schemas import (
@@ -36,7 +37,6 @@ from chatmodel_service.runs.schemas import (
     VersionTrialRequest,
 )
 from chatmodel_service.runs.service import complete_run, start_run
-from chatmodel_service.runs.stream_run import replay_stream, sse_lines, stream_run
 from chatmodel_service.runs.trial import trial_run
 
 router = APIRouter(prefix="/v1/sessions", tags=["runs"])
@@ -65,7 +65,6 @@ RUN_RESPONSES[409] = {
     "to try again); `run_in_progress`: the first request with this Idempotency-Key is "
     "still running."
 }
-STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,200}$"
 
 
@@ -112,27 +111,26 @@ async def run(
         key_name=caller.key_name,
         idempotency_key=idempotency_key,
     )
-    if request.background and not isinstance(started, Replayed):
-        started = replace(started, keep_result=True)
-        background_runs.start(database, gateway, started)
-        async with database.transaction(write=False) as db:
-            state = await get_run(db, project, started.run_id)
-        return schema_response(state, status_code=202)
     if isinstance(started, Replayed):
         headers = {"Idempotent-Replayed": "true"}
-        if request.stream:
-            return StreamingResponse(
-                sse_lines(replay_stream(started.response)),
-                media_type="text/event-stream",
-                headers=STREAM_HEADERS | headers,
-            )
+        replayed = started.response.detail.run_uuid if started.response.detail else None
+        if request.stream and replayed is not None:  # the first run's events, or its end
+            frames = background_runs.events.follow(replayed, project, -1, "native")
+            return EventStream(frames, headers | {"X-Run-Id": str(replayed)})
         return schema_response(started.response, headers)
+    run_id = {"X-Run-Id": str(started.run_id)}
+    if request.background:
+        started = replace(started, keep_result=True)
+        if request.stream:
+            background_runs.start_stream(database, gateway, started)
+        else:
+            background_runs.start(database, gateway, started)
+        async with database.transaction(write=False) as db:
+            state = await get_run(db, project, started.run_id)
+        return schema_response(state, run_id, status_code=202)
     if request.stream:
-        return StreamingResponse(
-            sse_lines(stream_run(database, gateway, started)),
-            media_type="text/event-stream",
-            headers=STREAM_HEADERS,
-        )
+        events = background_runs.start_stream(database, gateway, started)
+        return EventStream(background_runs.relay(events, request.on_disconnect), run_id)
     finished = await complete_run(database, gateway, started)
     return schema_response(finished.response)
 
@@ -141,6 +139,48 @@ async def run(
 async def get_run_state(run_uuid: uuid.UUID, db: DbSession, project: ProjectId) -> RunState:
     """A run of a session by its uuid: its record and, once finished, its LLMResponse."""
     return await get_run(db, project, run_uuid)
+
+
+@runs_router.get(
+    "/{run_uuid}/events",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "The run's server-sent events after the one named (all of them "
+            "without `after` or `Last-Event-ID`), live while it runs, to its end. Each has "
+            "an `id: <run uuid>:<seq>`; a native run's end with `data: [DONE]`.",
+            "content": {"text/event-stream": {"schema": LLMStreamResponse.model_json_schema()}},
+        }
+    },
+)
+async def run_events(
+    run_uuid: uuid.UUID,
+    database: DatabaseDep,
+    project: ProjectId,
+    background_runs: BackgroundRunsDep,
+    after: Annotated[
+        int | None,
+        Query(ge=-1, le=10**9, description="The seq of the last event you have (-1: none)."),
+    ] = None,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID",
+            max_length=100,
+            description="As a browser's EventSource sends it on reconnecting: the id of "
+            "the last event it has. `after` wins when both are given.",
+        ),
+    ] = None,
+) -> EventStream:
+    """Follow a run's events, from any server process (start on one, resume on another):
+    those of a streamed or background run are kept for `run_events_retention_seconds`
+    after it ends; after that, and for a run that kept none, its end alone, from its
+    stored result."""
+    after = resume_after(run_uuid, after, last_event_id)
+    async with database.transaction(write=False) as db:
+        stream_format = await run_stream_format(db, project, run_uuid)
+    frames = background_runs.events.follow(run_uuid, project, after, stream_format)
+    return EventStream(frames)
 
 
 @runs_router.post("/{run_uuid}/cancel")

@@ -85,8 +85,16 @@ class RunRequest(RunOptions):
     background: bool = Field(
         default=False,
         description="Answer at once (202, the run `running`) and run on the server: "
-        "`GET /v1/runs/{uuid}` gives its state and result, `POST /v1/runs/{uuid}/cancel` "
-        "stops it. Not with stream.",
+        "`GET /v1/runs/{uuid}` gives its state and result, `GET /v1/runs/{uuid}/events` "
+        "its events (with `stream`, the model's reply piece by piece; else its end), "
+        "`POST /v1/runs/{uuid}/cancel` stops it.",
+    )
+    on_disconnect: Literal["cancel", "continue"] = Field(
+        default="cancel",
+        description="With stream: when the client goes away before the end, `cancel` "
+        "stops the run (nothing stored for its reply; `client_disconnected`); `continue` "
+        "lets it finish and store its reply, its events resumable from "
+        "`GET /v1/runs/{uuid}/events` (Last-Event-ID).",
     )
     regenerate: bool = Field(
         default=False,
@@ -94,13 +102,6 @@ class RunRequest(RunOptions):
         "assistant reply; it is kept in the history, marked superseded, and never sent to "
         "the model again. Cannot be combined with messages.",
     )
-
-    @field_validator("background")
-    @classmethod
-    def _not_streamed(cls, background: bool, info: ValidationInfo) -> bool:
-        if background and info.data.get("stream"):
-            raise ValueError("a background run is not streamed; leave stream out")
-        return background
 
     @field_validator("regenerate")
     @classmethod
@@ -113,7 +114,8 @@ class RunRequest(RunOptions):
         """What an Idempotency-Key vouches for: the run's content, not how it is
         delivered (stream) or how long it may queue (if_busy, wait_seconds)."""
         return self.model_dump(
-            mode="json", exclude={"stream", "if_busy", "wait_seconds", "background"}
+            mode="json",
+            exclude={"stream", "if_busy", "wait_seconds", "background", "on_disconnect"},
         )
 
 

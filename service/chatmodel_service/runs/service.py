@@ -66,6 +66,7 @@ from chatmodel_service.runs.schemas import LLMResponse, RunRequest
 from chatmodel_service.sessions.repository import LoadedSession, SessionRepository
 from chatmodel_service.sessions.schemas import MessagesAdd
 from chatmodel_service.sessions.service import add_messages
+from chatmodel_service.webhooks.outbox import queue_run_webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +181,13 @@ async def _claim_and_fit(
     repo = SessionRepository(db)
     session = loaded.session
     run_id = await claim_session(
-        db, settings, loaded, stream=body.stream, key_name=key_name, idempotency=idempotency
+        db,
+        settings,
+        loaded,
+        stream=body.stream,
+        key_name=key_name,
+        idempotency=idempotency,
+        stream_format="native" if body.stream or body.background else None,
     )
     if body.messages:
         await add_messages(
@@ -343,6 +350,11 @@ async def _store_outcome(
         if prepared.idempotency_key is not None or prepared.keep_result:
             values["result"] = response.model_dump(mode="json")
         if not (held and await RunRepository(db).finish(prepared.run_id, values)):
+            stopped = await RunRepository(db).cancellation(prepared.run_id)
+            if stopped is not None:  # POST /v1/runs/{uuid}/cancel: it says so
+                cancelled = LLMFailure(outcome.model, "cancelled", stopped, outcome.latency_ms)
+                response = llm_response(loaded, prepared.run_id, cancelled, None)
+                return FinishedRun(cancelled, response, None)
             gone = not await sessions.exists(loaded.session.id)
             lost = interrupted(
                 outcome.model,
@@ -358,6 +370,7 @@ async def _store_outcome(
             if prepared.supersedes is not None:
                 await sessions.supersede(prepared.supersedes, utcnow())
             await sessions.append_reply({**reply, "run_id": prepared.run_id})
+        await queue_run_webhooks(db, prepared.run_id)
     released(loaded.session)
     record_run(loaded.chat_model.name, loaded.version.number, outcome)
     return FinishedRun(outcome, response, reply["uuid"] if reply else None)
@@ -372,6 +385,7 @@ async def _free_unstored(
         async with database.transaction() as db:
             if await SessionRepository(db).release_lease(session.id, prepared.run_id):
                 await RunRepository(db).finish(prepared.run_id, outcome_values(failure))
+                await queue_run_webhooks(db, prepared.run_id)
     except Exception as exc:
         if storage_failure(exc) is None:
             raise

@@ -17,7 +17,7 @@ import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
 import anyio
@@ -86,14 +86,30 @@ class Recorded(Generic[T]):
     stored: T
 
 
+def client_disconnected(latency_ms: int) -> LLMFailure:
+    return LLMFailure(
+        model="",
+        error_type="client_disconnected",
+        error_log="The client disconnected before the reply was complete; nothing was stored.",
+        latency_ms=latency_ms,
+    )
+
+
+# What a stream cut short is recorded as, given how long it ran (ms).
+CutShort = Callable[[int], LLMFailure]
+
+
 async def relay_and_record(
-    gateway: LLMGateway, call: LLMCall, record: Callable[[LLMOutcome], Awaitable[T]]
+    gateway: LLMGateway,
+    call: LLMCall,
+    record: Callable[[LLMOutcome], Awaitable[T]],
+    cut_short: CutShort = client_disconnected,
 ) -> AsyncGenerator[StreamDelta | Recorded[T]]:
     """Relay the model's deltas, then record the outcome exactly once (see module doc).
 
     ``record`` also runs when the consumer goes away mid-stream (closing this generator or
-    cancelling its task), with a ``client_disconnected`` failure, shielded from the
-    cancellation; the upstream response is closed first.
+    cancelling its task), with the ``cut_short`` failure (``client_disconnected``),
+    shielded from the cancellation; the upstream response is closed first.
     """
     started = time.perf_counter()
     outcome: LLMOutcome | None = None
@@ -105,24 +121,29 @@ async def relay_and_record(
                 else:
                     outcome = event
     finally:
-        recorded = outcome or LLMFailure(
-            model=call.model,
-            error_type="client_disconnected",
-            error_log="The client disconnected before the reply was complete; nothing was stored.",
-            latency_ms=int((time.perf_counter() - started) * 1000),
-        )
+        if outcome is not None:
+            recorded = outcome
+        else:
+            failure = cut_short(int((time.perf_counter() - started) * 1000))
+            recorded = replace(failure, model=call.model)
         with anyio.CancelScope(shield=True):
             stored = await record(recorded)
     yield Recorded(recorded, stored)
 
 
 async def relay_session_run(
-    database: Database, gateway: LLMGateway, prepared: PreparedRun
+    database: Database,
+    gateway: LLMGateway,
+    prepared: PreparedRun,
+    *,
+    cancel_on_lost_lease: bool = False,
+    cut_short: CutShort = client_disconnected,
 ) -> AsyncGenerator[StreamDelta | Recorded[FinishedRun]]:
     """A claimed session run's stream: the model's deltas, then the run as recorded
-    (``finish_run``: its ``outcome`` is ``interrupted`` if the run lost its lease). The
-    lease is renewed for as long as the stream lasts. Every streamed run on a session
-    goes through here."""
+    (``finish_run``: its ``outcome`` is ``interrupted`` if the run lost its lease, or
+    ``cancelled``). The lease is renewed for as long as the stream lasts (with
+    ``cancel_on_lost_lease``, losing it cancels the task reading this stream). Every
+    streamed run on a session goes through here."""
 
     async def record(outcome: LLMOutcome) -> FinishedRun:
         try:
@@ -135,18 +156,32 @@ async def relay_session_run(
         return
     session_id = prepared.loaded.session.id
     async with (
-        keep_lease(database, prepared.lease_seconds, session_id, prepared.run_id),
-        aclosing(relay_and_record(gateway, prepared.call, record)) as events,
+        keep_lease(
+            database,
+            prepared.lease_seconds,
+            session_id,
+            prepared.run_id,
+            cancel_on_loss=cancel_on_lost_lease,
+        ),
+        aclosing(relay_and_record(gateway, prepared.call, record, cut_short)) as events,
     ):
         async for event in events:
             yield event
 
 
 async def stream_run(
-    database: Database, gateway: LLMGateway, prepared: PreparedRun
+    database: Database,
+    gateway: LLMGateway,
+    prepared: PreparedRun,
+    *,
+    cancel_on_lost_lease: bool = False,
+    cut_short: CutShort = client_disconnected,
 ) -> AsyncGenerator[LLMStreamResponse]:
     """A claimed session run's SSE events: deltas, then the stored outcome."""
-    async with aclosing(relay_session_run(database, gateway, prepared)) as events:
+    relayed = relay_session_run(
+        database, gateway, prepared, cancel_on_lost_lease=cancel_on_lost_lease, cut_short=cut_short
+    )
+    async with aclosing(relayed) as events:
         async for event in events:
             if isinstance(event, StreamDelta):
                 yield _delta_event(event)
@@ -159,16 +194,17 @@ async def replay_stream(response: LLMResponse) -> AsyncGenerator[LLMStreamRespon
     yield last_event(response)
 
 
-def _event_json(event: LLMStreamResponse) -> str:
-    """The event without its empty top-level fields (nested nulls such as
-    ``detail.message_uuid`` stay: they carry meaning)."""
+def sse_frame(event: LLMStreamResponse) -> str:
+    """``data: <json>``: the event without its empty top-level fields (nested nulls such
+    as ``detail.message_uuid`` stay: they carry meaning)."""
     fields = event.model_dump(mode="json")
-    return json.dumps({k: v for k, v in fields.items() if v is not None}, separators=(",", ":"))
+    data = json.dumps({k: v for k, v in fields.items() if v is not None}, separators=(",", ":"))
+    return f"data: {data}\n\n"
 
 
 async def sse_lines(events: AsyncGenerator[LLMStreamResponse]) -> AsyncIterator[str]:
     """``data: <json>`` per event, then ``data: [DONE]``; closing it closes ``events``."""
     async with aclosing(events):
         async for event in events:
-            yield f"data: {_event_json(event)}\n\n"
+            yield sse_frame(event)
     yield SSE_TERMINATOR
