@@ -154,10 +154,20 @@ class ChatRun(UUIDPrimaryKey, CreatedAt, Base):
 
     __tablename__ = "chat_run"
     __table_args__ = (
-        CheckConstraint("status IN ('running', 'succeeded', 'failed', 'cancelled')", name="status"),
+        CheckConstraint(
+            "status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')", name="status"
+        ),
         UniqueConstraint("session_id", "idempotency_key"),
         Index(None, "session_id"),
         Index(None, "version_id"),
+        # A session's queued runs, in arrival order (if_busy=enqueue).
+        Index(
+            "ix_chat_run_queued",
+            "session_id",
+            "created_at",
+            postgresql_where=text("status = 'queued'"),
+            sqlite_where=text("status = 'queued'"),
+        ),
     )
 
     session_id: Mapped[UUID | None] = mapped_column(
@@ -198,6 +208,9 @@ class ChatRun(UUIDPrimaryKey, CreatedAt, Base):
     # how they are framed, ``native``, ``chat``, ``text`` or ``responses``; null when the
     # run keeps none (only its record and result then).
     stream_format: Mapped[str | None] = mapped_column(String(16))
+    # A queued run (if_busy=enqueue): until when its waiting process vouches for it
+    # (renewed every third of a lease); a queued run past it is given up as interrupted.
+    queued_until: Mapped[datetime | None] = mapped_column()
 
 
 class RunEventBatch(CreatedAt, Base):

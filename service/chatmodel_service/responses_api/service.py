@@ -381,6 +381,8 @@ def completed_response(prepared: PreparedResponse, result: LLMResult) -> Respons
 
 
 def _stored_status(run: ChatRun, reply: SessionMessage | None) -> ResponseStatus:
+    if run.status == "queued":
+        return "queued"
     if run.status == "running":
         return "in_progress"
     if run.status in ("failed", "cancelled"):

@@ -26,8 +26,9 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import aclosing, suppress
+from dataclasses import replace
 from datetime import timedelta
 
 import anyio
@@ -42,7 +43,8 @@ from chatmodel_service.models import ChatRun, SessionMessage
 from chatmodel_service.models.base import utcnow
 from chatmodel_service.observability.metrics import record_run
 from chatmodel_service.runs.events import EventFormat, EventLog, RunEvents
-from chatmodel_service.runs.lease import recover_lapsed_runs, released
+from chatmodel_service.runs.idempotency import Replayed
+from chatmodel_service.runs.lease import RunLeftQueue, recover_lapsed_runs, released
 from chatmodel_service.runs.outcomes import (
     interrupted,
     outcome_response,
@@ -92,7 +94,48 @@ class BackgroundRuns:
 
     def _track(self, run_id: uuid.UUID, task: asyncio.Task[None]) -> None:
         self._tasks[run_id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(run_id, None))
+
+        def forget(done: asyncio.Task[None]) -> None:
+            if self._tasks.get(run_id) is done:  # not the task that took over from it
+                del self._tasks[run_id]
+
+        task.add_done_callback(forget)
+
+    def start_queued(
+        self,
+        gateway: LLMGateway,
+        run_id: uuid.UUID,
+        turn: Callable[[], Awaitable[PreparedRun | Replayed]],
+        stream: bool,
+    ) -> None:
+        """A queued background run: wait for its ``turn`` (``start_run``), then run as a
+        background run does. Stopped while it waits, it is recorded ``interrupted``."""
+
+        async def wait_then_run() -> None:
+            try:
+                started = await turn()
+            except asyncio.CancelledError:
+                with anyio.CancelScope(shield=True), suppress(Exception):
+                    await _leave_queue_interrupted(self._database, run_id)
+                raise
+            except RunLeftQueue:  # cancelled while queued
+                return
+            except Exception:  # the session was deleted, the database is gone, ...
+                logger.exception("queued run %s could not start", run_id)
+                with suppress(Exception):
+                    await _leave_queue_interrupted(self._database, run_id)
+                return
+            if isinstance(started, Replayed):  # its Idempotency-Key had run already
+                return
+            prepared = replace(started, keep_result=True)
+            if prepared.interrupted is not None:
+                self.cancel(prepared.interrupted)
+            if stream:
+                self.start_stream(self._database, gateway, prepared)
+            else:
+                self.start(self._database, gateway, prepared)
+
+        self._track(run_id, asyncio.create_task(wait_then_run()))
 
     def start(self, database: Database, gateway: LLMGateway, prepared: PreparedRun) -> None:
         """Run a claimed run's (unstreamed) model call in the background; its one event
@@ -239,6 +282,14 @@ class BackgroundRuns:
         await self.events.stop()
 
 
+async def _leave_queue_interrupted(database: Database, run_id: uuid.UUID) -> None:
+    values = outcome_values(interrupted("", 0, "The server stopped while the run was queued."))
+    del values["model"]
+    async with database.transaction() as db:
+        if await RunRepository(db).leave_queue(run_id, values):
+            await queue_run_webhooks(db, run_id)
+
+
 async def _native_frames(pieces: AsyncGenerator[LLMStreamResponse]) -> AsyncGenerator[str]:
     async with aclosing(pieces):
         async for piece in pieces:
@@ -289,12 +340,23 @@ def _stored_outcome(run: ChatRun, reply: SessionMessage | None) -> LLMOutcome:
     )
 
 
+def _cancelled_failure(run: ChatRun) -> LLMFailure:
+    latency = int((time.time() - run.created_at.timestamp()) * 1000)
+    return LLMFailure(
+        model=run.model,
+        error_type="cancelled",
+        error_log="The run was cancelled (POST /v1/runs/{uuid}/cancel) before it "
+        "finished; nothing was stored for its reply.",
+        latency_ms=max(latency, 0),
+    )
+
+
 def run_state(stored: StoredRun) -> RunState:
     """The run's record and, once it has finished, its LLMResponse."""
     run, loaded, reply = stored.run, stored.session, stored.reply
     record = run_out(run, loaded.session.uuid, stored.version.number, reply.uuid if reply else None)
     response = None
-    if run.status != "running":
+    if run.status not in ("queued", "running"):
         if run.result is not None:
             response = LLMResponse.model_validate(run.result)
         else:
@@ -325,7 +387,12 @@ async def run_stream_format(
 
 
 async def get_run(db: AsyncSession, project_id: uuid.UUID, run_uuid: uuid.UUID) -> RunState:
-    return run_state(await _require(db, project_id, run_uuid))
+    stored = await _require(db, project_id, run_uuid)
+    state = run_state(stored)
+    if stored.run.status == "queued":
+        position = await RunRepository(db).queue_position(stored.run, utcnow())
+        state = state.model_copy(update={"queue_position": position})
+    return state
 
 
 async def cancel_run(
@@ -336,16 +403,13 @@ async def cancel_run(
         stored = await _require(db, project_id, run_uuid)
         session = stored.session.session
         cancelled = None
-        if stored.run.status == "running":
+        if stored.run.status == "queued":  # it never runs
+            values = outcome_values(_cancelled_failure(stored.run)) | {"status": "cancelled"}
+            if await RunRepository(db).leave_queue(stored.run.id, values):
+                await queue_run_webhooks(db, stored.run.id)
+        elif stored.run.status == "running":
             await SessionRepository(db).lock(session.id)
-            latency = int((time.time() - stored.run.created_at.timestamp()) * 1000)
-            cancelled = LLMFailure(
-                model=stored.run.model,
-                error_type="cancelled",
-                error_log="The run was cancelled (POST /v1/runs/{uuid}/cancel) before it "
-                "finished; nothing was stored for its reply.",
-                latency_ms=max(latency, 0),
-            )
+            cancelled = _cancelled_failure(stored.run)
             values = outcome_values(cancelled) | {"status": "cancelled"}
             if await RunRepository(db).finish(stored.run.id, values):
                 await SessionRepository(db).release_lease(session.id, stored.run.id)
@@ -353,8 +417,8 @@ async def cancel_run(
             else:
                 cancelled = None  # it finished meanwhile
         stored = await _require(db, project_id, run_uuid)
+    runs.cancel(run_uuid)  # a queued run's waiting task too
     if cancelled is not None:
         released(session)
-        runs.cancel(run_uuid)
         record_run(stored.session.chat_model.name, stored.version.number, cancelled)
     return run_state(stored)

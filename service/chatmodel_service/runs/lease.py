@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chatmodel_service.config import Settings
 from chatmodel_service.db import Database
 from chatmodel_service.errors import SessionBusy
+from chatmodel_service.llm.types import LLMFailure
 from chatmodel_service.models import ChatSession
 from chatmodel_service.models.base import utcnow
 from chatmodel_service.runs.outcomes import interrupted, outcome_values
@@ -84,47 +85,102 @@ async def claim_session(
     idempotency: tuple[str, str] | None = None,
     responses_request: dict[str, Any] | None = None,
     stream_format: str | None = None,
+    queued: uuid.UUID | None = None,
+    jump_queue: bool = False,
+    interrupted: uuid.UUID | None = None,
 ) -> uuid.UUID:
     """Take the session's lease for a new run and insert its ``running`` record, in the
     caller's write transaction (which must have locked the session). Raises SessionBusy
-    when a live run holds it; a lapsed holder is marked interrupted first.
+    when a live run holds it, or when runs are queued for it (``queue.py``) and this is
+    not the first of them (``queued``: its queued record, which becomes the running one)
+    nor an interrupting run (``jump_queue``; ``interrupted``: the holder it cancelled in
+    this transaction, see ``interrupt_holder``); a lapsed holder is marked interrupted
+    first.
     ``responses_request``: a Responses API run's request, kept on its record.
     ``stream_format``: the run keeps its events for resuming, framed so (``events.py``)."""
     session = loaded.session
     sessions = SessionRepository(db)
+    runs = RunRepository(db)
     now = utcnow()
     holder = session.lease_run_id
     left = live_lease_left(session, now)
+    if holder is not None and holder == interrupted:  # released a moment ago
+        holder = left = None
     if left is not None:
         raise SessionBusy(
             "Another run is in progress on this session; retry when it has finished, or "
-            "send if_busy=wait to queue behind it.",
+            "send if_busy=wait (or enqueue) to queue behind it.",
             retry_after=retry_after(left),
         )
+    if not jump_queue:
+        first = await runs.first_queued(session.id, now)
+        if first is not None and first != queued:
+            raise SessionBusy(
+                "Runs are queued for this session (if_busy=enqueue) and go first; retry, "
+                "or send if_busy=enqueue to queue behind them.",
+                retry_after=1,
+            )
     if holder is not None:
         await give_up(db, holder)
-    run_id = uuid.uuid4()
+    run_id = queued or uuid.uuid4()
     until = lease_until(settings.run_lease_seconds, now)
     if not await sessions.take_lease(session.id, run_id, now, until):
         raise SessionBusy("Another run took this session a moment ago; retry.")
     key, digest = idempotency or (None, None)
-    await RunRepository(db).start(
-        {
-            "id": run_id,
-            "session_id": session.id,
-            "version_id": loaded.version.id,
-            "status": "running",
-            "stream": stream,
-            "model": loaded.version.model,
-            "latency_ms": 0,
-            "key_name": key_name,
-            "idempotency_key": key,
-            "request_hash": digest,
-            "responses_request": responses_request,
-            "stream_format": stream_format,
-        }
-    )
+    values = {
+        "status": "running",
+        "stream": stream,
+        "model": loaded.version.model,
+        "key_name": key_name,
+        "idempotency_key": key,
+        "request_hash": digest,
+        "responses_request": responses_request,
+        "stream_format": stream_format,
+    }
+    if queued is not None:
+        if not await runs.leave_queue(queued, values):
+            raise RunLeftQueue(queued)
+        return queued
+    values |= {
+        "id": run_id,
+        "session_id": session.id,
+        "version_id": loaded.version.id,
+        "latency_ms": 0,
+    }
+    await runs.start(values)
     return run_id
+
+
+class RunLeftQueue(Exception):
+    """A queued run that was cancelled (or given up) before its turn came."""
+
+    def __init__(self, run_id: uuid.UUID) -> None:
+        super().__init__(f"run {run_id} is no longer queued")
+        self.run_id = run_id
+
+
+async def interrupt_holder(db: AsyncSession, loaded: LoadedSession) -> uuid.UUID | None:
+    """if_busy=interrupt: cancel the run holding the session (as POST .../cancel does:
+    ``cancelled``, nothing stored for its reply) and free the session, in the caller's
+    write transaction; the run cancelled, if any."""
+    session = loaded.session
+    holder = session.lease_run_id
+    if holder is None or live_lease_left(session, utcnow()) is None:
+        return None
+    stopped = LLMFailure(
+        model="",
+        error_type="cancelled",
+        error_log="The run was interrupted by a newer run on its session (if_busy=interrupt); "
+        "nothing was stored for its reply.",
+        latency_ms=0,
+    )
+    values = outcome_values(stopped) | {"status": "cancelled"}
+    del values["model"], values["latency_ms"]
+    if not await RunRepository(db).finish(holder, values):
+        return None
+    await SessionRepository(db).release_lease(session.id, holder)
+    await queue_run_webhooks(db, holder)
+    return holder
 
 
 # -- waiting for a release --------------------------------------------------------------
@@ -217,8 +273,16 @@ async def recover_lapsed_runs(database: Database) -> int:
     taking a session over does the same for one session)."""
     async with database.transaction() as db:
         sessions = SessionRepository(db)
-        lapsed = await sessions.lapsed_leases(utcnow())
+        now = utcnow()
+        lapsed = await sessions.lapsed_leases(now)
         for session_id, run_id in lapsed:
             await give_up(db, run_id)
             await sessions.release_lease(session_id, run_id)
-    return len(lapsed)
+        runs = RunRepository(db)
+        abandoned = await runs.lapsed_queued(now)
+        for run_id in abandoned:  # queued by a process that died
+            values = outcome_values(interrupted("", 0, "Its server stopped while it was queued."))
+            del values["model"]
+            if await runs.leave_queue(run_id, values):
+                await queue_run_webhooks(db, run_id)
+    return len(lapsed) + len(abandoned)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chatmodel_service.db import execute_core
@@ -26,6 +26,9 @@ _runs = _RUN_TABLE.c
 _START = insert(_RUN_TABLE)
 _ADD_EVENTS = insert(cast(Table, RunEventBatch.__table__))
 _FINISH = update(_RUN_TABLE).where(_runs.id == bindparam("finishing"), _runs.status == "running")
+_LEAVE_QUEUE = update(_RUN_TABLE).where(
+    _runs.id == bindparam("finishing"), _runs.status == "queued"
+)
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,49 @@ class RunRepository:
         up as interrupted when its lease lapsed)."""
         parameters = {**values, "finishing": run_id}
         return bool((await execute_core(self.session, _FINISH, parameters)).rowcount)
+
+    async def leave_queue(self, run_id: uuid.UUID, values: dict[str, Any]) -> bool:
+        """Write a queued run's new state (running, or its end); False if it is no longer
+        queued (it was cancelled or given up)."""
+        parameters = {**values, "queued_until": None, "finishing": run_id}
+        return bool((await execute_core(self.session, _LEAVE_QUEUE, parameters)).rowcount)
+
+    async def vouch(self, run_id: uuid.UUID, until: datetime) -> bool:
+        """Keep a queued run in its queue until ``until``; False if it left it."""
+        result = await self.session.execute(
+            update(ChatRun)
+            .where(ChatRun.id == run_id, ChatRun.status == "queued")
+            .values(queued_until=until)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    def _live_queue(self, session_id: uuid.UUID, now: datetime) -> Any:
+        return select(ChatRun.id).where(
+            ChatRun.session_id == session_id,
+            ChatRun.status == "queued",
+            ChatRun.queued_until >= now,
+        )
+
+    async def first_queued(self, session_id: uuid.UUID, now: datetime) -> uuid.UUID | None:
+        """The session's oldest queued run whose process still vouches for it."""
+        query = self._live_queue(session_id, now).order_by(ChatRun.created_at, ChatRun.id)
+        return cast("uuid.UUID | None", await self.session.scalar(query.limit(1)))
+
+    async def queue_position(self, run: ChatRun, now: datetime) -> int:
+        """1 for the next queued run of its session, 2 for the one after it, ..."""
+        ahead = self._live_queue(cast(uuid.UUID, run.session_id), now).where(
+            (ChatRun.created_at < run.created_at)
+            | ((ChatRun.created_at == run.created_at) & (ChatRun.id < run.id))
+        )
+        count = await self.session.scalar(select(func.count()).select_from(ahead.subquery()))
+        return int(count or 0) + 1
+
+    async def lapsed_queued(self, now: datetime) -> list[uuid.UUID]:
+        """Queued runs whose process stopped vouching for them (it died)."""
+        rows = await self.session.scalars(
+            select(ChatRun.id).where(ChatRun.status == "queued", ChatRun.queued_until < now)
+        )
+        return list(rows)
 
     async def cancellation(self, run_id: uuid.UUID) -> str | None:
         """The ``error_log`` of a run that was cancelled; None if it was not."""

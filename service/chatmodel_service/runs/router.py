@@ -11,6 +11,8 @@ from fastapi import APIRouter, Body, Header, Path, Query
 from fastapi.responses import Response, StreamingResponse
 
 from chatmodel_service.chat_models.schemas import MAX_NUMBER
+from chatmodel_service.config import Settings
+from chatmodel_service.db import Database
 from chatmodel_service.deps import (
     AdminOnly,
     BackgroundRunsDep,
@@ -23,10 +25,18 @@ from chatmodel_service.deps import (
 )
 from chatmodel_service.errors import InvalidInput
 from chatmodel_service.limits import check_functions, check_messages
+from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.responses import EventStream, schema_response
-from chatmodel_service.runs.background import cancel_run, get_run, run_stream_format
+from chatmodel_service.runs.background import (
+    BackgroundRuns,
+    cancel_run,
+    get_run,
+    run_stream_format,
+)
 from chatmodel_service.runs.events import resume_after
 from chatmodel_service.runs.idempotency import Replayed
+from chatmodel_service.runs.lease import RunLeftQueue
+from chatmodel_service.runs.queue import join_queue
 from chatmodel_service.runs.records import list_runs
 from chatmodel_service.runs.schemas import (
     LLMResponse,
@@ -36,7 +46,7 @@ from chatmodel_service.runs.schemas import (
     RunState,
     VersionTrialRequest,
 )
-from chatmodel_service.runs.service import complete_run, start_run
+from chatmodel_service.runs.service import PreparedRun, complete_run, start_run
 from chatmodel_service.runs.trial import trial_run
 
 router = APIRouter(prefix="/v1/sessions", tags=["runs"])
@@ -96,21 +106,39 @@ async def run(
     check_functions(settings, request.tools, "tools")
     if request.messages:
         check_messages(settings, [m.content for m in request.messages], "messages")
-    if request.if_busy == "wait" and request.wait_seconds > settings.max_run_wait_seconds:
+    waits = request.if_busy in ("wait", "enqueue") and not request.background
+    if waits and request.wait_seconds > settings.max_run_wait_seconds:
         raise InvalidInput(
             f"wait_seconds may be at most {settings.max_run_wait_seconds:g} on this server.",
             field="wait_seconds",
         )
-    started = await start_run(
-        database,
-        gateway,
-        settings,
-        project,
-        session_uuid,
-        request,
-        key_name=caller.key_name,
-        idempotency_key=idempotency_key,
-    )
+    if request.background and request.if_busy == "enqueue":
+        return await _enqueue_in_background(
+            database,
+            gateway,
+            settings,
+            project,
+            session_uuid,
+            request,
+            caller.key_name,
+            idempotency_key,
+            background_runs,
+        )
+    try:
+        started = await start_run(
+            database,
+            gateway,
+            settings,
+            project,
+            session_uuid,
+            request,
+            key_name=caller.key_name,
+            idempotency_key=idempotency_key,
+        )
+    except RunLeftQueue as left:  # cancelled while it waited in the queue
+        async with database.transaction(write=False) as db:
+            state = await get_run(db, project, left.run_id)
+        return schema_response(state.response or LLMResponse(), {"X-Run-Id": str(left.run_id)})
     if isinstance(started, Replayed):
         headers = {"Idempotent-Replayed": "true"}
         replayed = started.response.detail.run_uuid if started.response.detail else None
@@ -119,6 +147,8 @@ async def run(
             return EventStream(frames, headers | {"X-Run-Id": str(replayed)})
         return schema_response(started.response, headers)
     run_id = {"X-Run-Id": str(started.run_id)}
+    if started.interrupted is not None:  # its call is closed here, or by its own server
+        background_runs.cancel(started.interrupted)
     if request.background:
         started = replace(started, keep_result=True)
         if request.stream:
@@ -139,6 +169,39 @@ async def run(
 async def get_run_state(run_uuid: uuid.UUID, db: DbSession, project: ProjectId) -> RunState:
     """A run of a session by its uuid: its record and, once finished, its LLMResponse."""
     return await get_run(db, project, run_uuid)
+
+
+async def _enqueue_in_background(
+    database: Database,
+    gateway: LLMGateway,
+    settings: Settings,
+    project: uuid.UUID,
+    session_uuid: uuid.UUID,
+    request: RunRequest,
+    key_name: str | None,
+    idempotency_key: str | None,
+    background_runs: BackgroundRuns,
+) -> Response:
+    """202 at once with the run ``queued``; it waits for its turn in this process."""
+    queued = await join_queue(database, settings, project, session_uuid, request, key_name)
+
+    async def turn() -> PreparedRun | Replayed:
+        return await start_run(
+            database,
+            gateway,
+            settings,
+            project,
+            session_uuid,
+            request,
+            key_name=key_name,
+            idempotency_key=idempotency_key,
+            queued=queued,
+        )
+
+    background_runs.start_queued(gateway, queued, turn, request.stream)
+    async with database.transaction(write=False) as db:
+        state = await get_run(db, project, queued)
+    return schema_response(state, {"X-Run-Id": str(queued)}, status_code=202)
 
 
 @runs_router.get(

@@ -71,10 +71,15 @@ class RunRequest(RunOptions):
         description="Messages to append before running, atomically with the run: they are "
         "stored only once this run holds the session (so a 409 session_busy stores nothing).",
     )
-    if_busy: Literal["reject", "wait"] = Field(
+    if_busy: Literal["reject", "wait", "enqueue", "interrupt"] = Field(
         default="reject",
         description="When another run holds the session: `reject` answers 409 "
-        "session_busy at once; `wait` waits up to `wait_seconds` for it to finish.",
+        "session_busy at once; `wait` waits up to `wait_seconds` for it to finish; "
+        "`enqueue` queues the run (its record `queued` at once, with its "
+        "`queue_position`): queued runs take the session in arrival order, before any "
+        "other, a foreground one waiting up to `wait_seconds`, a background one as long "
+        "as it takes; `interrupt` cancels the running run (its reply not stored) and "
+        "runs at once.",
     )
     wait_seconds: float = Field(
         default=30.0,
@@ -219,7 +224,7 @@ class RunOut(BaseModel):
     session_uuid: UUID
     version: int
     version_uuid: UUID
-    status: Literal["running", "succeeded", "failed", "cancelled"]
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
     stream: bool
     model: str
     error_type: str | None
@@ -244,8 +249,12 @@ class RunList(BaseModel):
 
 class RunState(RunOut):
     """A run as ``GET /v1/runs/{uuid}`` shows it: its record, and once it has finished
-    (``status`` not ``running``) its result."""
+    (``status`` not ``queued`` or ``running``) its result."""
 
+    queue_position: int | None = Field(
+        default=None,
+        description="A queued run's place among its session's queued runs: 1 is next.",
+    )
     response: LLMResponse | None = Field(
         default=None, description="The run's LLMResponse; null while it is running."
     )

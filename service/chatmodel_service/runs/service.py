@@ -48,7 +48,9 @@ from chatmodel_service.observability.metrics import record_run
 from chatmodel_service.runs.call import build_call
 from chatmodel_service.runs.idempotency import Replayed, replay, request_hash
 from chatmodel_service.runs.lease import (
+    RunLeftQueue,
     claim_session,
+    interrupt_holder,
     keep_lease,
     released,
     require_session_locked,
@@ -61,6 +63,7 @@ from chatmodel_service.runs.outcomes import (
     reply_values,
 )
 from chatmodel_service.runs.prompt_fit import ContextFigures, FittedCall, fit_session_call
+from chatmodel_service.runs.queue import Place, join_queue
 from chatmodel_service.runs.repository import RunRepository
 from chatmodel_service.runs.schemas import LLMResponse, RunRequest
 from chatmodel_service.sessions.repository import LoadedSession, SessionRepository
@@ -97,6 +100,9 @@ class PreparedRun:
     reply_uuid: uuid.UUID | None = None
     # Keep the result on the run record (a background run's, read by GET /v1/runs/{uuid}).
     keep_result: bool = False
+    # The run this one cancelled to take the session (if_busy=interrupt); its process
+    # stops its call (this one's at once, another's within a third of its lease).
+    interrupted: uuid.UUID | None = None
     # How long the lease was taken for; renewed every third of that while the model answers.
     lease_seconds: float = field(kw_only=True)
 
@@ -124,21 +130,44 @@ async def start_run(
     *,
     key_name: str | None = None,
     idempotency_key: str | None = None,
+    queued: uuid.UUID | None = None,
 ) -> PreparedRun | Replayed:
     """Claim the session for a run (or replay a finished run with the same key). With
     ``if_busy=wait``, a busy session is tried again, with growing pauses, until
-    ``wait_seconds`` have passed; then the last 409 stands."""
+    ``wait_seconds`` have passed; then the last 409 stands. With ``enqueue`` the run waits
+    in the session's queue (``queue.py``; ``queued``: its record, when the caller made
+    it), a background one for as long as it takes; a run that leaves the queue (it was
+    cancelled) raises ``RunLeftQueue``."""
     idempotency = (idempotency_key, request_hash(body)) if idempotency_key else None
-    deadline = time.monotonic() + (body.wait_seconds if body.if_busy == "wait" else 0)
+    waits = body.wait_seconds if body.if_busy in ("wait", "enqueue") else 0
+    deadline = float("inf") if body.background and queued else time.monotonic() + waits
+    place = None
+    if body.if_busy == "enqueue":
+        queued = queued or await join_queue(
+            database, settings, project_id, session_uuid, body, key_name
+        )
+        place = Place(database, settings, queued)
     pause = 0.04
     while True:
         try:
             return await _try_start(
-                database, gateway, settings, project_id, session_uuid, body, key_name, idempotency
+                database,
+                gateway,
+                settings,
+                project_id,
+                session_uuid,
+                body,
+                key_name,
+                idempotency,
+                queued,
             )
         except SessionBusy:
+            if place is not None and not await place.keep():
+                raise RunLeftQueue(place.run_id) from None
             left = deadline - time.monotonic()
             if left <= 0:
+                if place is not None:
+                    await place.give_up()
                 raise
             # Woken at once by a release in this process; polls for other processes,
             # with jitter, never more than LONGEST_POLL apart.
@@ -156,13 +185,16 @@ async def _try_start(
     body: RunRequest,
     key_name: str | None,
     idempotency: tuple[str, str] | None,
+    queued: uuid.UUID | None = None,
 ) -> PreparedRun | Replayed:
     async with database.transaction() as db:
         repo = SessionRepository(db)
         loaded = await require_session_locked(repo, project_id, session_uuid)
         replayed = await replay(db, loaded, *idempotency) if idempotency else None
         if replayed is None:
-            return await _claim_and_fit(db, gateway, settings, loaded, body, key_name, idempotency)
+            return await _claim_and_fit(
+                db, gateway, settings, loaded, body, key_name, idempotency, queued
+            )
     if replayed.freed:
         released(loaded.session)
     return replayed
@@ -176,10 +208,13 @@ async def _claim_and_fit(
     body: RunRequest,
     key_name: str | None,
     idempotency: tuple[str, str] | None,
+    queued: uuid.UUID | None,
 ) -> PreparedRun:
-    """The start transaction's writes: the claim, the request's messages, the prompt."""
+    """The start transaction's writes: the claim (after cancelling the run it interrupts,
+    with ``if_busy=interrupt``), the request's messages, the prompt."""
     repo = SessionRepository(db)
     session = loaded.session
+    stopped = await interrupt_holder(db, loaded) if body.if_busy == "interrupt" else None
     run_id = await claim_session(
         db,
         settings,
@@ -188,6 +223,9 @@ async def _claim_and_fit(
         key_name=key_name,
         idempotency=idempotency,
         stream_format="native" if body.stream or body.background else None,
+        queued=queued,
+        jump_queue=body.if_busy == "interrupt",
+        interrupted=stopped,
     )
     if body.messages:
         await add_messages(
@@ -213,6 +251,7 @@ async def _claim_and_fit(
         rejected=fitted.failure,
         count_tokens=gateway.count_message_tokens,
         supersedes=replaced,
+        interrupted=stopped,
         lease_seconds=settings.run_lease_seconds,
     )
 
