@@ -31,6 +31,15 @@ Errors:
   or, when the server itself could not be used, ``api_connection_error``, ``api_timeout``
   or ``invalid_response``. A plain run that got no answer is first resent with the same
   ``Idempotency-Key`` (twice at most), which never makes the model answer twice.
+* ``run(background=True)`` (and ``arun``) returns a ``RunHandle`` (``AsyncRunHandle``) on a
+  run that goes on on the server: ``status()`` (a ``RunState``), ``wait(timeout)`` (its
+  ``LLMResponse``; ``RunWaitTimeout``, a ``TimeoutError``, when the timeout passes),
+  ``events()`` (its chunks, resumed after a dropped connection; never raises) and
+  ``cancel()``. ``get_run(uuid)`` / ``aget_run(uuid)`` make one for any run. Starting a
+  background run, ``get_run`` and the handles' ``status``, ``wait`` and ``cancel`` raise
+  as the calls below do (``RunNotFound`` for an unknown run).
+* A streamed run resumes by itself after a dropped connection (5 reconnections in a row
+  at most), and stopping early cancels its run.
 * ``get_config``, ``add_messages``, ``list_messages``, ``fork``, ``delete_session`` (and
   their ``a`` twins), ``get_prompts`` and ``get_messages`` raise ``ChatModelError``
   subclasses: ``APIConnectionError`` when the server cannot be reached, else an
@@ -58,6 +67,8 @@ from chatmodel._errors import (
     PayloadTooLarge,
     PermissionDeniedError,
     RateLimitError,
+    RunNotFound,
+    RunWaitTimeout,
     ServiceUnavailableError,
     SessionBusyError,
     SessionNotFound,
@@ -75,11 +86,13 @@ from chatmodel._models import (
     Message,
     MessagePage,
     ResponseDetail,
+    RunState,
     Session,
     ToolCall,
     ToolCallDelta,
     Usage,
 )
+from chatmodel._run_handle import AsyncRunHandle, RunHandle
 from chatmodel._version import __version__
 
 __all__ = [
@@ -88,6 +101,7 @@ __all__ = [
     "APITimeoutError",
     "AlreadyExists",
     "AssembledMessage",
+    "AsyncRunHandle",
     "Attempt",
     "AuthenticationError",
     "ChatModel",
@@ -108,6 +122,10 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseDetail",
+    "RunHandle",
+    "RunNotFound",
+    "RunState",
+    "RunWaitTimeout",
     "ServiceUnavailableError",
     "Session",
     "SessionBusyError",

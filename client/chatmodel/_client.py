@@ -15,9 +15,11 @@ from typing import Any, Literal, overload
 import httpx
 
 from chatmodel import _protocol as protocol
+from chatmodel import _runs as runs
 from chatmodel._config import TimeoutTypes, resolve_settings
 from chatmodel._models import ChatModelConfig, LLMResponse, Message, MessagePage, Session
 from chatmodel._protocol import IfBusy, MessageOrder, RunOptions, SessionState
+from chatmodel._run_handle import AsyncRunHandle, RunHandle
 from chatmodel._transport import AsyncStreamChunks, StreamChunks, Transport
 
 
@@ -32,8 +34,10 @@ class ChatModel:
     session that has not been made raises ``SessionNotFound``.
 
     ``run``/``arun`` never raise: a failure is an ``LLMResponse`` with ``error=True`` (or,
-    streamed, one last chunk with ``done=True, error=True``). The other methods raise
-    ``ChatModelError`` subclasses.
+    streamed, one last chunk with ``done=True, error=True``); only a background run that
+    could not be started raises (there is no run to hand back). The other methods raise
+    ``ChatModelError`` subclasses. ``run(background=True)`` and ``get_run(uuid)`` return a
+    :class:`RunHandle` on a run that goes on on the server.
 
     Without ``http_client``/``async_http_client``, each call opens and closes its own
     connection; pass clients to reuse connections (URL, key and timeout still come from
@@ -208,6 +212,7 @@ class ChatModel:
         params: Mapping[str, Any] | None = None,
         stream: Literal[False] = False,
         *,
+        background: Literal[False] = False,
         function_call: str | Mapping[str, Any] | None = None,
         if_busy: IfBusy | None = None,
         wait_seconds: float | None = None,
@@ -223,6 +228,7 @@ class ChatModel:
         params: Mapping[str, Any] | None = None,
         *,
         stream: Literal[True],
+        background: Literal[False] = False,
         function_call: str | Mapping[str, Any] | None = None,
         if_busy: IfBusy | None = None,
         wait_seconds: float | None = None,
@@ -238,11 +244,28 @@ class ChatModel:
         params: Mapping[str, Any] | None = None,
         stream: bool = False,
         *,
+        background: Literal[True],
         function_call: str | Mapping[str, Any] | None = None,
         if_busy: IfBusy | None = None,
         wait_seconds: float | None = None,
         regenerate: bool = False,
-    ) -> LLMResponse | StreamChunks: ...
+    ) -> RunHandle: ...
+
+    @overload
+    def run(
+        self,
+        functions: Sequence[Mapping[str, Any]] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        stream: bool = False,
+        *,
+        background: bool = False,
+        function_call: str | Mapping[str, Any] | None = None,
+        if_busy: IfBusy | None = None,
+        wait_seconds: float | None = None,
+        regenerate: bool = False,
+    ) -> LLMResponse | StreamChunks | RunHandle: ...
 
     def run(
         self,
@@ -252,28 +275,47 @@ class ChatModel:
         params: Mapping[str, Any] | None = None,
         stream: bool = False,
         *,
+        background: bool = False,
         function_call: str | Mapping[str, Any] | None = None,
         if_busy: IfBusy | None = None,
         wait_seconds: float | None = None,
         regenerate: bool = False,
-    ) -> LLMResponse | StreamChunks:
+    ) -> LLMResponse | StreamChunks | RunHandle:
         """Let the model answer the session; the reply is stored and returned.
 
         ``functions``/``tools`` replace the version's defaults and ``params`` override its
         parameters, for this run only. With ``stream=True``, returns a generator of
-        ``LLMStreamResponse`` chunks (the request starts when you iterate it). Never raises.
+        ``LLMStreamResponse`` chunks (the request starts when you iterate it). Never raises
+        (but with ``background=True``, below).
 
         One run at a time per session: while another run holds it, this one comes back with
         ``error_type="session_busy"`` (``if_busy="reject"``, the server's default), or with
         ``if_busy="wait"`` waits up to ``wait_seconds`` (server default 30) for it first.
-        Breaking out of a stream closes its response, and the server ends that run (storing
-        no reply) a moment later: a run started right after may need ``if_busy="wait"``.
 
         Each run is sent with a fresh ``Idempotency-Key``. A plain run that got no answer
         (dropped connection, timeout) is resent with the same key, twice at most, and waits
         for the first attempt if that is still running: the server returns the stored result
-        instead of calling the model again, so nothing is answered or stored twice. A stream
-        is not resent (its pieces cannot be replayed); it ends with an error chunk.
+        instead of calling the model again, so nothing is answered or stored twice.
+
+        A stream survives a dropped connection: the run goes on on the server
+        (``on_disconnect: continue``) and the stream picks up after the last chunk it gave
+        out, from the run's events (``GET /v1/runs/{uuid}/events`` with ``Last-Event-ID``),
+        so every chunk comes once and the last one carries the stored result. Up to 5
+        reconnections in a row that bring nothing new, after pauses of 0.2 to 3.2 s; then it
+        ends with an error chunk (``api_connection_error``) and the run is cancelled.
+        Stopping early (``break``, ``close()``) cancels the run at once
+        (``POST /v1/runs/{uuid}/cancel``): nothing is stored for its reply and the session
+        is free for the next run.
+
+        ``background=True`` returns a :class:`RunHandle` as soon as the server has started
+        the run, which goes on on the server: ``handle.wait()`` gives its ``LLMResponse``,
+        ``handle.status()`` its state, ``handle.events()`` its chunks, ``handle.cancel()``
+        stops it. With ``stream=True`` too, the model's reply is streamed on the server and
+        ``handle.events()`` gives its pieces live, as a stream would; without, its events
+        are only its end. A background start that fails has no run to hand back, so it
+        raises, as ``add_messages`` does: ``SessionBusyError`` (``session_busy``), another
+        ``APIError``, or ``APIConnectionError`` once its two resends (same key: never a
+        second run) got no answer either.
 
         ``regenerate=True`` answers the last reply again: the session's newest message must
         be an assistant reply (else ``error_type="nothing_to_regenerate"``); it stays in the
@@ -282,6 +324,9 @@ class ChatModel:
         options = RunOptions(
             functions, tools, tool_choice, function_call, params, if_busy, wait_seconds, regenerate
         )
+        if background:
+            operation = runs.start_background_run(self._session, options, stream=stream)
+            return RunHandle(self._transport.call(operation), self._transport)
         if stream:
             return self._transport.stream(self._session, options)
         return self._transport.call(protocol.run(self._session, options))
@@ -295,6 +340,7 @@ class ChatModel:
         params: Mapping[str, Any] | None = None,
         stream: Literal[False] = False,
         *,
+        background: Literal[False] = False,
         function_call: str | Mapping[str, Any] | None = None,
         if_busy: IfBusy | None = None,
         wait_seconds: float | None = None,
@@ -310,6 +356,7 @@ class ChatModel:
         params: Mapping[str, Any] | None = None,
         *,
         stream: Literal[True],
+        background: Literal[False] = False,
         function_call: str | Mapping[str, Any] | None = None,
         if_busy: IfBusy | None = None,
         wait_seconds: float | None = None,
@@ -325,11 +372,28 @@ class ChatModel:
         params: Mapping[str, Any] | None = None,
         stream: bool = False,
         *,
+        background: Literal[True],
         function_call: str | Mapping[str, Any] | None = None,
         if_busy: IfBusy | None = None,
         wait_seconds: float | None = None,
         regenerate: bool = False,
-    ) -> LLMResponse | AsyncStreamChunks: ...
+    ) -> AsyncRunHandle: ...
+
+    @overload
+    async def arun(
+        self,
+        functions: Sequence[Mapping[str, Any]] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        stream: bool = False,
+        *,
+        background: bool = False,
+        function_call: str | Mapping[str, Any] | None = None,
+        if_busy: IfBusy | None = None,
+        wait_seconds: float | None = None,
+        regenerate: bool = False,
+    ) -> LLMResponse | AsyncStreamChunks | AsyncRunHandle: ...
 
     async def arun(
         self,
@@ -339,22 +403,43 @@ class ChatModel:
         params: Mapping[str, Any] | None = None,
         stream: bool = False,
         *,
+        background: bool = False,
         function_call: str | Mapping[str, Any] | None = None,
         if_busy: IfBusy | None = None,
         wait_seconds: float | None = None,
         regenerate: bool = False,
-    ) -> LLMResponse | AsyncStreamChunks:
+    ) -> LLMResponse | AsyncStreamChunks | AsyncRunHandle:
         """``run`` for asyncio. Streamed: ``async for chunk in await session.arun(stream=True)``.
+        In the background: ``handle = await session.arun(background=True)``, an
+        :class:`AsyncRunHandle` (``await handle.wait()``).
 
-        Breaking out of the loop closes the response when the generator is finalized; wrap
-        it in ``contextlib.aclosing`` to close it at once. Never raises.
+        Breaking out of the loop closes the response (and cancels the run) when the
+        generator is finalized; wrap it in ``contextlib.aclosing`` to do so at once. Never
+        raises, but with ``background=True`` (see ``run``).
         """
         options = RunOptions(
             functions, tools, tool_choice, function_call, params, if_busy, wait_seconds, regenerate
         )
+        if background:
+            operation = runs.start_background_run(self._session, options, stream=stream)
+            return AsyncRunHandle(await self._transport.acall(operation), self._transport)
         if stream:
             return self._transport.astream(self._session, options)
         return await self._transport.acall(protocol.run(self._session, options))
+
+    def get_run(self, run_uuid: str | uuid.UUID) -> RunHandle:
+        """A handle on any run of this API key's project by its uuid (``RunHandle.uuid``,
+        ``detail.run_uuid``, ``X-Run-Id``), of this session or another. Asks for the run once,
+        so an unknown uuid raises ``RunNotFound`` here rather than later."""
+        handle = RunHandle(str(uuid.UUID(str(run_uuid))), self._transport)
+        handle.status()
+        return handle
+
+    async def aget_run(self, run_uuid: str | uuid.UUID) -> AsyncRunHandle:
+        """``get_run`` for asyncio: an :class:`AsyncRunHandle`."""
+        handle = AsyncRunHandle(str(uuid.UUID(str(run_uuid))), self._transport)
+        await handle.status()
+        return handle
 
     # -- deprecated ---------------------------------------------------------------------
 

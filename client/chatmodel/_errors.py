@@ -4,6 +4,7 @@
 ::
 
     ChatModelError
+    ├── RunWaitTimeout                  RunHandle.wait(timeout) passed; also a TimeoutError
     ├── APIConnectionError              the server could not be reached (nothing came back)
     │   └── APITimeoutError             ... or did not answer within the timeout
     └── APIError                        the server answered with an error (or an unreadable body)
@@ -12,7 +13,8 @@
         ├── NotFoundError               404 not_found
         │   ├── ChatModelNotFound       404 chat_model_not_found
         │   ├── VersionNotFound         404 version_not_found
-        │   └── SessionNotFound         404 session_not_found
+        │   ├── SessionNotFound         404 session_not_found
+        │   └── RunNotFound             404 run_not_found
         ├── ConflictError               409 conflict
         │   ├── AlreadyExists           409 already_exists
         │   └── SessionBusyError        409 session_busy, run_in_progress (``retry_after``)
@@ -41,6 +43,8 @@ from typing import Any
 
 import httpx
 
+from chatmodel._models import RunState
+
 
 class ChatModelError(Exception):
     """Base class of every exception this package raises."""
@@ -56,6 +60,18 @@ class APIConnectionError(ChatModelError):
 
 class APITimeoutError(APIConnectionError):
     """No answer within the timeout."""
+
+
+class RunWaitTimeout(ChatModelError, TimeoutError):
+    """``RunHandle.wait(timeout=...)`` gave up waiting: the run is still going on the server
+    (it is not cancelled). ``state`` is the run as last seen; wait again, follow its
+    ``events()``, or ``cancel()`` it. Also a ``TimeoutError``, so ``except TimeoutError``
+    catches it; it is no ``APITimeoutError``: the server did answer."""
+
+    def __init__(self, message: str, *, run_uuid: str, state: RunState) -> None:
+        super().__init__(message)
+        self.run_uuid = run_uuid
+        self.state = state
 
 
 class APIError(ChatModelError):
@@ -104,6 +120,10 @@ class SessionNotFound(NotFoundError):
     pass
 
 
+class RunNotFound(NotFoundError):
+    """No run under that uuid in this project (``get_run``, a handle's ``status``/``cancel``)."""
+
+
 class ConflictError(APIError):
     pass
 
@@ -149,6 +169,7 @@ ERRORS_BY_CODE: dict[str, type[APIError]] = {
     "chat_model_not_found": ChatModelNotFound,
     "version_not_found": VersionNotFound,
     "session_not_found": SessionNotFound,
+    "run_not_found": RunNotFound,
     "conflict": ConflictError,
     "already_exists": AlreadyExists,
     "session_busy": SessionBusyError,
@@ -185,8 +206,9 @@ CODES_MAPPED_BY_STATUS = frozenset(
         # Admin calls (publish, rollback), made by the command line, which prints the detail.
         "stale_release",  # 409 ConflictError
         "nothing_to_roll_back",  # 409 ConflictError
-        # GET /v1/runs/{uuid} and its cancel, which this client does not call yet.
-        "run_not_found",  # 404 NotFoundError
+        # The webhook admin routes, which this client does not call (the command line may).
+        "webhook_not_found",  # 404 NotFoundError
+        "delivery_not_found",  # 404 NotFoundError
         # Retry later, whatever the cause: the 503 class carries retry_after for each.
         "database_busy",  # 503 ServiceUnavailableError
         "storage_unavailable",  # 503 ServiceUnavailableError

@@ -272,3 +272,48 @@ class Session(_ServerModel):
     variables: dict[str, str] | None = None
     parent_session_uuid: UUID | None = None
     parent_seq: int | None = None
+
+
+class RunState(_ServerModel):
+    """A run as ``GET /v1/runs/{uuid}`` shows it (``RunHandle.status()``, ``cancel()``).
+
+    ``status`` is ``"queued"`` or ``"running"`` while it goes on (``queue_position``: its
+    place in the server's queue, when it says), then ``"succeeded"``, ``"failed"`` or
+    ``"cancelled"``; it is read as text, so a status a newer server adds does not make the
+    answer unreadable (:attr:`finished` says whether the run has ended). ``response`` is the
+    run's ``LLMResponse`` once it has ended (``error=True`` for a failed or cancelled run),
+    ``None`` while it goes on.
+    """
+
+    uuid: UUID
+    session_uuid: UUID
+    status: str
+    queue_position: int | None = None
+    version: int | None = None
+    version_uuid: UUIDText | None = None
+    stream: bool | None = None
+    model: str | None = None
+    error_type: str | None = None
+    error_log: str | None = None
+    latency_ms: int | None = None
+    usage: Usage | None = None
+    cost: float | None = None
+    message_uuid: UUID | None = None
+    created_at: datetime
+    finished_at: datetime | None = None
+    key_name: str | None = None
+    attempts: list[Attempt] | None = None
+    idempotency_key: str | None = None
+    messages_sent: int | None = None
+    messages_dropped: int | None = None
+    prompt_tokens_estimate: int | None = None
+    response: LLMResponse | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run has ended (any status but ``queued`` and ``running``)."""
+        return self.status not in RUN_GOING_ON
+
+
+# A run's statuses while it goes on; every other one is an end.
+RUN_GOING_ON = frozenset({"queued", "running"})

@@ -46,7 +46,8 @@ ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 
 # Idempotent requests (reads, session creation with our uuid, messages with their uuids,
 # plain runs with their Idempotency-Key) are sent again this many times when nothing came
-# back or the server asked for a retry. A streamed run is never resent (see start_stream).
+# back or the server asked for a retry. A streamed run is never resent (see start_stream):
+# it is resumed from its events (_run_stream.STREAM_RESUMES).
 TRANSPORT_RETRIES = 2
 USER_AGENT = f"chatmodel-python/{__version__}"
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
@@ -334,7 +335,13 @@ class RunOptions:
     wait_seconds: float | None = None
     regenerate: bool = False
 
-    def request(self, state: SessionState, *, stream: bool, idempotency_key: str) -> Request:
+    def request(
+        self, state: SessionState, *, stream: bool, idempotency_key: str, background: bool = False
+    ) -> Request:
+        """The run request. A streamed run asks the server to go on when its connection
+        drops (``on_disconnect: continue``), so the stream can be resumed from its events; the
+        client cancels a stream it abandons itself (``_run_stream``). A background run
+        (``background: true``) has no connection to lose."""
         payload: dict[str, Any] = {
             "functions": self.functions,
             "tools": self.tools,
@@ -348,6 +355,10 @@ class RunOptions:
         payload = {name: value for name, value in payload.items() if value is not None}
         if stream:
             payload["stream"] = True
+        if background:
+            payload["background"] = True
+        elif stream:
+            payload["on_disconnect"] = "continue"
         headers = {IDEMPOTENCY_KEY_HEADER: idempotency_key}
         return json_request("POST", f"{state.path}/run", payload, headers)
 
@@ -356,11 +367,18 @@ class InvalidRunOptions(ChatModelError):
     """Run options that cannot be sent as JSON; reported by run/arun, never raised."""
 
 
-def _run_request(
-    state: SessionState, options: RunOptions, *, stream: bool, idempotency_key: str
+def run_request(
+    state: SessionState,
+    options: RunOptions,
+    *,
+    stream: bool,
+    idempotency_key: str,
+    background: bool = False,
 ) -> Request:
     try:
-        return options.request(state, stream=stream, idempotency_key=idempotency_key)
+        return options.request(
+            state, stream=stream, idempotency_key=idempotency_key, background=background
+        )
     except (TypeError, ValueError) as exc:  # e.g. a function schema holding a Python object
         raise InvalidRunOptions(f"The run options cannot be sent as JSON: {exc}") from exc
 
@@ -381,8 +399,8 @@ def run(state: SessionState, options: RunOptions) -> Operation[LLMResponse]:
     """
     try:
         key = new_idempotency_key()
-        request = _run_request(state, options, stream=False, idempotency_key=key)
-        resend = _run_request(
+        request = run_request(state, options, stream=False, idempotency_key=key)
+        resend = run_request(
             state, replace(options, if_busy="wait"), stream=False, idempotency_key=key
         )
         response = yield from write_to_session(state, request, resend=resend)
@@ -397,13 +415,13 @@ def start_stream(
     """Everything before a streamed run: the request to stream, or the error chunk instead.
 
     A streamed run carries a fresh Idempotency-Key too (its run record keeps it), but it
-    is never resent: the deltas cannot be replayed, only the stored result could be, as one
-    last chunk after whatever pieces the caller already got. So a stream that breaks ends
-    with an error chunk instead, and the caller decides whether to run again.
+    is never resent: a stream that breaks is resumed from the run's events instead
+    (``_run_stream``), where the run goes on (``on_disconnect: continue``); the key finds
+    the run when its answer never came.
     """
     try:
         key = new_idempotency_key()
-        request = _run_request(state, options, stream=True, idempotency_key=key)
+        request = run_request(state, options, stream=True, idempotency_key=key)
         if not state.readable:
             yield from create_session(state)
     except ChatModelError as exc:

@@ -132,9 +132,18 @@ def test_a_streamed_run_is_never_resent() -> None:
     assert [(c.done, c.error, c.error_type) for c in chunks] == [
         (True, True, "api_connection_error")
     ]
-    (request,) = recorder.requests
-    assert json.loads(request.content) == {"if_busy": "wait", "wait_seconds": 2.5, "stream": True}
+    # Sent once, never again: the client only looks for the run by its key (to resume it
+    # had it started), and finds nothing here.
+    request, *looked_up = recorder.requests
+    assert json.loads(request.content) == {
+        "if_busy": "wait",
+        "wait_seconds": 2.5,
+        "stream": True,
+        "on_disconnect": "continue",
+    }
     assert "Idempotency-Key" in request.headers
+    assert looked_up  # (a read, which the client tries again as it does every read)
+    assert {(r.method, r.url.path.rsplit("/", 1)[-1]) for r in looked_up} == {("GET", "runs")}
 
 
 def test_session_busy_is_returned_not_retried() -> None:
