@@ -46,8 +46,7 @@ def downgrade() -> None:
         "ix_chat_run_queued", table_name="chat_run", postgresql_where=QUEUED, sqlite_where=QUEUED
     )
     op.execute(
-        "UPDATE chat_run SET status = 'failed', error_type = 'interrupted' "
-        "WHERE status = 'queued'"
+        "UPDATE chat_run SET status = 'failed', error_type = 'interrupted' WHERE status = 'queued'"
     )
     with op.batch_alter_table("chat_run", schema=None) as batch_op:
         batch_op.drop_constraint(op.f("ck_chat_run_status"), type_="check")
