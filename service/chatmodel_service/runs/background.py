@@ -128,8 +128,6 @@ class BackgroundRuns:
             if isinstance(started, Replayed):  # its Idempotency-Key had run already
                 return
             prepared = replace(started, keep_result=True)
-            if prepared.interrupted is not None:
-                self.cancel(prepared.interrupted)
             if stream:
                 self.start_stream(self._database, gateway, prepared)
             else:

@@ -269,11 +269,19 @@ async def keep_lease(
 
 
 async def recover_lapsed_runs(database: Database) -> int:
-    """Mark every run whose lease lapsed as interrupted and free its session (at start-up;
-    taking a session over does the same for one session)."""
+    """Mark every run whose lease lapsed (and every queued run its process no longer
+    vouches for) as interrupted and free its session: at start-up and in every server's
+    sweep; taking a session over does the same for one session. Looks first in a read
+    transaction, so a sweep that finds nothing takes no write lock."""
+    now = utcnow()
+    async with database.transaction(write=False) as db:
+        if not (
+            await SessionRepository(db).lapsed_leases(now)
+            or await RunRepository(db).lapsed_queued(now)
+        ):
+            return 0
     async with database.transaction() as db:
         sessions = SessionRepository(db)
-        now = utcnow()
         lapsed = await sessions.lapsed_leases(now)
         for session_id, run_id in lapsed:
             await give_up(db, run_id)

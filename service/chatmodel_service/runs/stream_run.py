@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
@@ -189,22 +189,9 @@ async def stream_run(
                 yield last_event(event.stored.response)
 
 
-async def replay_stream(response: LLMResponse) -> AsyncGenerator[LLMStreamResponse]:
-    """A replayed run (same Idempotency-Key) as a stream: its stored result, one event."""
-    yield last_event(response)
-
-
 def sse_frame(event: LLMStreamResponse) -> str:
     """``data: <json>``: the event without its empty top-level fields (nested nulls such
     as ``detail.message_uuid`` stay: they carry meaning)."""
     fields = event.model_dump(mode="json")
     data = json.dumps({k: v for k, v in fields.items() if v is not None}, separators=(",", ":"))
     return f"data: {data}\n\n"
-
-
-async def sse_lines(events: AsyncGenerator[LLMStreamResponse]) -> AsyncIterator[str]:
-    """``data: <json>`` per event, then ``data: [DONE]``; closing it closes ``events``."""
-    async with aclosing(events):
-        async for event in events:
-            yield sse_frame(event)
-    yield SSE_TERMINATOR
