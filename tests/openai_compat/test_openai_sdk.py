@@ -243,7 +243,8 @@ def test_closing_a_stream_early_closes_the_upstream_and_stores_no_reply(
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         runs = httpx.get(f"{live_app.base_url}/v1/sessions/{session}/runs").json()["data"]
-        if runs and llm_server.open_streams == 0:
+        # The upstream is closed first, the run recorded just after: wait for both.
+        if runs and runs[0]["status"] != "running" and llm_server.open_streams == 0:
             break
         time.sleep(0.05)
     assert [(r["status"], r["error_type"]) for r in runs] == [("failed", "client_disconnected")]

@@ -196,7 +196,8 @@ def test_client_disconnect_closes_upstream_and_stores_nothing(
         runs: list[dict[str, Any]] = []
         while time.monotonic() < deadline:
             runs = http.get(f"/v1/sessions/{session}/runs").json()["data"]
-            if runs and llm_server.open_streams == 0:
+            # The upstream is closed first, the run recorded just after: wait for both.
+            if runs and runs[0]["status"] != "running" and llm_server.open_streams == 0:
                 break
             time.sleep(0.05)
         assert [(r["status"], r["error_type"]) for r in runs] == [("failed", "client_disconnected")]
