@@ -33,6 +33,7 @@ from chatmodel_service.openai_compat.router import install as install_openai_com
 from chatmodel_service.promptmodel_compat.router import router as promptmodel_compat_router
 from chatmodel_service.redaction import SecretRedactor
 from chatmodel_service.releases.router import router as releases_router
+from chatmodel_service.responses import end_open_streams
 from chatmodel_service.responses_api.router import router as responses_api_router
 from chatmodel_service.responses_api.stream import RESPONSES_EVENTS
 from chatmodel_service.runs import recover_lapsed_runs
@@ -44,6 +45,10 @@ from chatmodel_service.sessions.router import router as sessions_router
 from chatmodel_service.usage.router import router as usage_router
 from chatmodel_service.webhooks.delivery import WebhookDeliveries
 from chatmodel_service.webhooks.router import router as webhooks_router
+
+# A shutdown's drain gives streams this long to send the end of their cancelled run before
+# it ends the rest with a closing error event.
+DRAIN_SETTLE_SECONDS = 1.0
 
 logger = logging.getLogger("chatmodel_service")
 
@@ -91,6 +96,14 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
         background_runs.begin()  # event writing, lapsed-lease and retention sweeps
         app.state.webhook_deliveries = webhook_deliveries = WebhookDeliveries(database, settings)
         webhook_deliveries.begin()  # sends the outbox's due deliveries
+
+        async def drain() -> None:
+            """End every run and stream of this process (``serving``: a shutdown whose
+            grace has passed): each run ``interrupted``, each stream with that end."""
+            await background_runs.drain()
+            await end_open_streams(app.state.open_streams, DRAIN_SETTLE_SECONDS)
+
+        app.state.drain = drain
         try:
             yield
         finally:
@@ -108,6 +121,7 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
         dependencies=[Depends(reject_unstorable_text)],
     )
     app.state.auth_required = auth_required(settings)
+    app.state.open_streams = set()  # EventStream: each stream while it is sent
     app.state.metrics = ServiceMetrics()  # a registry per app: tests build many apps
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -40,6 +41,16 @@ def _upgrade(settings: Settings, revision: str) -> None:
     _ensure_sqlite_dir(settings.database_url)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     upgrade(settings.database_url, revision)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 64, not {text!r}")
+    return value
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -72,20 +83,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    import uvicorn
+    from chatmodel_service.serving import serve
 
-    from chatmodel_service.app import create_app
-
-    print(f"chatmodel: serving on http://{settings.host}:{settings.port}", file=sys.stderr)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        log_config=None,  # uvicorn's own lines in our format (configure_logging)
-        access_log=False,  # the app logs one line per request, with its request id
-        timeout_keep_alive=settings.keep_alive_seconds,
+    workers = args.workers
+    if workers > 1:
+        # Each worker process reads its settings from the environment.
+        os.environ["CHATMODEL_HOST"] = settings.host
+        os.environ["CHATMODEL_PORT"] = str(settings.port)
+        if make_url(settings.database_url).get_backend_name() == "sqlite":
+            print(
+                f"chatmodel: {workers} workers share one SQLite file: their writes take "
+                "turns; use PostgreSQL to scale past one process",
+                file=sys.stderr,
+            )
+    print(
+        f"chatmodel: serving on http://{settings.host}:{settings.port}"
+        + (f" ({workers} worker processes)" if workers > 1 else ""),
+        file=sys.stderr,
     )
+    serve(settings, workers)
     return 0
 
 
@@ -257,6 +273,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="migrate the database and start the server")
     serve.add_argument("--host", help="bind address (default 127.0.0.1, or CHATMODEL_HOST)")
     serve.add_argument("--port", type=int, help="port (default 8000, or CHATMODEL_PORT)")
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="server processes sharing the port (default 1); use PostgreSQL with more than one",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     db = commands.add_parser("db", help="database migrations")

@@ -145,6 +145,14 @@ class Settings(BaseSettings):
                     raise ValueError(f"{entry!r} is no host name, IP address or network") from None
         return cleaned
 
+    shutdown_grace_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="How long a stopping `chatmodel serve` (SIGTERM, Ctrl-C) lets streams "
+        "and calls in flight finish before it ends every run of the process as "
+        "`interrupted`, each open stream with that end as its last event.",
+    )
     keep_alive_seconds: int = Field(
         default=75,
         gt=0,

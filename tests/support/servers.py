@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,10 +82,14 @@ def serve_logged(
 
 @contextmanager
 def serve_process(
-    workdir: Path, database_url: str, settings: dict[str, str] | None = None
+    workdir: Path,
+    database_url: str,
+    settings: dict[str, str] | None = None,
+    arguments: Sequence[str] = (),
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``serve_logged``'s process as a context manager, yielding (base URL, process): for
-    tests that stop or kill it themselves. Its output goes to ``workdir/serve.log``."""
+    tests that stop or kill it themselves. ``arguments`` go after ``serve --port N``. Its
+    output goes to ``workdir/serve.log``."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATMODEL_")}
@@ -95,7 +99,15 @@ def serve_process(
     log_path = workdir / "serve.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "chatmodel_service.cli", "serve", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "chatmodel_service.cli",
+                "serve",
+                "--port",
+                str(port),
+                *arguments,
+            ],
             cwd=workdir,
             env=env,
             stdout=log,

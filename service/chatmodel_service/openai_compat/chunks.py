@@ -44,6 +44,7 @@ from chatmodel_service.runs import (
     get_run,
     relay_and_record,
     relay_session_run,
+    server_shutdown,
 )
 
 SSE_TERMINATOR = "data: [DONE]\n\n"
@@ -241,6 +242,11 @@ async def _completion_sse(
                 if include_usage:
                     yield chunk([], usage=usage_of(result))
     yield SSE_TERMINATOR
+
+
+def openai_closing(_: int) -> str:
+    """A stream's end when the server shuts down before the call's own end came."""
+    return _data(upstream_error(server_shutdown(), passthrough=False).body) + SSE_TERMINATOR
 
 
 async def openai_end(

@@ -34,6 +34,7 @@ from chatmodel_service.openai_compat.chunks import (
     OpenedStream,
     chat_sse,
     open_stream,
+    openai_closing,
     text_sse,
 )
 from chatmodel_service.openai_compat.errors import OpenAIBodyLimit, OpenAIRoute
@@ -111,14 +112,14 @@ async def _answer(
     prepared = replace(prepared, key_name=key_name)
     headers = _headers(prepared)
     if body.stream:
-        opened = await open_stream(database, gateway, prepared)
+        opened = await open_stream(database, gateway, prepared, background_runs.cut_short)
         frames = sse(prepared, opened, body.include_usage)
         session_run = prepared.recorded_session_run()
         if session_run is not None:
             events = background_runs.events.open(session_run.run_id)
             frames = logged(frames, events, SSE_TERMINATOR)
             headers = headers | {"X-Run-Id": str(session_run.run_id)}
-        return EventStream(frames, headers)
+        return EventStream(frames, headers, closing=openai_closing)
     result, detail = await service.complete(database, gateway, prepared)
     return schema_response(completion(prepared, result, detail), headers)
 

@@ -39,7 +39,11 @@ from chatmodel_service.responses_api.schemas import (
     ResponseDeleted,
     ResponseObject,
 )
-from chatmodel_service.responses_api.stream import background_events, response_events
+from chatmodel_service.responses_api.stream import (
+    background_events,
+    response_events,
+    responses_closing,
+)
 from chatmodel_service.runs import logged
 
 router = APIRouter(prefix="/v1", tags=["responses"], route_class=OpenAIRoute)
@@ -91,11 +95,13 @@ async def create_response(
         # The stream goes on without its reader: resume it with starting_after.
         return EventStream(background_runs.events.follow_live(events))
     if body.stream:
-        opened = await open_stream(database, gateway, prepared.completion)
+        opened = await open_stream(
+            database, gateway, prepared.completion, background_runs.cut_short
+        )
         frames: AsyncIterator[str] = response_events(prepared, opened)
         if run is not None:
             frames = logged(frames, background_runs.events.open(run.run_id), "")
-        return EventStream(frames)
+        return EventStream(frames, closing=responses_closing)
     result, _ = await completions.complete(database, gateway, prepared.completion)
     return schema_response(service.completed_response(prepared, result))
 

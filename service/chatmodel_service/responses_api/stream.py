@@ -40,7 +40,7 @@ from chatmodel_service.responses_api.service import (
     get_response,
     response_object,
 )
-from chatmodel_service.runs import EventFormat
+from chatmodel_service.runs import EventFormat, server_shutdown
 
 
 @dataclass
@@ -186,6 +186,19 @@ class _Events:
     def fail(self, failure: LLMFailure) -> str:
         error = ResponseError.of(failure.error_type, failure.error_log)
         return self.snapshot("response.failed", error)
+
+
+def responses_closing(sent: int) -> str:
+    """A Responses stream's end when the server shuts down before the response's own
+    end came: an ``error`` event, numbered after the ``sent`` events before it."""
+    fields = {
+        "type": "error",
+        "sequence_number": sent,
+        "code": "server_shutdown",
+        "message": server_shutdown().error_log,
+        "param": None,
+    }
+    return f"event: error\ndata: {json.dumps(fields, separators=(',', ':'))}\n\n"
 
 
 def _empty(item: dict[str, Any]) -> dict[str, Any]:

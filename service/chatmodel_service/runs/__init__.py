@@ -19,6 +19,7 @@ engine's own. Its routes are mounted from ``runs.router``.
 * ``recover_lapsed_runs``: frees the sessions of runs whose server died;
 * a claimed run can go on in the background (``BackgroundRuns``, the app's one registry)
   and be stopped from any process (``cancel_run``), and read (``get_run``);
+* ``server_shutdown``: what a run its server's shutdown cut short is stored with;
 * a run's events are kept for resuming (``BackgroundRuns.events``; ``logged`` keeps a
   request's own stream), framed by each API's ``EventFormat``; ``resume_after`` reads
   where a reader resumes from.
@@ -38,7 +39,12 @@ from chatmodel_service.runs.prompt_fit import (
 from chatmodel_service.runs.records import record_client_run, record_sessionless_run
 from chatmodel_service.runs.schemas import RunOptions
 from chatmodel_service.runs.service import FinishedRun, PreparedRun, complete_run, finish_run
-from chatmodel_service.runs.stream_run import Recorded, relay_and_record, relay_session_run
+from chatmodel_service.runs.stream_run import (
+    Recorded,
+    relay_and_record,
+    relay_session_run,
+    server_shutdown,
+)
 
 __all__ = [
     "BackgroundRuns",
@@ -65,5 +71,6 @@ __all__ = [
     "relay_session_run",
     "require_session_locked",
     "resume_after",
+    "server_shutdown",
     "version_call",
 ]

@@ -53,12 +53,13 @@ from chatmodel_service.runs.outcomes import (
 )
 from chatmodel_service.runs.records import run_out
 from chatmodel_service.runs.repository import RunEventRepository, RunRepository, StoredRun
-from chatmodel_service.runs.schemas import LLMResponse, LLMStreamResponse, RunState
+from chatmodel_service.runs.schemas import LLMResponse, RunState
 from chatmodel_service.runs.service import PreparedRun, complete_run
 from chatmodel_service.runs.stream_run import (
     SSE_TERMINATOR,
     client_disconnected,
     last_event,
+    server_shutdown,
     sse_frame,
     stream_run,
 )
@@ -166,7 +167,7 @@ class BackgroundRuns:
         relayed = stream_run(
             database, gateway, prepared, cancel_on_lost_lease=True, cut_short=self.cut_short
         )
-        return self.start_frames(prepared, _native_frames(relayed), "native")
+        return self.start_frames(prepared, relayed, "native")
 
     def start_frames(
         self, prepared: PreparedRun, frames: AsyncGenerator[str], format_name: str
@@ -203,9 +204,7 @@ class BackgroundRuns:
         """What a stream of this process cut short is recorded as: the client went away,
         or (stopping) the server shut down."""
         if self._stopping:
-            return interrupted(
-                "", latency_ms, "The server shut down during the run; nothing was stored for it."
-            )
+            return server_shutdown(latency_ms)
         return client_disconnected(latency_ms)
 
     async def _end(
@@ -265,18 +264,23 @@ class BackgroundRuns:
         async with self._database.transaction() as db:
             await RunEventRepository(db).prune(now - keep, now - keep - ABANDONED_AFTER)
 
-    async def stop(self) -> None:
-        """Cancel every run of this process (each is recorded ``interrupted``), wait, and
-        write their events."""
+    async def drain(self) -> None:
+        """Cancel every run of this process and wait: each is recorded ``interrupted``
+        and its readers get that end. Runs started from now on are cut short alike."""
         self._stopping = True
-        if self._sweeper is not None:
-            self._sweeper.cancel()
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         for task in tasks:
             with suppress(asyncio.CancelledError):
                 await task
+
+    async def stop(self) -> None:
+        """Cancel every run of this process (each is recorded ``interrupted``), wait, and
+        write their events."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        await self.drain()
         await self.events.stop()
 
 
@@ -286,12 +290,6 @@ async def _leave_queue_interrupted(database: Database, run_id: uuid.UUID) -> Non
     async with database.transaction() as db:
         if await RunRepository(db).leave_queue(run_id, values):
             await queue_run_webhooks(db, run_id)
-
-
-async def _native_frames(pieces: AsyncGenerator[LLMStreamResponse]) -> AsyncGenerator[str]:
-    async with aclosing(pieces):
-        async for piece in pieces:
-            yield sse_frame(piece)
 
 
 async def _native_end(database: Database, project_id: uuid.UUID, run_id: uuid.UUID, _: int) -> str:

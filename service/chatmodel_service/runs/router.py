@@ -47,6 +47,7 @@ from chatmodel_service.runs.schemas import (
     VersionTrialRequest,
 )
 from chatmodel_service.runs.service import PreparedRun, complete_run, start_run
+from chatmodel_service.runs.stream_run import native_closing
 from chatmodel_service.runs.trial import trial_run
 
 router = APIRouter(prefix="/v1/sessions", tags=["runs"])
@@ -160,7 +161,8 @@ async def run(
         return schema_response(state, run_id, status_code=202)
     if request.stream:
         events = background_runs.start_stream(database, gateway, started)
-        return EventStream(background_runs.relay(events, request.on_disconnect), run_id)
+        frames = background_runs.relay(events, request.on_disconnect)
+        return EventStream(frames, run_id, closing=native_closing)
     finished = await complete_run(database, gateway, started)
     return schema_response(finished.response)
 

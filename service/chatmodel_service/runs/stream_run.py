@@ -38,6 +38,7 @@ from chatmodel_service.runs.schemas import (
 from chatmodel_service.runs.service import FinishedRun, PreparedRun, finish_run, unstored_run
 
 SSE_TERMINATOR = "data: [DONE]\n\n"
+_SHUTDOWN_TEXT = "The server shut down during the run; nothing was stored for it."
 
 T = TypeVar("T")
 
@@ -92,6 +93,13 @@ def client_disconnected(latency_ms: int) -> LLMFailure:
         error_type="client_disconnected",
         error_log="The client disconnected before the reply was complete; nothing was stored.",
         latency_ms=latency_ms,
+    )
+
+
+def server_shutdown(latency_ms: int = 0) -> LLMFailure:
+    """What a run its server's shutdown cut short is recorded (and its stream ends) with."""
+    return LLMFailure(
+        model="", error_type="interrupted", error_log=_SHUTDOWN_TEXT, latency_ms=latency_ms
     )
 
 
@@ -176,17 +184,17 @@ async def stream_run(
     *,
     cancel_on_lost_lease: bool = False,
     cut_short: CutShort = client_disconnected,
-) -> AsyncGenerator[LLMStreamResponse]:
-    """A claimed session run's SSE events: deltas, then the stored outcome."""
+) -> AsyncGenerator[str]:
+    """A claimed session run's SSE frames: deltas, then the stored outcome."""
     relayed = relay_session_run(
         database, gateway, prepared, cancel_on_lost_lease=cancel_on_lost_lease, cut_short=cut_short
     )
     async with aclosing(relayed) as events:
         async for event in events:
             if isinstance(event, StreamDelta):
-                yield _delta_event(event)
+                yield delta_frame(event)
             else:
-                yield last_event(event.stored.response)
+                yield sse_frame(last_event(event.stored.response))
 
 
 def sse_frame(event: LLMStreamResponse) -> str:
@@ -195,3 +203,32 @@ def sse_frame(event: LLMStreamResponse) -> str:
     fields = event.model_dump(mode="json")
     data = json.dumps({k: v for k, v in fields.items() if v is not None}, separators=(",", ":"))
     return f"data: {data}\n\n"
+
+
+def _content_frame_parts() -> tuple[str, str, str]:
+    """The native frame of a text-only delta cut around its text's two places, so each
+    such frame is three joins and one ``json.dumps`` (it is most of a stream's frames)."""
+    marker = "\u0000chatmodel-text\u0000"
+    frame = sse_frame(LLMStreamResponse(content=marker, raw_output=marker))
+    before, middle, after = frame.split(json.dumps(marker))
+    return before, middle, after
+
+
+_CONTENT_FRAME = _content_frame_parts()
+
+
+def delta_frame(delta: StreamDelta) -> str:
+    """``sse_frame(_delta_event(delta))``, cheaply for a text-only delta."""
+    if delta.content is not None and delta.function_call is None and delta.tool_calls is None:
+        text = json.dumps(delta.content)
+        before, middle, after = _CONTENT_FRAME
+        return f"{before}{text}{middle}{text}{after}"
+    return sse_frame(_delta_event(delta))
+
+
+def native_closing(_: int) -> str:
+    """A native stream's end when the server shuts down before the run's own end came
+    (the run is recorded ``interrupted`` with the same text)."""
+    failure = server_shutdown()
+    ended = LLMResponse(error=True, error_type=failure.error_type, error_log=failure.error_log)
+    return sse_frame(last_event(ended)) + SSE_TERMINATOR
