@@ -37,7 +37,7 @@ from chatmodel_service.llm.key_variables import litellm_key_variables
 from chatmodel_service.llm.model_info import ModelInfo
 from chatmodel_service.llm.replies import ReplyReading
 from chatmodel_service.llm.retries import RetryPlan, Tried
-from chatmodel_service.llm.streaming import delta_of
+from chatmodel_service.llm.streaming import delta_of, stream_source
 from chatmodel_service.llm.tokens import TokenCounting
 from chatmodel_service.llm.types import (
     LLMCall,
@@ -70,6 +70,9 @@ class LLMGateway(TokenCounting, ReplyReading, ModelInfo):
         # Applied to every failure handed out; key shapes only until an app gives it the
         # secrets it holds (``redacting``).
         self._redactor = SecretRedactor()
+        # Read streams past LiteLLM's per-chunk wrapper where it only repeats work
+        # (``llm.streaming.stream_source``); False reads every stream through it.
+        self.past_wrapper = True
 
     def key_variables(self) -> frozenset[str]:
         """The environment variables LiteLLM names as holding provider credentials
@@ -178,7 +181,7 @@ class LLMGateway(TokenCounting, ReplyReading, ModelInfo):
         chunks: list[Any] = []
         relayed = False  # whether any piece of an answer went to the caller
         try:
-            async for chunk in response:
+            async for chunk in stream_source(response, past_wrapper=self.past_wrapper):
                 chunks.append(chunk)
                 delta = delta_of(chunk)
                 if delta is not None:
