@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, help="c=1 calls per side for (a), (c), (d)")
     parser.add_argument("--requests", type=int, help="calls per throughput block for (b), (d)")
     parser.add_argument("--stream-gap-ms", type=float, help="upstream pause between pieces")
+    parser.add_argument("--paced-counts", type=_numbers, help="for (p), default 20,100,200")
+    parser.add_argument(
+        "--paced-ladder", type=_numbers, help="for (p)'s capacity, default 20,40,...,300"
+    )
+    parser.add_argument("--paced-chunks", type=int, help="for (p), pieces per reply (50)")
+    parser.add_argument("--paced-gap-ms", type=float, help="for (p), ms between pieces (40)")
     parser.add_argument("--proxy-venv", type=Path, default=DEFAULT_PROXY_VENV)
     parser.add_argument("--client-venv", type=Path, default=DEFAULT_CLIENT_VENV)
     parser.add_argument(
@@ -89,6 +95,14 @@ def build_plan(args: argparse.Namespace) -> Plan:
         plan.throughput_requests = args.requests
     if args.stream_gap_ms is not None:
         plan.stream_gap_ms = args.stream_gap_ms
+    if args.paced_counts:
+        plan.paced_counts = args.paced_counts
+    if args.paced_ladder:
+        plan.paced_ladder = args.paced_ladder
+    if args.paced_chunks:
+        plan.paced_chunks = args.paced_chunks
+    if args.paced_gap_ms:
+        plan.paced_gap_ms = args.paced_gap_ms
     plan.proxy_venv = args.proxy_venv
     plan.client_venv = args.client_venv
     if args.install_venvs is not None:
@@ -132,7 +146,8 @@ def install_venvs(plan: Plan) -> list[str]:
     """LiteLLM's proxy at the version this project pins, and the client alone (no extras),
     each in its own venv, when a scenario needs them and they are missing."""
     wanted = []
-    if "proxy" in plan.scenarios and not (plan.proxy_venv / "bin" / "litellm").exists():
+    needs_proxy = {"proxy", "paced"} & set(plan.scenarios)
+    if needs_proxy and not (plan.proxy_venv / "bin" / "litellm").exists():
         wanted.append((plan.proxy_venv, f"litellm[proxy]=={version('litellm')}"))
     if "footprint" in plan.scenarios and not (plan.client_venv / "bin" / "python").exists():
         wanted.append((plan.client_venv, str(REPO)))

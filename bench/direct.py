@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from bench.api import BENCH_MODEL, StreamTimes
+from bench.rawhttp import Paced
 
 # The switch the server's gateway sets (chatmodel_service.config.OPENAI_TRANSPORT_ENV).
 OWN_HANDLER_ENV = "EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER"
@@ -33,7 +34,7 @@ def load_litellm() -> Any:
 
 
 @contextmanager
-def _transport(own_handler: bool) -> Iterator[None]:
+def transport(own_handler: bool) -> Iterator[None]:
     before = os.environ.get(OWN_HANDLER_ENV)
     os.environ[OWN_HANDLER_ENV] = "true" if own_handler else "false"
     try:
@@ -63,7 +64,7 @@ class DirectLiteLLM:
         }
 
     async def complete(self, messages: list[dict[str, Any]]) -> bool:
-        with _transport(self.own_handler):
+        with transport(self.own_handler):
             response = await self.litellm.acompletion(**self._kwargs(messages))
         return bool(response.choices[0].message.content)
 
@@ -73,10 +74,25 @@ class DirectLiteLLM:
             "stream": True,
             "stream_options": {"include_usage": True},
         }
-        with _transport(self.own_handler):
+        with transport(self.own_handler):
             response = await self.litellm.acompletion(**kwargs)
             first = 0.0
             async for _chunk in response:
                 if not first:
                     first = time.perf_counter() - started
         return StreamTimes(first, time.perf_counter() - started, bool(first))
+
+    async def paced(self, messages: list[dict[str, Any]]) -> Paced:
+        """One stream, each chunk's arrival noted. Sets no transport: many of these run at
+        once, so the caller holds ``transport(...)`` around all of them."""
+        started = time.perf_counter()
+        options = {"stream": True, "stream_options": {"include_usage": True}}
+        kwargs = self._kwargs(messages) | options
+        arrivals: list[float] = []
+        try:
+            response = await self.litellm.acompletion(**kwargs)
+            async for _chunk in response:
+                arrivals.append(time.perf_counter() - started)
+        except Exception:  # a failed stream is counted, not raised
+            return Paced(0, tuple(arrivals), True)
+        return Paced(200, tuple(arrivals), not arrivals)

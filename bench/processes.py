@@ -112,6 +112,9 @@ class Process:
     def rss_mb(self, peak: bool = False) -> float:
         return rss_mb(self.pid, peak)
 
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.pid)
+
     def stop(self) -> None:
         if self.popen.poll() is None:
             self.popen.terminate()
@@ -191,15 +194,17 @@ async def start_upstream(workdir: Path, stream_gap_ms: float, chunks: int) -> Pr
     return process
 
 
-async def start_chatmodel(name: str, workdir: Path, database_url: str) -> Process:
-    """``chatmodel serve`` as a user starts it (default log level, access log and all),
-    with the rate limit off so the load is not refused."""
+async def start_chatmodel(name: str, workdir: Path, database_url: str, workers: int = 1) -> Process:
+    """``chatmodel serve --workers N`` as a user starts it (default log level, access log
+    and all), with the rate limit off so the load is not refused."""
     port = free_port()
     env = clean_env(
         CHATMODEL_DATABASE_URL=database_url,
         CHATMODEL_RATE_LIMIT_PER_MINUTE="0",
     )
     command = [sys.executable, "-m", "chatmodel_service.cli", "serve", "--port", str(port)]
+    if workers != 1:
+        command += ["--workers", str(workers)]
     process = spawn(name, command, workdir, env, f"http://127.0.0.1:{port}")
     try:
         await wait_ready(process, "/health", limit=120)
@@ -268,6 +273,17 @@ class Postgres:
     @property
     def database_url(self) -> str:
         return self.admin_url.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+    async def create_database(self, name: str) -> str:
+        """A new empty database in the cluster; its URL for ``chatmodel serve``."""
+        import asyncpg
+
+        connection = await asyncpg.connect(self.admin_url)
+        try:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+        return self.database_url.rsplit("/", 1)[0] + f"/{name}"
 
 
 def start_postgres(directory: Path) -> Postgres:

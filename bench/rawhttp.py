@@ -22,9 +22,10 @@ class Timed:
     body: bytes
 
 
-def post_request(path: str, port: int, body: bytes) -> bytes:
+def post_request(path: str, port: int, body: bytes, key: str | None = None) -> bytes:
+    auth = f"authorization: Bearer {key}\r\n" if key else ""
     head = (
-        f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n"
+        f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n{auth}"
         f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body
@@ -74,3 +75,75 @@ class RawConnection:
             del body[-2:]
             if not first:
                 first = time.perf_counter() - started
+
+
+@dataclass(frozen=True)
+class Paced:
+    """One streamed answer read event by event: when each event came (seconds from send)."""
+
+    status: int
+    arrivals: tuple[float, ...]  # one per SSE event (``data:`` lines), in order
+    failed: bool  # not 200, an error event, or the body ended early
+
+    @property
+    def first(self) -> float:
+        return self.arrivals[0] if self.arrivals else float("nan")
+
+    @property
+    def last(self) -> float:
+        return self.arrivals[-1] if self.arrivals else float("nan")
+
+    def worst_gap(self) -> float:
+        """The longest pause between two consecutive events."""
+        pairs = zip(self.arrivals, self.arrivals[1:], strict=False)
+        return max((b - a for a, b in pairs), default=0.0)
+
+
+# What marks a streamed answer as failed, in any of the three formats: an error value that
+# is not null, or a Responses stream's failed or incomplete end.
+FAILURE_MARKS = (
+    b'"error":{',
+    b'"error":"',
+    b'"error":true',
+    b"response.failed",
+    b"response.incomplete",
+)
+
+
+def _failed_event(event: bytes) -> bool:
+    squeezed = event.replace(b" ", b"")
+    return any(mark in squeezed for mark in FAILURE_MARKS)
+
+
+async def stream_events(port: int, request: bytes) -> Paced:
+    """Send ``request`` on a new connection and read its chunked SSE answer to the end,
+    noting when each event arrived. As cheap as a reader can be (no HTTP library), so
+    hundreds of them at once measure the server, not this client."""
+    started = time.perf_counter()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    arrivals: list[float] = []
+    failed = False
+    try:
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        if status != 200 or b"chunked" not in head.lower():
+            return Paced(status, (), True)
+        pending = b""  # SSE text not yet ended by a blank line
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            if size == 0:
+                await reader.readuntil(b"\r\n")
+                break
+            pending += (await reader.readexactly(size + 2))[:-2]
+            now = time.perf_counter() - started
+            *events, pending = pending.split(b"\n\n")
+            for event in events:
+                if b"data:" in event:
+                    arrivals.append(now)
+                    failed = failed or _failed_event(event)
+        return Paced(status, tuple(arrivals), failed or bool(pending.strip()))
+    except (OSError, asyncio.IncompleteReadError, ValueError):
+        return Paced(0, tuple(arrivals), True)
+    finally:
+        writer.close()

@@ -47,6 +47,10 @@ class Plan:
     import_runs: int = 7
     stream_gap_ms: float = 1.0
     stream_chunks: int = 8
+    paced_counts: list[int] = field(default_factory=lambda: [20, 100, 200])  # (p) N at once
+    paced_chunks: int = 50  # (p) K pieces per reply
+    paced_gap_ms: float = 40.0  # (p) D between them
+    paced_ladder: list[int] = field(default_factory=lambda: [20, 40, 60, 80, 100, 150, 200, 300])
     proxy_venv: Path = DEFAULT_PROXY_VENV
     client_venv: Path = DEFAULT_CLIENT_VENV  # the client alone, for import chatmodel
     install_venvs: bool = True  # make the two venvs above when missing
@@ -66,6 +70,8 @@ class Plan:
             history_rounds=12,
             upstream_requests=5_000,
             import_runs=5,
+            paced_counts=[20, 50],
+            paced_ladder=[50, 100],
             install_venvs=False,
         )
 
@@ -79,6 +85,7 @@ class Rig:
         self._direct: DirectLiteLLM | None = None
         self._direct_own: DirectLiteLLM | None = None
         self.servers: dict[str, Process] = {}
+        self.extra_processes: list[Process] = []  # started by a scenario, stopped at close
         self.proxy: Process | None = None
         self.postgres: Postgres | None = None
         self.notes: list[str] = []
@@ -117,20 +124,24 @@ class Rig:
             self._direct_own = DirectLiteLLM(self.api_base, own_handler=True)
         return self._direct_own
 
-    async def server(self, database: str) -> Process:
-        """``chatmodel serve`` on a fresh database of this kind, with the bench chat model."""
-        if database in self.servers:
-            return self.servers[database]
+    async def server(self, database: str, workers: int = 1) -> Process:
+        """``chatmodel serve`` (``--workers``) on a fresh database of this kind, with the
+        bench chat model; servers with other worker counts get databases of their own."""
+        name = database if workers == 1 else f"{database}-{workers}-workers"
+        if name in self.servers:
+            return self.servers[name]
         if database == "sqlite":
-            url = f"sqlite+aiosqlite:///{self.workdir / 'sqlite' / 'chatmodel.db'}"
+            url = f"sqlite+aiosqlite:///{self.workdir / name / 'chatmodel.db'}"
         elif database == "postgresql":
             if self.postgres is None:
                 self.postgres = start_postgres(self.workdir / "postgres")
             url = self.postgres.database_url
+            if workers != 1:
+                url = await self.postgres.create_database(name.replace("-", "_"))
         else:
             raise ValueError(f"unknown database {database!r}")
-        process = await start_chatmodel(f"chatmodel-{database}", self.workdir / database, url)
-        self.servers[database] = process
+        process = await start_chatmodel(f"chatmodel-{name}", self.workdir / name, url, workers)
+        self.servers[name] = process
         async with api.client(process.base_url, 4) as http:
             await api.create_chat_model(http, CHAT_MODEL, self.api_base)
         return process
@@ -160,7 +171,7 @@ class Rig:
     async def close(self) -> None:
         if self.failed:
             self.notes.append(f"the servers' logs are kept in {self.keep_logs()}")
-        for process in [*self.servers.values(), self.proxy, self.upstream]:
+        for process in [*self.servers.values(), *self.extra_processes, self.proxy, self.upstream]:
             if process is not None:
                 with suppress(Exception):
                     process.stop()

@@ -62,8 +62,11 @@ def _event(data: dict[str, Any] | str) -> bytes:
 
 
 def _pieces(text: str, count: int) -> list[str]:
-    """``text`` cut into ``count`` pieces (fewer for short texts) that join back to it."""
+    """``text`` cut into at most ``count`` pieces that join back to it; a text of fewer
+    words than ``count`` is said again until it fills exactly ``count`` one-word pieces."""
     words = text.split(" ")
+    if len(words) < count:
+        words = (words * -(-count // len(words)))[:count]
     size = max(1, -(-len(words) // max(1, count)))
     groups = [" ".join(words[i : i + size]) for i in range(0, len(words), size)]
     return [g if i == 0 else " " + g for i, g in enumerate(groups)]

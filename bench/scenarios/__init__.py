@@ -6,7 +6,16 @@ from collections.abc import Awaitable, Callable
 
 from bench.report import Row
 from bench.rig import Rig
-from bench.scenarios import footprint, history, latency, proxy, streaming, throughput, upstream
+from bench.scenarios import (
+    footprint,
+    history,
+    latency,
+    paced,
+    proxy,
+    streaming,
+    throughput,
+    upstream,
+)
 
 Scenario = Callable[[Rig], Awaitable[list[Row]]]
 
@@ -18,6 +27,12 @@ SCENARIOS: dict[str, tuple[str, str, Scenario]] = {
     "throughput": ("b", "runs/s and p95 at c=32, 128 on SQLite and PostgreSQL", throughput.run),
     "history": ("h", "run and add latency at 10 / 1,000 / 10,000 stored messages", history.run),
     "proxy": ("d", "the same requests through LiteLLM's proxy", proxy.run),
+    "paced": (
+        "p",
+        "N streams at once at a real model's pace, vs direct litellm and LiteLLM's proxy; "
+        "capacity with --workers 2",
+        paced.run,
+    ),
     "footprint": ("e", "import chatmodel; serve's ready time and RSS", footprint.run),
 }
 
