@@ -89,6 +89,31 @@ async def test_cancelling_stops_the_run_and_stores_nothing(
     assert finished.json()["response"]["content"] == "Next."
 
 
+async def test_cancelling_a_request_s_run_answers_it_at_once(
+    client: httpx.AsyncClient, llm_server: ScriptedLLMServer
+) -> None:
+    """A run that is not in the background or streamed: cancelling it closes its model
+    call in this process, and its request answers the cancellation then, not when the
+    model would have answered."""
+    session = await make_remote_session(client, llm_server.base_url, QUESTION)
+    llm_server.enqueue(Delay(6, Reply("Too late.")))
+    running = asyncio.create_task(client.post(f"/v1/sessions/{session}/run", json={}))
+    deadline = time.monotonic() + 5
+    while not llm_server.requests:  # the model has the call
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    run_uuid = (await client.get(f"/v1/sessions/{session}/runs")).json()["data"][0]["uuid"]
+    cancelled = await client.post(f"/v1/runs/{run_uuid}/cancel")
+    assert cancelled.json()["status"] == "cancelled", cancelled.text
+    # Well before the model's 6 s: the call was closed, not waited for.
+    answered = await asyncio.wait_for(running, timeout=4)
+    assert answered.status_code == 200
+    assert (answered.json()["error"], answered.json()["error_type"]) == (True, "cancelled")
+    assert answered.headers["X-Run-Id"] == run_uuid
+    messages = (await client.get(f"/v1/sessions/{session}/messages")).json()["data"]
+    assert [m["content"] for m in messages] == ["What is the answer?"]
+
+
 async def test_any_run_is_read_by_its_uuid(client: httpx.AsyncClient) -> None:
     await make_chat_model(client, "assistant")
     session = await make_session(client, "assistant")
@@ -105,12 +130,17 @@ async def test_any_run_is_read_by_its_uuid(client: httpx.AsyncClient) -> None:
 
 
 def test_a_killed_server_leaves_its_background_run_interrupted(
-    tmp_path: Path, llm_server: ScriptedLLMServer
+    tmp_path: Path, database_url: str, llm_server: ScriptedLLMServer
 ) -> None:
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}"
     lease = {"CHATMODEL_RUN_LEASE_SECONDS": "2"}
     llm_server.enqueue(Delay(30, Reply("Never.")))
-    with serve_process(tmp_path / "first", database_url, lease) as (base_url, process):
+    # Two servers on one database; the run goes on the first, which is killed. The
+    # second, up all along and asked nothing about the session, finds the lease lapsed
+    # by its own sweep: within one lease of the kill, since the lease was renewed before.
+    with (
+        serve_process(tmp_path / "second", database_url, lease) as (other_url, _),
+        serve_process(tmp_path / "first", database_url, lease) as (base_url, process),
+    ):
         made = httpx.post(f"{base_url}/v1/chat-models", json={"name": "remote"})
         assert made.status_code == 201
         httpx.post(
@@ -132,20 +162,19 @@ def test_a_killed_server_leaves_its_background_run_interrupted(
         while not llm_server.requests:  # the model has the call
             assert time.monotonic() < deadline
             time.sleep(0.05)
+        time.sleep(0.8)  # past the first renewal, so the lease is the renewed one
         os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
         killed_at = time.monotonic()
-    # Another server, up while the dead run's lease still holds: its sweep (every half
-    # lease) finds the lease lapsed, with nobody asking for the session.
-    with serve_process(tmp_path / "second", database_url, lease) as (base_url, _):
+        process.wait(timeout=10)
         while True:
-            state = httpx.get(f"{base_url}/v1/runs/{run.json()['uuid']}").json()
+            state = httpx.get(f"{other_url}/v1/runs/{run.json()['uuid']}").json()
             if state["status"] != "running":
                 break
-            assert time.monotonic() < killed_at + 2 + 1 + 1, "not interrupted within a lease"
-            time.sleep(0.1)
+            # One lease, plus the sweep's slack and this loop's polling and requests.
+            assert time.monotonic() < killed_at + 2 + 0.6, "not interrupted within a lease"
+            time.sleep(0.05)
         assert (state["status"], state["error_type"]) == ("failed", "interrupted")
-        free = httpx.post(f"{base_url}/v1/sessions/{session['uuid']}/run", json={})
+        free = httpx.post(f"{other_url}/v1/sessions/{session['uuid']}/run", json={})
         assert free.status_code == 200  # the session is usable again
 
 

@@ -115,11 +115,10 @@ async def test_a_send_cut_short_by_a_stop_is_made_by_the_next_start(
 
 
 def test_a_run_killed_with_its_server_is_told_failed_interrupted(
-    tmp_path: Path, llm_server: ScriptedLLMServer, receiver: Receiver
+    tmp_path: Path, database_url: str, llm_server: ScriptedLLMServer, receiver: Receiver
 ) -> None:
     """SIGKILL mid-run: the next server start gives the run up (its lease lapsed) and
     tells the webhook in the same transaction."""
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}"
     env = {
         "CHATMODEL_RUN_LEASE_SECONDS": "2",
         "CHATMODEL_WEBHOOK_ALLOWED_HOSTS": '["127.0.0.1"]',
@@ -162,3 +161,55 @@ def test_a_run_killed_with_its_server_is_told_failed_interrupted(
     assert event["type"] == "run.failed"
     assert event["data"]["run_uuid"] == run.json()["uuid"]
     assert (event["data"]["status"], event["data"]["error_type"]) == ("failed", "interrupted")
+
+
+def test_a_run_killed_beside_a_live_server_is_told_failed_within_a_lease(
+    tmp_path: Path, database_url: str, llm_server: ScriptedLLMServer, receiver: Receiver
+) -> None:
+    """SIGKILL mid-run while another server runs on the database: that server's sweep
+    gives the run up when its lease lapses, and the webhook says so, within one lease
+    of the kill (and the delivery's retry schedule)."""
+    env = {
+        "CHATMODEL_RUN_LEASE_SECONDS": "2",
+        "CHATMODEL_WEBHOOK_ALLOWED_HOSTS": '["127.0.0.1"]',
+        "CHATMODEL_WEBHOOK_RETRY_SCHEDULE": "[0.2]",
+    }
+    llm_server.enqueue(Delay(30, Reply("Never.")))
+    with (
+        serve_process(tmp_path / "second", database_url, env),
+        serve_process(tmp_path / "first", database_url, env) as (base_url, process),
+    ):
+        hook = httpx.post(
+            f"{base_url}/v1/webhooks", json={"url": receiver.url(), "event_types": ["run.failed"]}
+        ).json()
+        httpx.post(f"{base_url}/v1/chat-models", json={"name": "remote"}).raise_for_status()
+        httpx.post(
+            f"{base_url}/v1/chat-models/remote/versions",
+            json={
+                "system_prompt": "Be brief.",
+                "model": "openai/scripted",
+                "api_base": llm_server.base_url,
+                "publish": True,
+            },
+        ).raise_for_status()
+        session = httpx.post(f"{base_url}/v1/sessions", json={"chat_model": "remote"}).json()
+        run = httpx.post(
+            f"{base_url}/v1/sessions/{session['uuid']}/run",
+            json={"background": True, "messages": [QUESTION]},
+        )
+        assert run.status_code == 202, run.text
+        deadline = time.monotonic() + 10
+        while not llm_server.requests:  # the model has the call
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        process.wait(timeout=10)
+        [received] = receiver.received_sync(within=10)
+        told_after = time.monotonic() - killed_at
+    event = Webhook(hook["secret"]).verify(received.body, received.headers)
+    assert event["type"] == "run.failed"
+    assert event["data"]["run_uuid"] == run.json()["uuid"]
+    assert (event["data"]["status"], event["data"]["error_type"]) == ("failed", "interrupted")
+    # One lease (2 s), the sweep's slack and the delivery worker's pick-up.
+    assert told_after < 2 + 1, f"told {told_after:.2f} s after the kill"

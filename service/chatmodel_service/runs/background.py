@@ -9,8 +9,8 @@ the same finish phase as a foreground run, its result kept on the run record for
 
 Nothing stays ``running`` for ever: a server that stops cancels its background runs
 (recorded ``interrupted``); one that dies leaves a lease that lapses, and the run is marked
-``interrupted`` by whoever takes the session next or by the next server start, as for any
-run.
+``interrupted`` by every live server's sweep as it lapses (within one lease of the death),
+by whoever takes the session next or by the next server start, as for any run.
 
 Cancelling (``POST /v1/runs/{uuid}/cancel``, from any process) marks the run ``cancelled``
 and frees the session in one transaction. The process running it then stores nothing for
@@ -30,6 +30,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from contextlib import aclosing, suppress
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,7 +45,12 @@ from chatmodel_service.models.base import utcnow
 from chatmodel_service.observability.metrics import record_run
 from chatmodel_service.runs.events import EventFormat, EventLog, RunEvents
 from chatmodel_service.runs.idempotency import Replayed
-from chatmodel_service.runs.lease import RunLeftQueue, recover_lapsed_runs, released
+from chatmodel_service.runs.lease import (
+    RunLeftQueue,
+    next_lapse,
+    recover_lapsed_runs,
+    released,
+)
 from chatmodel_service.runs.outcomes import (
     interrupted,
     outcome_response,
@@ -54,7 +60,7 @@ from chatmodel_service.runs.outcomes import (
 from chatmodel_service.runs.records import run_out
 from chatmodel_service.runs.repository import RunEventRepository, RunRepository, StoredRun
 from chatmodel_service.runs.schemas import LLMResponse, RunState
-from chatmodel_service.runs.service import PreparedRun, complete_run
+from chatmodel_service.runs.service import FinishedRun, PreparedRun, complete_run
 from chatmodel_service.runs.stream_run import (
     SSE_TERMINATOR,
     client_disconnected,
@@ -83,7 +89,7 @@ class BackgroundRuns:
     ) -> None:
         self._database = database
         self._settings = settings
-        self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._tasks: dict[uuid.UUID, asyncio.Task[Any]] = {}
         self._stopping = False
         self._sweeper: asyncio.Task[None] | None = None
         self.events = EventLog(database, [NATIVE_EVENTS, *formats])
@@ -93,10 +99,10 @@ class BackgroundRuns:
         self.events.begin()
         self._sweeper = asyncio.create_task(self._sweep_forever())
 
-    def _track(self, run_id: uuid.UUID, task: asyncio.Task[None]) -> None:
+    def _track(self, run_id: uuid.UUID, task: asyncio.Task[Any]) -> None:
         self._tasks[run_id] = task
 
-        def forget(done: asyncio.Task[None]) -> None:
+        def forget(done: asyncio.Task[Any]) -> None:
             if self._tasks.get(run_id) is done:  # not the task that took over from it
                 del self._tasks[run_id]
 
@@ -158,6 +164,28 @@ class BackgroundRuns:
             logger.exception("background run %s could not be finished", prepared.run_id)
         finally:
             await self._end(events, prepared, sent_end)
+
+    async def complete(
+        self, database: Database, gateway: LLMGateway, prepared: PreparedRun
+    ) -> FinishedRun | None:
+        """A request's (unstreamed) run, its model call in a task of this process so that
+        cancelling or interrupting the run closes the call at once (from another process,
+        when its heartbeat finds the lease gone). None when it was cut short so: the run's
+        record says how it ended. A request cancelled itself cancels its run."""
+        task = asyncio.create_task(
+            complete_run(database, gateway, prepared, cancel_on_lost_lease=True)
+        )
+        self._track(prepared.run_id, task)
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+            raise
+        if task.cancelled():
+            return None
+        return task.result()
 
     def start_stream(
         self, database: Database, gateway: LLMGateway, prepared: PreparedRun
@@ -242,12 +270,23 @@ class BackgroundRuns:
             task.cancel()
 
     async def _sweep_forever(self) -> None:
-        """Free the sessions of runs whose server died (within one lease of it), and
-        delete events past their retention."""
-        every = min(self._settings.run_lease_seconds / 2, 30.0)
+        """Free the sessions of runs whose server died, and delete events past their
+        retention. The sweep wakes when the soonest lease held now would lapse unless
+        renewed (and at least every half lease, 30 s at most), so the run of a process that
+        died is marked ``interrupted`` as its lease lapses: within one lease of the death,
+        since the lease was renewed before it."""
+        longest = min(self._settings.run_lease_seconds / 2, 30.0)
+        shortest = longest / 10  # a lapse the sweep could not clear is not spun on
         pruned_at = 0.0
+        wait = longest
         while True:
-            await asyncio.sleep(every)
+            with suppress(Exception):  # the database is unreachable: wait the longest
+                soonest = await next_lapse(self._database)
+                if soonest is not None:
+                    due = (soonest - utcnow()).total_seconds() + SWEEP_SLACK
+                    wait = min(longest, max(shortest, due))
+            await asyncio.sleep(wait)
+            wait = longest
             try:
                 recovered = await recover_lapsed_runs(self._database)
                 if recovered:
@@ -307,6 +346,7 @@ async def _native_end(database: Database, project_id: uuid.UUID, run_id: uuid.UU
 
 NATIVE_EVENTS = EventFormat("native", SSE_TERMINATOR, _native_end)
 PRUNE_EVERY = 60.0  # seconds between deletions of old events
+SWEEP_SLACK = 0.05  # seconds past a lease's end before the sweep looks
 # Events of a run whose end was never written are deleted this long after retention.
 ABANDONED_AFTER = timedelta(days=1)
 

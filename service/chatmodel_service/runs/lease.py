@@ -294,3 +294,14 @@ async def recover_lapsed_runs(database: Database) -> int:
             if await runs.leave_queue(run_id, values):
                 await queue_run_webhooks(db, run_id)
     return len(lapsed) + len(abandoned)
+
+
+async def next_lapse(database: Database) -> datetime | None:
+    """The soonest a held lease or a queued run could lapse, if nobody renews it."""
+    async with database.transaction(write=False) as db:
+        times = [
+            await SessionRepository(db).next_lease_expiry(),
+            await RunRepository(db).next_queue_expiry(),
+        ]
+    known = [at for at in times if at is not None]
+    return min(known) if known else None

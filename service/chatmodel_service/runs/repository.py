@@ -111,6 +111,11 @@ class RunRepository:
         )
         return list(rows)
 
+    async def next_queue_expiry(self) -> datetime | None:
+        """When the first queued run's process stops vouching for it (unless it renews)."""
+        query = select(func.min(ChatRun.queued_until)).where(ChatRun.status == "queued")
+        return cast("datetime | None", await self.session.scalar(query))
+
     async def cancellation(self, run_id: uuid.UUID) -> str | None:
         """The ``error_log`` of a run that was cancelled; None if it was not."""
         row = (

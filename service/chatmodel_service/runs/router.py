@@ -46,7 +46,7 @@ from chatmodel_service.runs.schemas import (
     RunState,
     VersionTrialRequest,
 )
-from chatmodel_service.runs.service import PreparedRun, complete_run, start_run
+from chatmodel_service.runs.service import PreparedRun, start_run
 from chatmodel_service.runs.stream_run import native_closing
 from chatmodel_service.runs.trial import trial_run
 
@@ -163,7 +163,11 @@ async def run(
         events = background_runs.start_stream(database, gateway, started)
         frames = background_runs.relay(events, request.on_disconnect)
         return EventStream(frames, run_id, closing=native_closing)
-    finished = await complete_run(database, gateway, started)
+    finished = await background_runs.complete(database, gateway, started)
+    if finished is None:  # cancelled or interrupted meanwhile: answered as recorded
+        async with database.transaction(write=False) as db:
+            state = await get_run(db, project, started.run_id)
+        return schema_response(state.response or LLMResponse(), run_id)
     return schema_response(finished.response)
 
 

@@ -156,6 +156,13 @@ class SessionRepository:
         )
         return [(session_id, run_id) for session_id, run_id in rows if run_id is not None]
 
+    async def next_lease_expiry(self) -> datetime | None:
+        """When the first lease held now runs out (unless renewed first)."""
+        query = select(func.min(ChatSession.lease_expires_at)).where(
+            ChatSession.lease_run_id.is_not(None)
+        )
+        return cast("datetime | None", await self.session.scalar(query))
+
     async def page(
         self,
         project_id: uuid.UUID,
