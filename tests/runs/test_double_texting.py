@@ -198,3 +198,66 @@ async def test_concurrent_interrupts_leave_one_reply_and_a_free_session(
     assert not [r for r in runs if r["status"] in ("queued", "running")]
     free = await client.post(url, json={})
     assert free.status_code == 200, free.text
+
+
+async def called(llm_server: ScriptedLLMServer, count: int, within: float = 5) -> None:
+    """Until the upstream has had ``count`` calls (the latest run's model call has begun)."""
+    deadline = time.monotonic() + within
+    while len(llm_server.requests) < count:
+        assert time.monotonic() < deadline, f"{len(llm_server.requests)} call(s) came"
+        await asyncio.sleep(0.02)
+
+
+async def test_interrupts_one_after_another_store_the_last_reply_and_every_message(
+    client: httpx.AsyncClient, llm_server: ScriptedLLMServer
+) -> None:
+    """Each interrupt comes once the run before it is calling the model: each cancels that
+    one (no reply stored for it, its own message kept), and the last one's reply is the
+    session's only reply."""
+    session = await make_remote_session(client, llm_server.base_url, QUESTION)
+    llm_server.enqueue(Delay(10, Reply("held reply")))
+    llm_server.enqueue(*[Delay(1, Reply(f"reply {i}")) for i in range(2)], Reply("reply 2"))
+    held = await hold(client, session)
+    await called(llm_server, 1)
+    url = f"/v1/sessions/{session}/run"
+    interrupting = []
+    for i in range(2):
+        body = {"if_busy": "interrupt", "messages": [said(f"now {i}")]}
+        interrupting.append(asyncio.create_task(client.post(url, json=body)))
+        await called(llm_server, i + 2)
+    last = await client.post(url, json={"if_busy": "interrupt", "messages": [said("now 2")]})
+    assert last.status_code == 200, last.text
+    assert last.json()["content"] == "reply 2", last.json()["error_log"]
+
+    interrupted = [answer.json() for answer in await asyncio.gather(*interrupting)]
+    assert [(a["error"], a["error_type"]) for a in interrupted] == [(True, "cancelled")] * 2
+    cancelled = [held] + [a["detail"]["run_uuid"] for a in interrupted]
+    for run in cancelled:
+        state = await finished(client, run, 3)
+        assert (state["status"], state["error_type"], state["message_uuid"]) == (
+            "cancelled",
+            "cancelled",
+            None,
+        ), state
+    stored = [(m["role"], m["content"]) for m in await stored_messages(client, session)]
+    assert stored == [
+        ("user", "First question"),
+        ("user", "now 0"),
+        ("user", "now 1"),
+        ("user", "now 2"),
+        ("assistant", "reply 2"),
+    ]
+    stored_reply = (await client.get(f"/v1/runs/{last.json()['detail']['run_uuid']}")).json()
+    assert stored_reply["status"] == "succeeded"
+    assert stored_reply["message_uuid"] == last.json()["detail"]["message_uuid"]
+    # Each call saw its own message last; the last one saw the interrupted ones' too.
+    assert [r["messages"][-1]["content"] for r in llm_server.requests] == [
+        "First question",
+        "now 0",
+        "now 1",
+        "now 2",
+    ]
+    user_turns = [m["content"] for m in llm_server.requests[-1]["messages"] if m["role"] == "user"]
+    assert user_turns == ["First question", "now 0", "now 1", "now 2"]
+    runs = (await client.get(f"/v1/sessions/{session}/runs")).json()["data"]
+    assert sorted(r["status"] for r in runs) == ["cancelled"] * 3 + ["succeeded"]

@@ -7,15 +7,25 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import event
 
 from chatmodel_service.db import Database
 from chatmodel_service.models import DEFAULT_PROJECT_ID
 from chatmodel_service.runs.background import NATIVE_EVENTS
 from chatmodel_service.runs.events import EventLog
-from tests.factories import add_messages, make_chat_model, make_session, run
+from tests.factories import (
+    add_messages,
+    make_chat_model,
+    make_remote_session,
+    make_session,
+    run,
+    sse_events,
+)
+from tests.support.llm_server import Reply, ScriptedLLMServer, SlowStream
 
 FRAMES = [f'data: {{"content":"piece {i}"}}\n\n' for i in range(7)]
 
@@ -91,3 +101,39 @@ async def test_an_end_never_written_is_told_from_the_stored_result(
     end = text[len("".join(sent)) :]
     assert end.startswith(f"id: {run_id}:2\ndata: ") and '"done":true' in end
     assert end.endswith("data: [DONE]\n\n")
+
+
+async def test_a_stream_of_many_pieces_is_written_in_a_few_batches(
+    app: FastAPI, client: httpx.AsyncClient, llm_server: ScriptedLLMServer
+) -> None:
+    """40 pieces 5 ms apart (about 0.2 s): the log writes every 100 ms, so a handful of
+    INSERTs into run_event_batch, never one per event; read back, they are the stream."""
+    database: Database = app.state.database
+    session = await make_remote_session(
+        client, llm_server.base_url, {"role": "user", "content": "Count."}
+    )
+    words = " ".join(f"w{i}" for i in range(40))
+    llm_server.enqueue(SlowStream(Reply(words), chunk_delay=0.005))
+    writes: list[str] = []
+
+    def count(*args: Any) -> None:
+        statement = " ".join(str(args[2]).split()).lower()
+        if "run_event_batch" in statement and statement.startswith(("insert", "update")):
+            writes.append(statement)
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        answer = await client.post(f"/v1/sessions/{session}/run", json={"stream": True})
+        assert answer.status_code == 200, answer.text
+        run_id = uuid.UUID(answer.headers["X-Run-Id"])
+        reader = EventLog(database, [NATIVE_EVENTS])  # not the run's process: the database
+        stored = await asyncio.wait_for(read_all(reader, run_id), 5)
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", count)
+
+    events = sse_events(answer.text)
+    assert "".join(e["content"] or "" for e in events[:-1]) == words
+    assert events[-1]["done"] is True and events[-1]["message"]["content"] == words
+    assert len(events) > 40
+    assert stored == answer.text  # every event, in order, and the end
+    assert 1 <= len(writes) <= len(events) // 4, (len(writes), len(events))

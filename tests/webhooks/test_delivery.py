@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from typing import Any
 
 import httpx
@@ -14,8 +15,15 @@ from standardwebhooks import Webhook
 from chatmodel_service.app import create_app
 from chatmodel_service.config import Settings
 from chatmodel_service.llm.gateway import LLMGateway
-from tests.factories import expect_error, make_chat_model, make_remote_session, make_session
-from tests.support.llm_server import Delay, ErrorReply, Reply, ScriptedLLMServer
+from tests.factories import (
+    expect_error,
+    make_chat_model,
+    make_remote_session,
+    make_session,
+    sse_events,
+    stored_messages,
+)
+from tests.support.llm_server import Delay, ErrorReply, Reply, ScriptedLLMServer, SlowStream
 from tests.webhooks.receiver import Answer, Received, Receiver
 
 QUESTION = {"role": "user", "content": "What is the answer?"}
@@ -299,3 +307,118 @@ async def test_a_receiver_that_answers_too_late_is_tried_again(
         [delivered] = await settled(client, hook["id"])
     assert (delivered["status"], delivered["attempts"]) == ("delivered", 2)
     assert delivered["last_error"] is None
+
+
+async def upstream_stream_open(llm_server: ScriptedLLMServer, within: float = 5) -> None:
+    """Until the upstream has a stream open (the run's model call has begun)."""
+    deadline = time.monotonic() + within
+    while not llm_server.open_streams:
+        assert time.monotonic() < deadline, "the model call never began"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_run_cancelled_mid_stream_is_closed_upstream_stores_nothing_and_is_told(
+    client: httpx.AsyncClient, receiver: Receiver, llm_server: ScriptedLLMServer
+) -> None:
+    hook = await register(client, receiver.url(), "run.completed", "run.failed", "run.cancelled")
+    session = await make_remote_session(client, llm_server.base_url, QUESTION)
+    words = [f"w{i}" for i in range(30)]
+    llm_server.enqueue(SlowStream(Reply(" ".join(words)), chunk_delay=0.1))
+    streaming = asyncio.create_task(
+        client.post(f"/v1/sessions/{session}/run", json={"stream": True})
+    )
+    await upstream_stream_open(llm_server)
+    await asyncio.sleep(0.35)  # a few pieces on their way
+    [running] = (await client.get(f"/v1/sessions/{session}/runs")).json()["data"]
+    assert running["status"] == "running", running
+    cancelled = await client.post(f"/v1/runs/{running['uuid']}/cancel")
+    assert cancelled.json()["status"] == "cancelled", cancelled.text
+
+    answer = await asyncio.wait_for(streaming, 5)
+    assert answer.headers["X-Run-Id"] == running["uuid"]
+    *pieces, end = sse_events(answer.text)
+    assert (end["done"], end["error_type"]) == (True, "cancelled"), end
+    text = "".join(piece["content"] for piece in pieces)
+    assert 0 < len(pieces) < len(words) and " ".join(words).startswith(text), text
+    deadline = time.monotonic() + 5
+    while llm_server.open_streams:  # the upstream call is closed early
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    assert llm_server.abandoned_streams == 1
+    assert [m["role"] for m in await stored_messages(client, session)] == ["user"]
+    state = (await client.get(f"/v1/runs/{running['uuid']}")).json()
+    assert (state["status"], state["error_type"], state["message_uuid"]) == (
+        "cancelled",
+        "cancelled",
+        None,
+    )
+
+    [received] = await receiver.received()
+    event = verified(hook["secret"], received)
+    assert event["type"] == "run.cancelled"
+    assert (event["data"]["run_uuid"], event["data"]["session_uuid"]) == (running["uuid"], session)
+    assert (event["data"]["status"], event["data"]["error_type"]) == ("cancelled", "cancelled")
+    await asyncio.sleep(0.3)
+    assert len(receiver.requests) == 1  # told once, as cancelled only
+
+
+async def test_a_failed_responses_api_run_is_told_as_response_failed(
+    client: httpx.AsyncClient, receiver: Receiver, llm_server: ScriptedLLMServer
+) -> None:
+    hook = await register(
+        client, receiver.url(), "run.failed", "response.completed", "response.failed"
+    )
+    await make_chat_model(
+        client, "remote", model="openai/scripted-model", api_base=llm_server.base_url
+    )
+    llm_server.enqueue(ErrorReply(400, "no such thing", type="invalid_request_error"))
+    answer = await client.post("/v1/responses", json={"model": "remote", "input": "Hi"})
+    assert answer.status_code >= 400, answer.text
+
+    received = await receiver.received(2)
+    events = sorted((verified(hook["secret"], r) for r in received), key=lambda e: e["type"])
+    assert [e["type"] for e in events] == ["response.failed", "run.failed"]
+    assert len({e["data"]["run_uuid"] for e in events}) == 1
+    response_id = events[0]["data"]["response_id"]
+    assert response_id == f"resp_{uuid.UUID(events[0]['data']['run_uuid']).hex}"
+    assert {(e["data"]["status"], e["data"]["response_id"]) for e in events} == {
+        ("failed", response_id)
+    }
+    assert events[0]["data"]["error_type"]
+    stored = await client.get(f"/v1/responses/{response_id}")
+    assert stored.json()["status"] == "failed", stored.text
+    await asyncio.sleep(0.3)
+    assert len(receiver.requests) == 2
+
+
+async def test_a_cancelled_background_response_is_told_as_response_cancelled(
+    client: httpx.AsyncClient, receiver: Receiver, llm_server: ScriptedLLMServer
+) -> None:
+    hook = await register(
+        client, receiver.url(), "run.cancelled", "response.completed", "response.cancelled"
+    )
+    await make_chat_model(
+        client, "remote", model="openai/scripted-model", api_base=llm_server.base_url
+    )
+    llm_server.enqueue(Delay(3, Reply("Too late.")))
+    started = await client.post(
+        "/v1/responses", json={"model": "remote", "input": "Hi", "background": True}
+    )
+    assert started.json()["status"] == "in_progress", started.text
+    response_id = started.json()["id"]
+    deadline = time.monotonic() + 5
+    while not llm_server.requests:  # the model has the call
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    cancelled = await client.post(f"/v1/responses/{response_id}/cancel")
+    assert cancelled.json()["status"] == "cancelled", cancelled.text
+
+    received = await receiver.received(2)
+    events = sorted((verified(hook["secret"], r) for r in received), key=lambda e: e["type"])
+    assert [e["type"] for e in events] == ["response.cancelled", "run.cancelled"]
+    assert {(e["data"]["status"], e["data"]["response_id"]) for e in events} == {
+        ("cancelled", response_id)
+    }
+    assert response_id == f"resp_{uuid.UUID(events[0]['data']['run_uuid']).hex}"
+    await asyncio.sleep(0.3)
+    assert len(receiver.requests) == 2
