@@ -14,7 +14,7 @@ from chatmodel_service.admin.router import router as admin_router
 from chatmodel_service.auth.router import router as auth_router
 from chatmodel_service.auth.startup import auth_required
 from chatmodel_service.chat_models.router import router as chat_models_router
-from chatmodel_service.chat_models.service import seed_demo
+from chatmodel_service.chat_models.service import seed_demo_once
 from chatmodel_service.config import Settings, get_settings, server_secrets
 from chatmodel_service.db import Database, create_engine
 from chatmodel_service.egp_compat.router import router as egp_compat_router
@@ -86,10 +86,8 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
         recovered = await recover_lapsed_runs(database)
         if recovered:
             logger.warning("marked %d run(s) interrupted: their server stopped mid-run", recovered)
-        if settings.seed_demo:
-            async with database.transaction() as db:
-                if await seed_demo(db, app.state.gateway.check_model):
-                    logger.info("created the demo chat model 'simple_assistant' (offline model)")
+        if settings.seed_demo and await seed_demo_once(database, app.state.gateway.check_model):
+            logger.info("created the demo chat model 'simple_assistant' (offline model)")
         # Each API's streams are kept for resuming in its own framing.
         formats = (OPENAI_EVENTS, RESPONSES_EVENTS)
         app.state.background_runs = background_runs = BackgroundRuns(database, settings, formats)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chatmodel_service.chat_models.repository import ChatModelRepository
@@ -20,6 +21,7 @@ from chatmodel_service.chat_models.schemas import (
     VersionSelector,
 )
 from chatmodel_service.chat_models.templates import check_prompt, render_system_prompt
+from chatmodel_service.db import Database
 from chatmodel_service.errors import (
     AlreadyExists,
     ChatModelNotFound,
@@ -355,3 +357,17 @@ async def seed_demo(db: AsyncSession, check_model: ModelChecker) -> bool:
         check_model,
     )
     return True
+
+
+async def seed_demo_once(database: Database, check_model: ModelChecker) -> bool:
+    """``seed_demo`` in a transaction of its own, for servers that start on one database at
+    once (``serve --workers N``, several machines): one of them seeds it, and the others,
+    whose insert of the same name fails, find it seeded."""
+    try:
+        async with database.transaction() as db:
+            return await seed_demo(db, check_model)
+    except (AlreadyExists, IntegrityError):
+        async with database.transaction(write=False) as db:
+            if await ChatModelRepository(db).count_all() == 0:
+                raise
+        return False
