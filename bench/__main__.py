@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stream-gap-ms", type=float, help="upstream pause between pieces")
     parser.add_argument("--paced-counts", type=_numbers, help="for (p), default 20,100,200")
     parser.add_argument(
-        "--paced-ladder", type=_numbers, help="for (p)'s capacity, default 20,40,...,300"
+        "--paced-ladder", type=_numbers, help="for (p)'s capacity, default 10,20,40,...,300"
     )
     parser.add_argument("--paced-chunks", type=int, help="for (p), pieces per reply (50)")
     parser.add_argument("--paced-gap-ms", type=float, help="for (p), ms between pieces (40)")
@@ -179,9 +179,11 @@ async def run_all(plan: Plan, rows: list[Row], notes: list[str], profiled: list[
             for row in found:
                 print(f"    {row.measure}: {row.ours} {row.ratio} {row.status}", file=sys.stderr)
         if plan.profile_seconds > 0:
-            from bench.profile import profile
+            from bench.profile import profile, profile_streams
 
             profiled += await profile(rig, plan.profile_seconds)
+            if "paced" in plan.scenarios:
+                profiled += await profile_streams(rig, plan.profile_seconds)
     finally:
         notes += rig.notes
         await rig.close()

@@ -1,6 +1,7 @@
 """``--profile SECONDS``: py-spy the server (on the first of ``--databases``) while it
-serves runs at concurrency 32, then say where its time went. py-spy is not a project
-dependency: ``pip install py-spy``.
+serves runs at concurrency 32, then say where its time went; with (p) chosen, also while
+it holds 100 paced native streams at once. py-spy is not a project dependency:
+``pip install py-spy``.
 
 Two views of the same samples: inclusive shares of the parts of a run (a sample counts
 for every part on its stack, so the shares overlap), and the functions that were running
@@ -53,6 +54,29 @@ PARTS: list[tuple[str, str]] = [
     ("json module", r"\(json/"),
     ("Python logging (access log, service logs)", r"\(logging/"),
 ]
+# The same for a server holding paced streams.
+STREAM_PARTS: list[tuple[str, str]] = [
+    ("the stream's task (background.py _send), all below it", r"\b_send [(/]chatmodel_service/"),
+    ("  gateway: reading the LiteLLM stream", r"_stream_once [(/]chatmodel_service/llm/gateway"),
+    ("    LiteLLM's chunk parser", r"chunk_parser|gpt_transformation"),
+    ("    LiteLLM's per-chunk wrapper (CustomStreamWrapper)", r"streaming_handler"),
+    ("    LiteLLM logging/callbacks machinery", r"litellm_logging|logging_worker|callback"),
+    ("    HTTP client to the upstream (httpx/httpcore)", r"\((httpx|httpcore|aiohttp)/"),
+    ("  our frames (runs/stream_run.py)", r"[(/]chatmodel_service/runs/stream_run"),
+    ("  the run's event log (runs/events.py)", r"[(/]chatmodel_service/runs/events"),
+    ("sending events to the client (uvicorn's send)", r"RequestResponseCycle\.send "),
+    (
+        "LiteLLM's chunk models (pydantic, in its parser)",
+        r"StreamingChoices\.__init__|ModelResponseStream\.__init__",
+    ),
+    ("run start and finish (runs/service.py)", r"[(/]chatmodel_service/runs/service"),
+    ("lease heartbeat (keep_lease)", r"[(/]chatmodel_service/runs/lease"),
+    ("SQLAlchemy (anywhere)", r"\(sqlalchemy/"),
+    ("pydantic (validation, dumping)", r"\(pydantic(_core)?/"),
+    ("json module", r"\(json/"),
+]
+STREAMS = 100  # paced native streams at once while profiling
+
 # Leaf frames of a thread that waits (py-spy cannot always tell idle threads here).
 IDLE = re.compile(
     r"^(Condition\.wait|EpollSelector\.select|_connection_worker_thread|_worker|"
@@ -82,7 +106,13 @@ def _package(frames: list[str]) -> str:
     return "?"
 
 
-def summarize(raw: str, database: str, top: int = 15) -> list[str]:
+def summarize(
+    raw: str,
+    database: str,
+    top: int = 15,
+    parts: list[tuple[str, str]] = PARTS,
+    load: str = f"c={CONCURRENCY}",
+) -> list[str]:
     stacks = _parse(raw)
     busy = [(f, c) for f, c in stacks if f and not IDLE.match(f[-1])]
     total = sum(count for _, count in busy)
@@ -90,11 +120,10 @@ def summarize(raw: str, database: str, top: int = 15) -> list[str]:
     if not total:
         return ["profile: py-spy recorded no busy samples"]
     lines = [
-        f"profile (py-spy, {total} busy samples, {idle} idle left out, {database} server, "
-        f"c={CONCURRENCY}):",
+        f"profile (py-spy, {total} busy samples, {idle} idle left out, {database} server, {load}):",
         "  inclusive share of busy samples (a sample counts for every part on its stack):",
     ]
-    for what, pattern in PARTS:
+    for what, pattern in parts:
         regex = re.compile(pattern)
         hits = sum(count for frames, count in busy if any(regex.search(f) for f in frames))
         lines.append(f"  {hits / total:6.1%}  {what}")
@@ -128,22 +157,7 @@ async def profile(rig: Rig, seconds: float) -> list[str]:
         )
         call = session_call(http, pool, CONCURRENCY)
         await closed_loop(call, CONCURRENCY, 64)
-        recorder = await asyncio.create_subprocess_exec(
-            spy,
-            "record",
-            "-p",
-            str(server.pid),
-            "-d",
-            str(int(seconds)),
-            "-r",
-            str(RATE),
-            "-f",
-            "raw",
-            "-o",
-            str(output),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        recorder = await _record(spy, server.pid, seconds, output)
         done = 0
         while recorder.returncode is None:
             done += (await closed_loop(call, CONCURRENCY, 4 * CONCURRENCY)).count
@@ -155,4 +169,60 @@ async def profile(rig: Rig, seconds: float) -> list[str]:
         return [f"profile: py-spy wrote nothing: {errors[-500:]}"]
     lines = summarize(output.read_text(), database)
     lines[0] += f" ({done} runs in {seconds:g} s; raw stacks in {output})"
+    return lines
+
+
+async def _record(spy: str, pid: int, seconds: float, output: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        spy,
+        "record",
+        "-p",
+        str(pid),
+        "-d",
+        str(int(seconds)),
+        "-r",
+        str(RATE),
+        "-f",
+        "raw",
+        "-o",
+        str(output),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def profile_streams(rig: Rig, seconds: float) -> list[str]:
+    """py-spy the server while it holds ``STREAMS`` paced native streams at once, block
+    after block (each stream on a fresh one-message session, as (p) runs them)."""
+    from bench.scenarios.paced import paced_rig
+
+    spy = find_py_spy()
+    if spy is None:
+        return ["profile: py-spy is not installed (pip install py-spy); skipped"]
+    database = rig.plan.databases[0]
+    paced = await paced_rig(rig)
+    server = await paced.server(database)
+    output = Path(tempfile.gettempdir()) / "chatmodel-bench-profile-streams.txt"  # kept
+    warm = await paced.native_streams(server, 4)
+    await asyncio.gather(*(warm(i) for i in range(4)))
+    # Every block's sessions made before recording, so the profile is of streams only.
+    ideal = rig.plan.paced_chunks * rig.plan.paced_gap_ms / 1000
+    blocks = [await paced.native_streams(server, STREAMS) for _ in range(int(seconds / ideal) + 2)]
+    recorder = await _record(spy, server.pid, seconds, output)
+    streams = 0
+    while recorder.returncode is None and blocks:
+        one = blocks.pop()
+        await asyncio.gather(*(one(i) for i in range(STREAMS)))
+        streams += STREAMS
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(recorder.wait(), timeout=0.01)
+    await recorder.wait()
+    assert recorder.stderr is not None
+    errors = (await recorder.stderr.read()).decode(errors="replace")
+    if not output.exists():
+        return [f"profile: py-spy wrote nothing: {errors[-500:]}"]
+    lines = summarize(
+        output.read_text(), database, parts=STREAM_PARTS, load=f"{STREAMS} paced streams at once"
+    )
+    lines[0] += f" ({streams} streams in {seconds:g} s; raw stacks in {output})"
     return lines

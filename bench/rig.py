@@ -50,7 +50,9 @@ class Plan:
     paced_counts: list[int] = field(default_factory=lambda: [20, 100, 200])  # (p) N at once
     paced_chunks: int = 50  # (p) K pieces per reply
     paced_gap_ms: float = 40.0  # (p) D between them
-    paced_ladder: list[int] = field(default_factory=lambda: [20, 40, 60, 80, 100, 150, 200, 300])
+    paced_ladder: list[int] = field(
+        default_factory=lambda: [10, 20, 40, 60, 80, 100, 150, 200, 300]
+    )
     proxy_venv: Path = DEFAULT_PROXY_VENV
     client_venv: Path = DEFAULT_CLIENT_VENV  # the client alone, for import chatmodel
     install_venvs: bool = True  # make the two venvs above when missing
@@ -91,6 +93,7 @@ class Rig:
         self.notes: list[str] = []
         self.loaded: set[str] = set()  # servers that have served a concurrent load
         self.failed = False  # some call failed: keep the servers' logs
+        self.shared: dict[str, object] = {}  # what a scenario set up for later ones to reuse
 
     def check(self, label: str, *samples: Sample) -> None:
         """Note failed calls (with the first error), so no figure hides them."""
