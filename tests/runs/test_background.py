@@ -20,7 +20,7 @@ from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.runs.background import BackgroundRuns
 from tests.factories import expect_error, make_chat_model, make_remote_session, make_session
 from tests.support.llm_server import Delay, Reply, ScriptedLLMServer
-from tests.support.servers import serve_process
+from tests.support.servers import background_run_at_the_model, serve_process
 
 QUESTION = {"role": "user", "content": "What is the answer?"}
 BASE = "http://chatmodel.test"
@@ -141,40 +141,20 @@ def test_a_killed_server_leaves_its_background_run_interrupted(
         serve_process(tmp_path / "second", database_url, lease) as (other_url, _),
         serve_process(tmp_path / "first", database_url, lease) as (base_url, process),
     ):
-        made = httpx.post(f"{base_url}/v1/chat-models", json={"name": "remote"})
-        assert made.status_code == 201
-        httpx.post(
-            f"{base_url}/v1/chat-models/remote/versions",
-            json={
-                "system_prompt": "Be brief.",
-                "model": "openai/scripted",
-                "api_base": llm_server.base_url,
-                "publish": True,
-            },
-        ).raise_for_status()
-        session = httpx.post(f"{base_url}/v1/sessions", json={"chat_model": "remote"}).json()
-        run = httpx.post(
-            f"{base_url}/v1/sessions/{session['uuid']}/run",
-            json={"background": True, "messages": [QUESTION]},
-        )
-        assert run.status_code == 202, run.text
-        deadline = time.monotonic() + 10
-        while not llm_server.requests:  # the model has the call
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        session_uuid, run_uuid = background_run_at_the_model(base_url, llm_server, QUESTION)
         time.sleep(0.8)  # past the first renewal, so the lease is the renewed one
         os.kill(process.pid, signal.SIGKILL)
         killed_at = time.monotonic()
         process.wait(timeout=10)
         while True:
-            state = httpx.get(f"{other_url}/v1/runs/{run.json()['uuid']}").json()
+            state = httpx.get(f"{other_url}/v1/runs/{run_uuid}").json()
             if state["status"] != "running":
                 break
             # One lease, plus the sweep's slack and this loop's polling and requests.
             assert time.monotonic() < killed_at + 2 + 0.6, "not interrupted within a lease"
             time.sleep(0.05)
         assert (state["status"], state["error_type"]) == ("failed", "interrupted")
-        free = httpx.post(f"{other_url}/v1/sessions/{session['uuid']}/run", json={})
+        free = httpx.post(f"{other_url}/v1/sessions/{session_uuid}/run", json={})
         assert free.status_code == 200  # the session is usable again
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -194,3 +195,32 @@ def scripted_chat_model(live_app: LiveApp, server: ScriptedLLMServer) -> str:
     )
     assert version.status_code == 201, version.text
     return name
+
+
+def background_run_at_the_model(
+    base_url: str, llm_server: ScriptedLLMServer, message: dict[str, Any]
+) -> tuple[str, str]:
+    """Over HTTP on a served process: a published chat model ``remote`` on ``llm_server``,
+    a session, and a background run with ``message``, returned once the model has its
+    call: (session uuid, run uuid)."""
+    httpx.post(f"{base_url}/v1/chat-models", json={"name": "remote"}).raise_for_status()
+    httpx.post(
+        f"{base_url}/v1/chat-models/remote/versions",
+        json={
+            "system_prompt": "Be brief.",
+            "model": "openai/scripted",
+            "api_base": llm_server.base_url,
+            "publish": True,
+        },
+    ).raise_for_status()
+    session = httpx.post(f"{base_url}/v1/sessions", json={"chat_model": "remote"}).json()
+    run = httpx.post(
+        f"{base_url}/v1/sessions/{session['uuid']}/run",
+        json={"background": True, "messages": [message]},
+    )
+    assert run.status_code == 202, run.text
+    deadline = time.monotonic() + 10
+    while not llm_server.requests:
+        assert time.monotonic() < deadline, "the model never had the call"
+        time.sleep(0.05)
+    return session["uuid"], run.json()["uuid"]

@@ -18,7 +18,7 @@ from chatmodel_service.config import Settings
 from chatmodel_service.llm.gateway import LLMGateway
 from tests.factories import make_chat_model, make_session
 from tests.support.llm_server import Delay, Reply, ScriptedLLMServer
-from tests.support.servers import serve_process
+from tests.support.servers import background_run_at_the_model, serve_process
 from tests.webhooks.receiver import Answer, Receiver
 
 QUESTION = {"role": "user", "content": "What is the answer?"}
@@ -130,26 +130,7 @@ def test_a_run_killed_with_its_server_is_told_failed_interrupted(
             f"{base_url}/v1/webhooks",
             json={"url": receiver.url(), "event_types": ["run.failed", "run.completed"]},
         ).json()
-        httpx.post(f"{base_url}/v1/chat-models", json={"name": "remote"}).raise_for_status()
-        httpx.post(
-            f"{base_url}/v1/chat-models/remote/versions",
-            json={
-                "system_prompt": "Be brief.",
-                "model": "openai/scripted",
-                "api_base": llm_server.base_url,
-                "publish": True,
-            },
-        ).raise_for_status()
-        session = httpx.post(f"{base_url}/v1/sessions", json={"chat_model": "remote"}).json()
-        run = httpx.post(
-            f"{base_url}/v1/sessions/{session['uuid']}/run",
-            json={"background": True, "messages": [QUESTION]},
-        )
-        assert run.status_code == 202, run.text
-        deadline = time.monotonic() + 10
-        while not llm_server.requests:  # the model has the call
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        _, run_uuid = background_run_at_the_model(base_url, llm_server, QUESTION)
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
         killed_at = time.monotonic()
@@ -159,7 +140,7 @@ def test_a_run_killed_with_its_server_is_told_failed_interrupted(
         [received] = receiver.received_sync(within=10)
     event = Webhook(hook["secret"]).verify(received.body, received.headers)
     assert event["type"] == "run.failed"
-    assert event["data"]["run_uuid"] == run.json()["uuid"]
+    assert event["data"]["run_uuid"] == run_uuid
     assert (event["data"]["status"], event["data"]["error_type"]) == ("failed", "interrupted")
 
 
@@ -182,26 +163,7 @@ def test_a_run_killed_beside_a_live_server_is_told_failed_within_a_lease(
         hook = httpx.post(
             f"{base_url}/v1/webhooks", json={"url": receiver.url(), "event_types": ["run.failed"]}
         ).json()
-        httpx.post(f"{base_url}/v1/chat-models", json={"name": "remote"}).raise_for_status()
-        httpx.post(
-            f"{base_url}/v1/chat-models/remote/versions",
-            json={
-                "system_prompt": "Be brief.",
-                "model": "openai/scripted",
-                "api_base": llm_server.base_url,
-                "publish": True,
-            },
-        ).raise_for_status()
-        session = httpx.post(f"{base_url}/v1/sessions", json={"chat_model": "remote"}).json()
-        run = httpx.post(
-            f"{base_url}/v1/sessions/{session['uuid']}/run",
-            json={"background": True, "messages": [QUESTION]},
-        )
-        assert run.status_code == 202, run.text
-        deadline = time.monotonic() + 10
-        while not llm_server.requests:  # the model has the call
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        _, run_uuid = background_run_at_the_model(base_url, llm_server, QUESTION)
         os.kill(process.pid, signal.SIGKILL)
         killed_at = time.monotonic()
         process.wait(timeout=10)
@@ -209,7 +171,7 @@ def test_a_run_killed_beside_a_live_server_is_told_failed_within_a_lease(
         told_after = time.monotonic() - killed_at
     event = Webhook(hook["secret"]).verify(received.body, received.headers)
     assert event["type"] == "run.failed"
-    assert event["data"]["run_uuid"] == run.json()["uuid"]
+    assert event["data"]["run_uuid"] == run_uuid
     assert (event["data"]["status"], event["data"]["error_type"]) == ("failed", "interrupted")
     # One lease (2 s), the sweep's slack and the delivery worker's pick-up.
     assert told_after < 2 + 1, f"told {told_after:.2f} s after the kill"
