@@ -184,3 +184,16 @@ async def test_a_run_cancelled_from_another_process_stops_there(
         assert state["status"] == "cancelled"
         messages = (await one.get(f"/v1/sessions/{session}/messages")).json()["data"]
         assert [m["role"] for m in messages] == ["user"]
+
+
+async def test_a_server_stopped_at_once_leaves_no_task_behind(
+    settings: Settings, gateway: LLMGateway
+) -> None:
+    """Stopped while its sweep may still be reading the database, a server ends that
+    read before it closes the database: nothing of it is left running."""
+    for _ in range(3):
+        app = create_app(settings, gateway)
+        async with app.router.lifespan_context(app):
+            pass
+        left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        assert left == [], left

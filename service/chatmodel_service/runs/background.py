@@ -317,8 +317,10 @@ class BackgroundRuns:
     async def stop(self) -> None:
         """Cancel every run of this process (each is recorded ``interrupted``), wait, and
         write their events."""
-        if self._sweeper is not None:
+        if self._sweeper is not None:  # ended before the database is closed under it
             self._sweeper.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._sweeper
         await self.drain()
         await self.events.stop()
 
