@@ -27,8 +27,10 @@ class ChatModel:
     """A session with the chat model ``name``.
 
     Without ``session_uuid`` a new session is made on the first ``add_messages``/``run``,
-    pinned to ``version`` (``"deploy"``: the published one, ``"latest"``, or a number);
-    its uuid, ``session_uuid``, is chosen at once. With ``session_uuid`` it continues that
+    pinned to ``version`` (``"deploy"``: the published one, ``"latest"``, or a number),
+    with ``variables`` (a value for each template variable the version declares) and
+    ``metadata`` (``metadata["user_id"]`` keeps a user on one side of an A/B split); its
+    uuid, ``session_uuid``, is chosen at once. With ``session_uuid`` it continues that
     session (which keeps its own pinned version), or, if the server has no session under
     that uuid, makes it on the first ``add_messages``/``run`` the same way. Reading a named
     session that has not been made raises ``SessionNotFound``.
@@ -55,6 +57,8 @@ class ChatModel:
         timeout: TimeoutTypes | None = None,
         http_client: httpx.Client | None = None,
         async_http_client: httpx.AsyncClient | None = None,
+        variables: Mapping[str, str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> None:
         self.name = name
         self.version = version
@@ -67,6 +71,8 @@ class ChatModel:
             version=version,
             uuid=uuid.UUID(str(session_uuid)) if named else uuid.uuid4(),
             named=named,
+            variables=variables,
+            metadata=metadata,
         )
 
     def __repr__(self) -> str:

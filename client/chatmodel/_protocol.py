@@ -115,6 +115,10 @@ class SessionState:
     uuid: uuid.UUID
     named: bool
     created: bool = False
+    # Sent when the session is made, never after: its template values and its metadata
+    # (``metadata.user_id`` keys a sticky split).
+    variables: Mapping[str, str] | None = None
+    metadata: Mapping[str, Any] | None = None
 
     @property
     def path(self) -> str:
@@ -188,7 +192,8 @@ def send_with_retries(
 
 
 def create_session(state: SessionState) -> Operation[None]:
-    """Create the session under its uuid, chat model name and version.
+    """Create the session under its uuid, chat model name and version, with its
+    ``variables`` and ``metadata`` when the ChatModel was given them.
 
     201 (created) and 200 (it already existed: an earlier attempt, or a concurrent first
     call of a ChatModel with this uuid, got through; it keeps its pinned version) are both
@@ -196,7 +201,15 @@ def create_session(state: SessionState) -> Operation[None]:
     uuid "is taken"; asked again, the server finds the session, or repeats the conflict if
     the uuid really is taken (by another chat model's session).
     """
-    payload = {"chat_model": state.chat_model, "version": state.version, "session_uuid": state.uuid}
+    payload: dict[str, Any] = {
+        "chat_model": state.chat_model,
+        "version": state.version,
+        "session_uuid": state.uuid,
+    }
+    if state.variables is not None:
+        payload["variables"] = dict(state.variables)
+    if state.metadata is not None:
+        payload["metadata"] = dict(state.metadata)
     request = json_request("POST", "/v1/sessions", payload)
     response = yield from send_with_retries(request)
     if response.status_code == 409:
