@@ -194,6 +194,22 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Iterable[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at the interpreter's exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (`chatmodel ... | head`): stop quietly, and point stdout at
+        # nothing so the interpreter's last flush does not fail on the closed pipe again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return PIPE_CLOSED
+
+
+PIPE_CLOSED = 141  # 128 + SIGPIPE: what a shell reports for a command its reader left
+
+
+def _main(argv: Iterable[str] | None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     delegated = _server_command(arguments)
     if delegated is not None:

@@ -268,6 +268,21 @@ def test_base_url_option_wins_over_the_environment(live_app: LiveApp) -> None:
     assert done.json()["data"][0]["name"] == DEMO
 
 
+def test_a_reader_that_goes_away_ends_the_command_quietly(live_app: LiveApp) -> None:
+    """`chatmodel models list | head -0`: the pipe is closed before anything is written."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chatmodel._cli", "--base-url", live_app.base_url, "models", "list"],
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # the reader is gone before the command prints
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=30) == 141, stderr
+    assert stderr == ""
+
+
 def test_usage_errors_exit_2_without_a_request() -> None:
     closed = cli_env(CHATMODEL_BASE_URL=f"http://127.0.0.1:{free_port()}")
     both = run_cli("publish", DEMO, "1", "--weights", "1=50,2=50", env=closed)
