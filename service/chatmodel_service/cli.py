@@ -53,6 +53,27 @@ def _positive(text: str) -> int:
     return value
 
 
+def _serving_banner(settings: Settings, workers: int, keys_required: bool) -> str:
+    """What ``serve`` prints once it is about to serve: where, and what a first visit needs."""
+    address = f"http://{settings.host}:{settings.port}"
+    # A wildcard bind is reached on this machine as localhost.
+    here = address.replace("://0.0.0.0:", "://127.0.0.1:").replace("://[::]:", "://[::1]:")
+    keys = (
+        f"required: send 'Authorization: Bearer KEY' (a first key: {CREATE_KEY_HINT})"
+        if keys_required
+        else "not required on this loopback address"
+    )
+    lines = [
+        f"chatmodel: serving on {address}"
+        + (f" ({workers} worker processes)" if workers > 1 else ""),
+        f"  admin page  {here}/admin",
+        f"  API docs    {here}/docs",
+        f"  database    {_safe_url(settings.database_url)}",
+        f"  API keys    {keys}",
+    ]
+    return "\n".join(lines)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
     settings = get_settings().model_copy(update=overrides)
@@ -96,11 +117,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 "turns; use PostgreSQL to scale past one process",
                 file=sys.stderr,
             )
-    print(
-        f"chatmodel: serving on http://{settings.host}:{settings.port}"
-        + (f" ({workers} worker processes)" if workers > 1 else ""),
-        file=sys.stderr,
-    )
+    print(_serving_banner(settings, workers, required), file=sys.stderr)
     serve(settings, workers)
     return 0
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 
 from chatmodel_service.models import Base
 from tests.factories import WEATHER_FUNCTION
 from tests.support.databases import table_names
-from tests.support.servers import free_port
+from tests.support.servers import free_port, serve_process
 
 
 def test_demo_conversation_with_function_call(served: str) -> None:
@@ -84,3 +85,17 @@ def test_db_upgrade_command(empty_database_url: str) -> None:
     assert done.returncode == 0, done.stderr
     assert "upgraded to head" in done.stdout
     assert set(Base.metadata.tables) <= table_names(empty_database_url)
+
+
+def test_serve_says_where_the_admin_page_docs_and_database_are(
+    tmp_path: Path, database_url: str
+) -> None:
+    with serve_process(tmp_path, database_url) as (base_url, _):
+        banner = (tmp_path / "serve.log").read_text()
+        for page in ("/admin", "/docs"):
+            assert f"{base_url}{page}" in banner, banner
+            assert httpx.get(f"{base_url}{page}", timeout=10).status_code == 200
+    assert f"serving on {base_url}" in banner
+    shown = database_url.split("@")[-1]  # a PostgreSQL URL's password is never printed
+    assert "database    " in banner and shown in banner, banner
+    assert "API keys    not required on this loopback address" in banner
