@@ -54,7 +54,8 @@ def _positive(text: str) -> int:
 
 
 def _serving_banner(settings: Settings, workers: int, keys_required: bool) -> str:
-    """What ``serve`` prints once it is about to serve: where, and what a first visit needs."""
+    """What ``serve`` prints once it is about to serve: where, and what a first visit needs
+    (each line starts ``chatmodel:``, as every line it prints itself before logging)."""
     address = f"http://{settings.host}:{settings.port}"
     # A wildcard bind is reached on this machine as localhost.
     here = address.replace("://0.0.0.0:", "://127.0.0.1:").replace("://[::]:", "://[::1]:")
@@ -66,10 +67,10 @@ def _serving_banner(settings: Settings, workers: int, keys_required: bool) -> st
     lines = [
         f"chatmodel: serving on {address}"
         + (f" ({workers} worker processes)" if workers > 1 else ""),
-        f"  admin page  {here}/admin",
-        f"  API docs    {here}/docs",
-        f"  database    {_safe_url(settings.database_url)}",
-        f"  API keys    {keys}",
+        f"chatmodel: admin page {here}/admin",
+        f"chatmodel: API docs   {here}/docs",
+        f"chatmodel: database   {_safe_url(settings.database_url)}",
+        f"chatmodel: API keys   {keys}",
     ]
     return "\n".join(lines)
 

@@ -97,5 +97,5 @@ def test_serve_says_where_the_admin_page_docs_and_database_are(
             assert httpx.get(f"{base_url}{page}", timeout=10).status_code == 200
     assert f"serving on {base_url}" in banner
     shown = database_url.split("@")[-1]  # a PostgreSQL URL's password is never printed
-    assert "database    " in banner and shown in banner, banner
-    assert "API keys    not required on this loopback address" in banner
+    assert "chatmodel: database   " in banner and shown in banner, banner
+    assert "chatmodel: API keys   not required on this loopback address" in banner
