@@ -115,7 +115,9 @@ class ChatSession(CreatedAt, Base):
         # Newest-first listings (per project, per chat model) and per-version figures.
         Index("ix_chat_session_project_id_created_at", "project_id", "created_at"),
         Index("ix_chat_session_chat_model_id_created_at", "chat_model_id", "created_at"),
-        Index(None, "version_id"),
+        Index("ix_chat_session_version_id_created_at", "version_id", "created_at"),
+        # The admin listing's user filter: one user's sessions, newest first.
+        Index("ix_chat_session_user_id", "project_id", "user_id", "created_at"),
         # Held sessions only: each server looks for lapsed leases (runs whose server died).
         Index(
             "ix_chat_session_held",
@@ -136,6 +138,10 @@ class ChatSession(CreatedAt, Base):
     chat_model_id: Mapped[UUID] = mapped_column(ForeignKey("chat_model.id", ondelete="CASCADE"))
     version_id: Mapped[UUID] = mapped_column(ForeignKey("chat_model_version.id"))
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    # ``metadata.user_id`` as the listing filters on it, kept with every write of the
+    # metadata (``sessions.metadata.metadata_user_id``): a string, or an integer's digits;
+    # null for anything else and for more than 200 characters.
+    user_id: Mapped[str | None] = mapped_column(String(200))
     # Values for the pinned version's template variables.
     variables: Mapped[dict[str, str] | None] = mapped_column(JSON)
     # The run holding the session (one at a time) and until when; renewed while it runs.
@@ -158,8 +164,17 @@ class ChatRun(UUIDPrimaryKey, CreatedAt, Base):
             "status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')", name="status"
         ),
         UniqueConstraint("session_id", "idempotency_key"),
-        Index(None, "session_id"),
+        # A session's runs oldest first, a page at a time (and its runs counted).
+        Index("ix_chat_run_session_id_created_at", "session_id", "created_at"),
         Index(None, "version_id"),
+        # Sessions with (or without) a failed run, and how many: failures only, which
+        # are few ('failed' is written out in those queries, so the index applies).
+        Index(
+            "ix_chat_run_failed",
+            "session_id",
+            postgresql_where=text("status = 'failed'"),
+            sqlite_where=text("status = 'failed'"),
+        ),
         # A session's queued runs, in arrival order (if_busy=enqueue).
         Index(
             "ix_chat_run_queued",

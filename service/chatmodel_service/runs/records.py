@@ -20,6 +20,7 @@ from chatmodel_service.runs.outcomes import outcome_values, reply_values
 from chatmodel_service.runs.prompt_fit import ContextFigures
 from chatmodel_service.runs.repository import RunRepository
 from chatmodel_service.runs.schemas import AttemptOut, RunList, RunOut
+from chatmodel_service.sessions.cursor import decode_cursor, encode_cursor
 from chatmodel_service.sessions.repository import LoadedSession, SessionRepository
 from chatmodel_service.sessions.schemas import UsageOut
 from chatmodel_service.sessions.service import require_session
@@ -128,10 +129,25 @@ def run_out(
     )
 
 
-async def list_runs(db: AsyncSession, project_id: uuid.UUID, session_uuid: uuid.UUID) -> RunList:
-    """The session's runs, oldest first."""
+async def list_runs(
+    db: AsyncSession,
+    project_id: uuid.UUID,
+    session_uuid: uuid.UUID,
+    *,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> RunList:
+    """The session's runs, oldest first: all of them, or ``limit`` of them after
+    ``cursor`` (a page's ``next_cursor``: the (created_at, id) of its last run)."""
+    after = decode_cursor(cursor) if cursor is not None else None
     loaded = await require_session(SessionRepository(db), project_id, session_uuid)
-    rows = await RunRepository(db).list_for_session(loaded.session.id)
+    rows = await RunRepository(db).list_for_session(
+        loaded.session.id, after=after, limit=limit + 1 if limit is not None else None
+    )
+    more = limit is not None and len(rows) > limit
+    rows = rows[:limit]
+    last = rows[-1][0] if more else None
     return RunList(
-        data=[run_out(run, session_uuid, number, message) for run, number, message in rows]
+        data=[run_out(run, session_uuid, number, message) for run, number, message in rows],
+        next_cursor=encode_cursor(last.created_at, last.id) if last is not None else None,
     )

@@ -128,16 +128,30 @@ class RunRepository:
         return str(row[1] or "")
 
     async def list_for_session(
-        self, session_id: uuid.UUID
+        self,
+        session_id: uuid.UUID,
+        *,
+        after: tuple[datetime, uuid.UUID] | None = None,
+        limit: int | None = None,
     ) -> list[tuple[ChatRun, int, uuid.UUID | None]]:
-        """Runs oldest first, with their version number and reply's uuid (if any)."""
-        rows = await self.session.execute(
+        """Runs oldest first, with their version number and reply's uuid (if any): all of
+        them, or up to ``limit`` of those strictly after ``after`` in (created_at, id)
+        order, read along the (session_id, created_at) index."""
+        query = (
             select(ChatRun, ChatModelVersion.number, SessionMessage.uuid)
             .join(ChatModelVersion, ChatModelVersion.id == ChatRun.version_id)
             .outerjoin(SessionMessage, SessionMessage.run_id == ChatRun.id)
             .where(ChatRun.session_id == session_id)
             .order_by(ChatRun.created_at, ChatRun.id)
+            .limit(limit)
         )
+        if after is not None:
+            created_at, run_id = after
+            query = query.where(
+                (ChatRun.created_at > created_at)
+                | ((ChatRun.created_at == created_at) & (ChatRun.id > run_id))
+            )
+        rows = await self.session.execute(query)
         return [(run, int(number), message_uuid) for run, number, message_uuid in rows]
 
     async def session_run(self, project_id: uuid.UUID, run_id: uuid.UUID) -> StoredRun | None:

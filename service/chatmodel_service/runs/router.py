@@ -265,8 +265,21 @@ async def cancel(
 
 
 @router.get("/{session_uuid}/runs")
-async def get_runs(session_uuid: uuid.UUID, db: DbSession, project: ProjectId) -> RunList:
-    return await list_runs(db, project, session_uuid)
+async def get_runs(
+    session_uuid: uuid.UUID,
+    db: DbSession,
+    project: ProjectId,
+    limit: Annotated[
+        int | None,
+        Query(ge=1, le=1000, description="At most this many runs a page (default: all)."),
+    ] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=500, description="next_cursor of the previous page.")
+    ] = None,
+) -> RunList:
+    """The session's runs, oldest first: all of them, or with ``limit`` a page at a time
+    (follow ``next_cursor``), each page one range read of the session's runs by time."""
+    return await list_runs(db, project, session_uuid, limit=limit, cursor=cursor)
 
 
 @version_test_router.post("/{name}/versions/{number}/test", dependencies=[AdminOnly])

@@ -244,7 +244,11 @@ class RunOut(BaseModel):
 
 
 class RunList(BaseModel):
-    data: list[RunOut]
+    data: list[RunOut] = Field(description="Oldest first.")
+    next_cursor: str | None = Field(
+        default=None,
+        description="With limit: pass as ?cursor= to read the next page (null: no more).",
+    )
 
 
 class RunState(RunOut):

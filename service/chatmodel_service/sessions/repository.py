@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, func, insert, literal_column, or_, select, update
+from sqlalchemy import Table, bindparam, func, insert, literal_column, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chatmodel_service.db import execute_core
 from chatmodel_service.models import ChatModel, ChatModelVersion, ChatSession, SessionMessage
+from chatmodel_service.sessions.metadata import metadata_user_id
 
 
 @dataclass(frozen=True)
@@ -109,8 +110,11 @@ class SessionRepository:
         )
 
     async def set_metadata(self, session_id: uuid.UUID, metadata: dict[str, Any]) -> None:
+        """Replace the session's metadata (and the ``user_id`` the listing reads from it)."""
         await self.session.execute(
-            update(ChatSession).where(ChatSession.id == session_id).values(meta=metadata)
+            update(ChatSession)
+            .where(ChatSession.id == session_id)
+            .values(meta=metadata, user_id=metadata_user_id(metadata))
         )
 
     async def exists(self, session_id: uuid.UUID) -> bool:
@@ -163,51 +167,11 @@ class SessionRepository:
         )
         return cast("datetime | None", await self.session.scalar(query))
 
-    async def page(
-        self,
-        project_id: uuid.UUID,
-        chat_model_id: uuid.UUID | None,
-        before: tuple[datetime, uuid.UUID] | None,
-        limit: int,
-    ) -> list[LoadedSession]:
-        """Sessions newest first, ordered by (created_at, id) and strictly after ``before``
-        in that order, so later inserts never shift a page."""
-        query = (
-            select(ChatSession, ChatModelVersion, ChatModel)
-            .join(ChatModelVersion, ChatModelVersion.id == ChatSession.version_id)
-            .join(ChatModel, ChatModel.id == ChatSession.chat_model_id)
-            .where(ChatSession.project_id == project_id)
-            .order_by(ChatSession.created_at.desc(), ChatSession.id.desc())
-            .limit(limit)
-        )
-        if chat_model_id is not None:
-            query = query.where(ChatSession.chat_model_id == chat_model_id)
-        if before is not None:
-            created_at, session_id = before
-            query = query.where(
-                or_(
-                    ChatSession.created_at < created_at,
-                    and_(ChatSession.created_at == created_at, ChatSession.id < session_id),
-                )
-            )
-        return [LoadedSession(*row) for row in await self.session.execute(query)]
-
-    async def message_summaries(
-        self, session_ids: Sequence[uuid.UUID]
-    ) -> dict[uuid.UUID, tuple[int, datetime | None]]:
-        """Per session: how many messages, and when the newest was stored."""
-        if not session_ids:
-            return {}
-        rows = await self.session.execute(
-            select(SessionMessage.session_id, func.count(), func.max(SessionMessage.created_at))
-            .where(SessionMessage.session_id.in_(session_ids))
-            .group_by(SessionMessage.session_id)
-        )
-        return {session_id: (int(count), last) for session_id, count, last in rows}
-
     async def add_unless_exists(self, chat_session: ChatSession) -> bool:
         """Insert the session; False (and nothing inserted) if its uuid was taken in its
-        project meanwhile by a concurrent transaction (the insert runs in a savepoint)."""
+        project meanwhile by a concurrent transaction (the insert runs in a savepoint).
+        Its ``user_id`` column is set here from its metadata, for every new session."""
+        chat_session.user_id = metadata_user_id(chat_session.meta)
         try:
             async with self.session.begin_nested():
                 self.session.add(chat_session)

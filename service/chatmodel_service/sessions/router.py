@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -10,8 +11,10 @@ from fastapi import APIRouter, Query, Response
 from chatmodel_service.chat_models.schemas import MAX_NUMBER
 from chatmodel_service.deps import AdminOnly, DbSession, GatewayDep, ProjectId, SettingsDep
 from chatmodel_service.limits import check_messages
-from chatmodel_service.sessions import lifecycle, service
+from chatmodel_service.sessions import lifecycle, listing, service
 from chatmodel_service.sessions.cursor import MessageWindow
+from chatmodel_service.sessions.listing import SessionFilter
+from chatmodel_service.sessions.metadata import MAX_USER_ID
 from chatmodel_service.sessions.schemas import (
     MessageList,
     MessageOrder,
@@ -43,12 +46,75 @@ async def list_sessions(
     chat_model: Annotated[
         str | None, Query(max_length=200, description="Only this chat model's sessions.")
     ] = None,
+    version: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=MAX_NUMBER,
+            description="Only the sessions pinned to this version number of chat_model "
+            "(which it needs).",
+        ),
+    ] = None,
+    user_id: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=MAX_USER_ID,
+            description="Only the sessions whose metadata.user_id is this (an integer "
+            "user_id matches its digits).",
+        ),
+    ] = None,
+    created_after: Annotated[
+        datetime | None,
+        Query(
+            description="Only sessions created at or after this time (ISO 8601; without "
+            "an offset, UTC)."
+        ),
+    ] = None,
+    created_before: Annotated[
+        datetime | None,
+        Query(
+            description="Only sessions created before this time (ISO 8601; without an offset, UTC)."
+        ),
+    ] = None,
+    has_errors: Annotated[
+        bool | None,
+        Query(
+            description="true: only sessions with a failed run; false: only those without "
+            "(cancelled runs are not failures)."
+        ),
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description="Only sessions with a message whose content holds this text, "
+            "ignoring case (SQLite folds ASCII letters only). Not indexed: it reads the "
+            "messages of the sessions the other filters leave, newest first.",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[
-        str | None, Query(max_length=500, description="next_cursor of the previous page.")
+        str | None,
+        Query(
+            max_length=500,
+            description="next_cursor of the previous page (with the same filters).",
+        ),
     ] = None,
 ) -> SessionPage:
-    return await service.list_sessions(db, project, chat_model, limit, cursor)
+    """Sessions newest first, a page at a time, matching every filter given; each with
+    its message and run figures, user_id and first user message."""
+    filters = SessionFilter(
+        chat_model=chat_model,
+        version=version,
+        user_id=user_id,
+        created_after=created_after,
+        created_before=created_before,
+        has_errors=has_errors,
+        text=q,
+    )
+    return await listing.list_sessions(db, project, filters, limit, cursor)
 
 
 @router.get("/{session_uuid}")

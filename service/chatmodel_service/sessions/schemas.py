@@ -208,6 +208,18 @@ class SessionSummary(SessionOut):
 
     message_count: int
     last_message_at: datetime | None
+    user_id: str | None = Field(
+        description="metadata.user_id as the listing filters on it: a string as it is, an "
+        "integer as its digits; null for any other value or more than 200 characters."
+    )
+    first_user_message: str | None = Field(
+        description="The content of the session's first user message, cut to 200 characters."
+    )
+    run_count: int = Field(description="The session's runs, whatever their status.")
+    failed_runs: int = Field(
+        description="Its runs with status `failed` (`interrupted` ones included; cancelled "
+        "runs are not failures)."
+    )
 
 
 class SessionPage(BaseModel):

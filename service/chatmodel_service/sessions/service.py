@@ -13,7 +13,7 @@ from chatmodel_service.errors import Conflict, InvalidInput, SessionNotFound
 from chatmodel_service.llm.types import TokenCounter
 from chatmodel_service.models import ChatModel, ChatSession, SessionMessage
 from chatmodel_service.releases.assignment import assignment_key
-from chatmodel_service.sessions.cursor import MessageWindow, decode_cursor, encode_cursor
+from chatmodel_service.sessions.cursor import MessageWindow
 from chatmodel_service.sessions.messages import (
     link_results,
     message_out,
@@ -28,8 +28,6 @@ from chatmodel_service.sessions.schemas import (
     MessagesAdd,
     SessionCreate,
     SessionOut,
-    SessionPage,
-    SessionSummary,
 )
 
 
@@ -117,34 +115,6 @@ def _session_taken(session_uuid: uuid.UUID, chat_model: ChatModel) -> Conflict:
         f"Session {session_uuid} already exists and is not a session of chat model "
         f"'{chat_model.name}'.",
         field="session_uuid",
-    )
-
-
-async def list_sessions(
-    db: AsyncSession,
-    project_id: uuid.UUID,
-    chat_model_name: str | None,
-    limit: int,
-    cursor: str | None,
-) -> SessionPage:
-    """The project's sessions (or one chat model's), newest first, a page at a time."""
-    chat_model_id = None
-    if chat_model_name is not None:
-        chat_models = ChatModelRepository(db)
-        chat_model_id = (await require_chat_model(chat_models, project_id, chat_model_name)).id
-    repo = SessionRepository(db)
-    before = decode_cursor(cursor) if cursor is not None else None
-    rows = await repo.page(project_id, chat_model_id, before, limit + 1)
-    page = rows[:limit]
-    summaries = await repo.message_summaries([loaded.session.id for loaded in page])
-    data = []
-    for loaded in page:
-        count, last_at = summaries.get(loaded.session.id, (0, None))
-        fields = session_out(loaded).model_dump()
-        data.append(SessionSummary(**fields, message_count=count, last_message_at=last_at))
-    last = page[-1].session if len(rows) > limit else None
-    return SessionPage(
-        data=data, next_cursor=encode_cursor(last.created_at, last.id) if last else None
     )
 
 
