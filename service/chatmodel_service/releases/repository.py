@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import uuid
 from dataclasses import asdict, dataclass
 
@@ -16,7 +15,7 @@ from chatmodel_service.models import (
     ChatSession,
     ReleaseVersion,
 )
-from chatmodel_service.usage.repository import RunTotals
+from chatmodel_service.usage.repository import RunTotals, latency_percentile
 
 
 @dataclass(frozen=True)
@@ -123,25 +122,11 @@ class ReleaseRepository:
         ).one()
         *values, latency_mean = row
         totals = RunTotals.read(values)
+        runs = select(ChatRun).where(ChatRun.version_id == version_id)
+        latency_p95 = await self.session.scalar(latency_percentile(95, runs))
         return VersionFigures(
             **asdict(totals),
             sessions=int(sessions or 0),
             latency_mean=float(latency_mean) if latency_mean is not None else None,
-            latency_p95=await self._latency_percentile(version_id, totals.runs, 0.95),
+            latency_p95=int(latency_p95) if latency_p95 is not None else None,
         )
-
-    async def _latency_percentile(
-        self, version_id: uuid.UUID, runs: int, fraction: float
-    ) -> int | None:
-        """Nearest rank: the ceil(fraction * runs)-th smallest latency, read as one row."""
-        if runs == 0:
-            return None
-        rank = math.ceil(fraction * runs)
-        value = await self.session.scalar(
-            select(ChatRun.latency_ms)
-            .where(ChatRun.version_id == version_id)
-            .order_by(ChatRun.latency_ms)
-            .offset(rank - 1)
-            .limit(1)
-        )
-        return int(value) if value is not None else None

@@ -1,5 +1,6 @@
-"""All SQL of the usage report: one aggregate query over the project's runs, and the
-run totals (``RunTotals``) it sums, which a version's figures (``releases``) sum too."""
+"""All SQL of the usage report: one aggregate query over the project's runs, the run
+totals (``RunTotals``) it sums and the latency percentile (``latency_percentile``) it
+ranks, which a version's figures (``releases``) use too."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, case, func, select, type_coerce
+from sqlalchemy import ColumnElement, Select, String, case, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
 from chatmodel_service.models import ChatModel, ChatModelVersion, ChatRun
 from chatmodel_service.usage.schemas import GroupBy
+
+GroupColumn = ColumnElement[Any] | QueryableAttribute[Any]
 
 
 @dataclass(frozen=True)
@@ -52,10 +55,42 @@ class RunTotals:
         )
 
 
+def latency_percentile(
+    percent: int, runs: Select[Any], group: Sequence[GroupColumn] = ()
+) -> Select[Any]:
+    """The nearest-rank ``percent``th percentile of run latency per group of ``runs``:
+    of a group's n runs, the ceil(percent / 100 * n)-th smallest ``latency_ms``.
+
+    ``runs`` selects ``ChatRun`` rows (its joins and filters are kept, its columns are
+    replaced); the query selects the ``group`` columns, then the percentile, one row per
+    group (one row for all runs without ``group``, NULL if there is none). A window
+    function ranks each group's runs, so all groups cost one query on SQLite and
+    PostgreSQL alike; the rank is compared in integers (rank * 100 >= percent * n), so
+    no float rounding picks the neighbouring run."""
+    partition = list(group) or None
+    ranked = runs.with_only_columns(
+        *(column.label(f"group_{index}") for index, column in enumerate(group)),
+        ChatRun.latency_ms.label("latency_ms"),
+        func.row_number()
+        .over(partition_by=partition, order_by=ChatRun.latency_ms)
+        .label("position"),
+        func.count().over(partition_by=partition).label("runs"),
+    ).subquery()
+    keys = [ranked.c[f"group_{index}"] for index in range(len(group))]
+    return (
+        select(*keys, func.min(ranked.c.latency_ms))
+        .where(ranked.c.position * 100 >= percent * ranked.c.runs)
+        .group_by(*keys)
+    )
+
+
 @dataclass(frozen=True)
 class UsageRow(RunTotals):
-    """One group's sums; ``group`` is (chat model, version), (day,) or (key name,)."""
+    """One group's sums and latency p95; ``group`` holds each grouping's values in the
+    order asked for: (chat model, version) for ``version``, (day,) for ``day``, (key
+    name,) for ``key``."""
 
+    latency_p95: int | None
     group: tuple[Any, ...]
 
 
@@ -72,29 +107,28 @@ class UsageRepository:
             return type_coerce(func.to_char(utc, "YYYY-MM-DD"), String)
         return type_coerce(func.date(ChatRun.created_at), String)
 
-    def _group_columns(
-        self, group_by: GroupBy
-    ) -> list[ColumnElement[Any] | QueryableAttribute[Any]]:
-        if group_by == "version":
-            return [ChatModel.name, ChatModelVersion.number]
-        if group_by == "day":
-            return [self._utc_day()]
-        return [ChatRun.key_name]
+    def _group_columns(self, group_by: Sequence[GroupBy]) -> list[GroupColumn]:
+        columns: list[GroupColumn] = []
+        for grouping in group_by:
+            if grouping == "version":
+                columns += [ChatModel.name, ChatModelVersion.number]
+            elif grouping == "day":
+                columns.append(self._utc_day())
+            else:
+                columns.append(ChatRun.key_name)
+        return columns
 
-    async def usage(
-        self,
+    @staticmethod
+    def _runs(
         project_id: uuid.UUID,
         chat_model_id: uuid.UUID | None,
         start: dt.datetime,
         end: dt.datetime,
-        group_by: GroupBy,
-    ) -> list[UsageRow]:
-        """Sums per group over the runs of the project's chat models (``chat_model_id``:
-        one of them) started in ``[start, end)``, with or without a session."""
-        columns = self._group_columns(group_by)
+    ) -> Select[Any]:
+        """The runs of the project's chat models (``chat_model_id``: one of them) started
+        in ``[start, end)``, with or without a session."""
         query = (
-            select(*columns, *RunTotals.columns())
-            .select_from(ChatRun)
+            select(ChatRun)
             .join(ChatModelVersion, ChatModelVersion.id == ChatRun.version_id)
             .join(ChatModel, ChatModel.id == ChatModelVersion.chat_model_id)
             .where(
@@ -102,12 +136,49 @@ class UsageRepository:
                 ChatRun.created_at >= start,
                 ChatRun.created_at < end,
             )
-            .group_by(*columns)
         )
         if chat_model_id is not None:
             query = query.where(ChatModelVersion.chat_model_id == chat_model_id)
+        return query
+
+    async def usage(
+        self,
+        project_id: uuid.UUID,
+        chat_model_id: uuid.UUID | None,
+        start: dt.datetime,
+        end: dt.datetime,
+        group_by: Sequence[GroupBy],
+    ) -> list[UsageRow]:
+        """Sums and latency p95 per group of ``_runs`` (two queries)."""
+        runs = self._runs(project_id, chat_model_id, start, end)
+        columns = self._group_columns(group_by)
         width = len(columns)
-        return [
-            UsageRow(group=tuple(row[:width]), **asdict(RunTotals.read(row[width:])))
-            for row in await self.session.execute(query)
-        ]
+        p95 = {
+            tuple(row[:width]): row[width]
+            for row in await self.session.execute(latency_percentile(95, runs, columns))
+        }
+        sums = runs.with_only_columns(*columns, *RunTotals.columns()).group_by(*columns)
+        rows = []
+        for row in await self.session.execute(sums):
+            group = tuple(row[:width])
+            latency = p95.get(group)
+            rows.append(
+                UsageRow(
+                    group=group,
+                    latency_p95=int(latency) if latency is not None else None,
+                    **asdict(RunTotals.read(row[width:])),
+                )
+            )
+        return rows
+
+    async def latency_p95(
+        self,
+        project_id: uuid.UUID,
+        chat_model_id: uuid.UUID | None,
+        start: dt.datetime,
+        end: dt.datetime,
+    ) -> int | None:
+        """The latency p95 of all of ``_runs`` together (None without runs)."""
+        runs = self._runs(project_id, chat_model_id, start, end)
+        value = await self.session.scalar(latency_percentile(95, runs))
+        return int(value) if value is not None else None

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from chatmodel_service.deps import AdminOnly, DbSession, ProjectId
 from chatmodel_service.usage import service
-from chatmodel_service.usage.schemas import GroupBy, UsageReport
+from chatmodel_service.usage.schemas import GroupByParam, UsageReport
 
 router = APIRouter(prefix="/v1", tags=["usage"], dependencies=[AdminOnly])
 
@@ -41,9 +41,15 @@ async def get_usage(
         ),
     ] = None,
     group_by: Annotated[
-        GroupBy, Query(description="One row per version, UTC day or API key.")
+        GroupByParam,
+        Query(
+            description="One row per version, UTC day or API key (`version`, `day`, "
+            "`key`), or per combination of them joined by commas: `version,day` gives "
+            "one row per version per day."
+        ),
     ] = "version",
 ) -> UsageReport:
-    """Runs, errors, tokens and cost of the project's runs (with a session or without),
-    per group and in total, over a window of at most 366 days."""
+    """Runs, errors and error rate, tokens, cost and latency p95 of the project's runs
+    (with a session or without), per group and in total, over a window of at most 366
+    days."""
     return await service.usage_report(db, project, chat_model, start, end, group_by)

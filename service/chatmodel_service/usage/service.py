@@ -1,5 +1,9 @@
 """The usage report: resolve the window and the chat model, sum the runs per group.
 
+``group_by`` is one grouping (``version``, ``day``, ``key``) or several joined by commas
+(``version,day``: one row per version per UTC day); rows are ordered by the groupings in
+the order given.
+
 ``from`` and ``to`` are ISO 8601 datetimes or dates, in UTC unless they carry an offset.
 The window is ``from <= run start < to``: a date as ``from`` starts at that day's
 midnight, a date as ``to`` ends after that whole day. Without ``to`` the window ends now;
@@ -11,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +24,13 @@ from chatmodel_service.errors import ChatModelNotFound, InvalidInput
 from chatmodel_service.models.base import utcnow
 from chatmodel_service.sessions.schemas import total_tokens
 from chatmodel_service.usage.repository import UsageRepository, UsageRow
-from chatmodel_service.usage.schemas import GroupBy, UsageFigures, UsageGroup, UsageReport
+from chatmodel_service.usage.schemas import (
+    GroupBy,
+    UsageFigures,
+    UsageGroup,
+    UsageReport,
+    parse_group_by,
+)
 
 DEFAULT_SPAN = dt.timedelta(days=30)
 MAX_SPAN = dt.timedelta(days=366)
@@ -71,38 +81,48 @@ def usage_window(start: str | None, end: str | None, now: dt.datetime) -> UsageW
     return UsageWindow(start_at, end_at)
 
 
-def _figures(rows: list[UsageRow]) -> UsageFigures:
+def _figures(rows: list[UsageRow], latency_p95: int | None) -> UsageFigures:
     costs = [row.cost for row in rows if row.cost is not None]
+    runs = sum(row.runs for row in rows)
+    errors = sum(row.failed_runs for row in rows)
     prompt = sum(row.prompt_tokens for row in rows)
     completion = sum(row.completion_tokens for row in rows)
     return UsageFigures(
-        runs=sum(row.runs for row in rows),
-        errors=sum(row.failed_runs for row in rows),
+        runs=runs,
+        errors=errors,
+        error_rate=errors / runs if runs else None,
         prompt_tokens=prompt,
         completion_tokens=completion,
         total_tokens=total_tokens(prompt, completion),
         cost=sum(costs) if costs else None,
+        latency_p95_ms=latency_p95,
     )
 
 
-def _group(row: UsageRow, group_by: GroupBy) -> UsageGroup:
-    figures = _figures([row]).model_dump()
-    if group_by == "version":
-        chat_model, number = row.group
-        return UsageGroup(chat_model=chat_model, version=int(number), **figures)
-    if group_by == "day":
-        return UsageGroup(day=dt.date.fromisoformat(str(row.group[0])), **figures)
-    return UsageGroup(key_name=row.group[0], **figures)
+def _group(row: UsageRow, group_by: tuple[GroupBy, ...]) -> UsageGroup:
+    names: dict[str, Any] = {}
+    values = iter(row.group)
+    for grouping in group_by:
+        if grouping == "version":
+            names["chat_model"] = next(values)
+            names["version"] = int(next(values))
+        elif grouping == "day":
+            names["day"] = dt.date.fromisoformat(str(next(values)))
+        else:
+            names["key_name"] = next(values)
+    return UsageGroup(**names, **_figures([row], row.latency_p95).model_dump())
 
 
-def _order(group: UsageGroup) -> tuple[object, ...]:
-    return (
-        group.chat_model or "",
-        group.version or 0,
-        group.day or dt.date.min,
-        group.key_name is not None,
-        group.key_name or "",
-    )
+def _order(group: UsageGroup, group_by: tuple[GroupBy, ...]) -> tuple[object, ...]:
+    key: list[object] = []
+    for grouping in group_by:
+        if grouping == "version":
+            key += [group.chat_model or "", group.version or 0]
+        elif grouping == "day":
+            key.append(group.day or dt.date.min)
+        else:
+            key += [group.key_name is not None, group.key_name or ""]
+    return tuple(key)
 
 
 async def usage_report(
@@ -111,10 +131,11 @@ async def usage_report(
     chat_model: str | None,
     start: str | None,
     end: str | None,
-    group_by: GroupBy,
+    group_by: str,
 ) -> UsageReport:
-    """Runs, errors, tokens and cost of the project's chat models (or of ``chat_model``)
-    in the window, per group and in total."""
+    """Runs, errors, tokens, cost and latency p95 of the project's chat models (or of
+    ``chat_model``) in the window, per group (``group_by``: one grouping or several
+    joined by commas, already checked by the router) and in total."""
     window = usage_window(start, end, utcnow())
     chat_model_id = None
     if chat_model is not None:
@@ -122,15 +143,18 @@ async def usage_report(
         if found is None:
             raise ChatModelNotFound(f"No chat model named '{chat_model}'.", field="chat_model")
         chat_model_id = found.id
-    rows = await UsageRepository(db).usage(
-        project_id, chat_model_id, window.start, window.end, group_by
+    groupings = parse_group_by(group_by)
+    repository = UsageRepository(db)
+    rows = await repository.usage(project_id, chat_model_id, window.start, window.end, groupings)
+    total_p95 = await repository.latency_p95(project_id, chat_model_id, window.start, window.end)
+    groups = sorted(
+        (_group(row, groupings) for row in rows), key=lambda group: _order(group, groupings)
     )
-    groups = sorted((_group(row, group_by) for row in rows), key=_order)
     return UsageReport(
         chat_model=chat_model,
         from_=window.start,
         to=window.end,
-        group_by=group_by,
+        group_by=",".join(groupings),
         data=groups,
-        total=_figures(rows),
+        total=_figures(rows, total_p95),
     )
