@@ -74,6 +74,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/chat-models/{name}/versions/{number}/test"): Rule(
         "admin", body=lambda: {"messages": MESSAGES}
     ),
+    ("POST", "/v1/chat-models/{name}/versions/draft/test"): Rule(
+        "admin", body=lambda: {"version": VERSION, "messages": MESSAGES}
+    ),
     # sessions, messages and runs: clients; the listing of all sessions: admin
     ("POST", "/v1/sessions"): Rule("client", 201, body=lambda: {"chat_model": "assistant"}),
     ("GET", "/v1/sessions"): Rule("admin", foreign=200),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -197,6 +198,36 @@ def check_version_model(body: VersionCreate, check_model: ModelChecker) -> None:
         raise InvalidInput(first.detail + also, field=first.field)
 
 
+@dataclass(frozen=True)
+class CheckedVersion:
+    """A new version's call settings as they are stored: what a draft's test run calls."""
+
+    system_prompt: str
+    model: str
+    api_base: str | None
+    params: dict[str, Any]
+    functions: list[dict[str, Any]] | None
+    tools: list[dict[str, Any]] | None
+    variables: list[str] | None
+
+
+def checked_version(body: VersionCreate, check_model: ModelChecker) -> CheckedVersion:
+    """Check a new version (its model and parameters through ``check_model``, its prompt's
+    template variables) and give its call settings as stored; 422 naming the field."""
+    check_version_model(body, check_model)
+    return CheckedVersion(
+        system_prompt=body.system_prompt,
+        model=body.model,
+        api_base=body.api_base,
+        params=body.params.model_dump(exclude_none=True),
+        functions=[f.model_dump(exclude_none=True) for f in body.functions]
+        if body.functions
+        else None,
+        tools=[t.model_dump(exclude_none=True) for t in body.tools] if body.tools else None,
+        variables=check_prompt(body.system_prompt, body.variables),
+    )
+
+
 async def create_version(
     db: AsyncSession,
     project_id: uuid.UUID,
@@ -208,20 +239,11 @@ async def create_version(
     ``check_model``, the gateway's offline check) and the prompt's template variables."""
     repo = ChatModelRepository(db)
     chat_model = await require_chat_model(repo, project_id, name)
-    check_version_model(body, check_model)
-    variables = check_prompt(body.system_prompt, body.variables)
+    checked = checked_version(body, check_model)
     version = await repo.add_version(
         chat_model.id,
-        system_prompt=body.system_prompt,
-        model=body.model,
-        api_base=body.api_base,
-        params=body.params.model_dump(exclude_none=True),
-        functions=[f.model_dump(exclude_none=True) for f in body.functions]
-        if body.functions
-        else None,
-        tools=[t.model_dump(exclude_none=True) for t in body.tools] if body.tools else None,
+        **asdict(checked),
         memo=body.memo,
-        variables=variables,
         context_strategy=body.context_strategy,
         context_last_n=body.context_last_n,
         context_window=body.context_window,

@@ -156,25 +156,24 @@ def check_prompt(system_prompt: str, declared: Sequence[str] | None) -> list[str
 
 
 def check_values(
-    declared: Sequence[str] | None, values: Mapping[str, str] | None, *, version: int
+    declared: Sequence[str] | None, values: Mapping[str, str] | None, *, version: int | str
 ) -> dict[str, str] | None:
     """Check the values filled in for a version's variables: every declared one, nothing
     else. Returns what to store (``None`` for a version without variables). Raises
-    ``InvalidInput`` naming ``variables.<name>``."""
+    ``InvalidInput`` naming ``variables.<name>``; ``version`` is its number, or what the
+    messages call an unsaved one."""
     given = dict(values or {})
+    who = f"version {version}" if isinstance(version, int) else version
     names = list(declared or [])
     missing = [n for n in names if n not in given]
     if missing:
         also = f" (also missing: {_quoted(missing[1:])})" if len(missing) > 1 else ""
         raise InvalidInput(
-            f"missing: version {version} declares '{missing[0]}'; give it a value in "
-            f"variables{also}.",
+            f"missing: {who} declares '{missing[0]}'; give it a value in variables{also}.",
             field=f"variables.{missing[0]}",
         )
     extra = [n for n in given if n not in names]
     if extra:
         declares = f"it declares {_quoted(names)}" if names else "it declares no variables"
-        raise InvalidInput(
-            f"not declared by version {version} ({declares}).", field=f"variables.{extra[0]}"
-        )
+        raise InvalidInput(f"not declared by {who} ({declares}).", field=f"variables.{extra[0]}")
     return given if declared is not None else None

@@ -8,14 +8,33 @@ afterwards, as many as fit the model (``prompt_fit.py``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from chatmodel_service.chat_models.templates import render_system_prompt
 from chatmodel_service.config import Settings
 from chatmodel_service.llm.types import LLMCall
-from chatmodel_service.models import ChatModelVersion
 from chatmodel_service.runs.schemas import RunOptions
 from chatmodel_service.sessions.repository import LoadedSession
+
+
+class CallSettings(Protocol):
+    """What a call needs of a version: a stored ``ChatModelVersion``, or an unsaved
+    draft's ``CheckedVersion``."""
+
+    @property
+    def system_prompt(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def api_base(self) -> str | None: ...
+    @property
+    def params(self) -> dict[str, Any]: ...
+    @property
+    def functions(self) -> list[dict[str, Any]] | None: ...
+    @property
+    def tools(self) -> list[dict[str, Any]] | None: ...
+    @property
+    def variables(self) -> list[str] | None: ...
 
 
 def build_call(loaded: LoadedSession, body: RunOptions, settings: Settings) -> LLMCall:
@@ -25,7 +44,7 @@ def build_call(loaded: LoadedSession, body: RunOptions, settings: Settings) -> L
 
 
 def version_call(
-    version: ChatModelVersion,
+    version: CallSettings,
     variables: dict[str, str] | None,
     conversation: list[dict[str, Any]],
     body: RunOptions,

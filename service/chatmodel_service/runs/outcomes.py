@@ -83,10 +83,10 @@ def llm_response(
 
 
 def outcome_response(
-    outcome: LLMOutcome, detail: ResponseDetail, figures: ContextFigures | None = None
+    outcome: LLMOutcome, detail: ResponseDetail | None, figures: ContextFigures | None = None
 ) -> LLMResponse:
     """The gateway's outcome as an LLMResponse (failures as ``error: true``), with what
-    the prompt sent (``figures``) when it was fitted."""
+    the prompt sent (``figures``) when it was fitted; no ``detail`` for an unsaved draft."""
     attempts = [AttemptOut(**vars(a)) for a in outcome.attempts] or None
     sent = figures.columns() if figures is not None else {}
     if isinstance(outcome, LLMFailure):

@@ -39,6 +39,7 @@ from chatmodel_service.runs.lease import RunLeftQueue
 from chatmodel_service.runs.queue import join_queue
 from chatmodel_service.runs.records import list_runs
 from chatmodel_service.runs.schemas import (
+    DraftTrialRequest,
     LLMResponse,
     LLMStreamResponse,
     RunList,
@@ -48,7 +49,7 @@ from chatmodel_service.runs.schemas import (
 )
 from chatmodel_service.runs.service import PreparedRun, start_run
 from chatmodel_service.runs.stream_run import native_closing
-from chatmodel_service.runs.trial import trial_run
+from chatmodel_service.runs.trial import draft_trial_run, trial_run
 
 router = APIRouter(prefix="/v1/sessions", tags=["runs"])
 # A run by its own uuid: its state and result, and cancelling it.
@@ -280,6 +281,23 @@ async def get_runs(
     """The session's runs, oldest first: all of them, or with ``limit`` a page at a time
     (follow ``next_cursor``), each page one range read of the session's runs by time."""
     return await list_runs(db, project, session_uuid, limit=limit, cursor=cursor)
+
+
+# Before the numbered route: its ``{number}`` would take "draft" and answer 422.
+@version_test_router.post("/{name}/versions/draft/test", dependencies=[AdminOnly])
+async def run_draft_test(
+    name: Annotated[str, Path(description="The chat model's name.")],
+    body: DraftTrialRequest,
+    database: DatabaseDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
+    project: ProjectId,
+) -> LLMResponse:
+    """One model call on an unsaved version (``version``: the body of creating one, checked
+    the same way; 422 fields under ``version.``) with the given messages; stores nothing.
+    Answers 200 with an LLMResponse whether or not the model call worked; ``detail`` is
+    null, since no stored version answered."""
+    return await draft_trial_run(database, gateway, settings, project, name, body)
 
 
 @version_test_router.post("/{name}/versions/{number}/test", dependencies=[AdminOnly])

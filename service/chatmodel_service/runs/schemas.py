@@ -15,6 +15,7 @@ from chatmodel_service.chat_models.schemas import (
     ToolChoice,
     ToolDefinition,
     VariableValues,
+    VersionCreate,
 )
 from chatmodel_service.chat_models.templates import MAX_VARIABLES
 from chatmodel_service.sessions.schemas import MessageIn, UsageOut
@@ -156,6 +157,17 @@ class VersionTrialRequest(RunOptions):
                 else "give messages (a list) or message (a string)"
             )
         return message
+
+
+class DraftTrialRequest(VersionTrialRequest):
+    """Body of ``POST /v1/chat-models/{name}/versions/draft/test``: one model call on an
+    unsaved version (checked as creating it would be) with these messages; nothing is
+    stored."""
+
+    version: VersionCreate = Field(
+        description="The draft: the body of `POST /v1/chat-models/{name}/versions`, "
+        "checked the same way (`memo` is ignored; `publish` must stay false)."
+    )
 
 
 class FunctionCallOut(BaseModel):
