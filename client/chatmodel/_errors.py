@@ -206,6 +206,7 @@ CODES_MAPPED_BY_STATUS = frozenset(
         # Admin calls (publish, rollback), made by the command line, which prints the detail.
         "stale_release",  # 409 ConflictError
         "nothing_to_roll_back",  # 409 ConflictError
+        "variables_mismatch",  # 422 InvalidInputError (a split refused by publish)
         # The webhook admin routes, which this client does not call (the command line may).
         "webhook_not_found",  # 404 NotFoundError
         "delivery_not_found",  # 404 NotFoundError

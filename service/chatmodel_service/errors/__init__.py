@@ -36,6 +36,7 @@ from chatmodel_service.errors.service_errors import (
     StaleRelease,
     StorageUnavailable,
     Unauthorized,
+    VariablesMismatch,
     VersionNotFound,
 )
 from chatmodel_service.errors.validation import undecodable_body, validation_body
@@ -61,6 +62,7 @@ __all__ = [
     "StaleRelease",
     "StorageUnavailable",
     "Unauthorized",
+    "VariablesMismatch",
     "VersionNotFound",
     "install_error_handlers",
     "refused_value",

@@ -127,6 +127,13 @@ class NothingPublished(InvalidInput):
     code = "nothing_published"
 
 
+class VariablesMismatch(InvalidInput):
+    """A split of versions that declare different template variables: a new session's
+    variables can match only some of them, so creating sessions would fail for the rest."""
+
+    code = "variables_mismatch"
+
+
 class NothingToRegenerate(Conflict):
     """A regenerate request on a session whose newest message is not a reply."""
 

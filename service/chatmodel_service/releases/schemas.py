@@ -41,7 +41,14 @@ class PublishRequest(ReleaseChange):
         default=None,
         validate_default=True,
         description='Version number -> percent of new sessions, e.g. {"3": 50, "4": 50}: '
-        "at least two versions, each 1..100, summing to 100.",
+        "at least two versions, each 1..100, summing to 100. The versions must declare the "
+        "same template variables (else 422 variables_mismatch).",
+    )
+    allow_variable_mismatch: bool = Field(
+        default=False,
+        description="Publish a split whose versions declare different template variables "
+        "anyway. Session creation then fails for the side whose variables a client does not "
+        "send; the release's warnings say which. Only for clients that cope with that.",
     )
 
     @field_validator("weights")
@@ -70,6 +77,15 @@ class RollbackRequest(ReleaseChange):
     pass
 
 
+class ReleaseWarning(BaseModel):
+    code: Literal["variables_mismatch", "variables_changed"] = Field(
+        description='"variables_mismatch": the split\'s versions declare different template '
+        'variables; "variables_changed": new sessions need other variables than under the '
+        "release this one replaced."
+    )
+    detail: str = Field(description="Which versions, which variables, and what fails.")
+
+
 class ReleaseOut(BaseModel):
     id: UUID
     release: int = Field(description="1, 2, 3... per chat model; the highest is current.")
@@ -83,6 +99,12 @@ class ReleaseOut(BaseModel):
     key_name: str | None = Field(default=None, description="The API key that made it.")
     note: str
     created_at: datetime
+    warnings: list[ReleaseWarning] = Field(
+        default_factory=list,
+        description="What this release means for clients creating sessions, next to the "
+        "release it replaced (empty when nothing changes for them). Sessions created "
+        "already keep their versions.",
+    )
 
 
 class ReleaseList(BaseModel):

@@ -1,8 +1,11 @@
 """Publishing: one version, a weighted split, or a rollback, each appended as a release.
 
 Releases are an append-only history; the newest is what "deploy" means. Never commits:
-the request's unit of work does. Which version of a split a new session gets is decided
-in ``releases.assignment`` (pure, used by ``chat_models.service.resolve_version``).
+the request's unit of work does. A split of versions that declare different template
+variables is refused (unless asked for), and every new release reports what it means for
+the variables new sessions must send (``releases.variables``). Which version of a split a
+new session gets is decided in ``releases.assignment`` (pure, used by
+``chat_models.service.resolve_version``).
 """
 
 from __future__ import annotations
@@ -13,7 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chatmodel_service.chat_models.repository import ChatModelRepository
 from chatmodel_service.chat_models.service import require_chat_model, resolve_version
-from chatmodel_service.errors import NothingToRollBack, StaleRelease, VersionNotFound
+from chatmodel_service.errors import (
+    NothingToRollBack,
+    StaleRelease,
+    VariablesMismatch,
+    VersionNotFound,
+)
 from chatmodel_service.models import ChatModel, ChatModelRelease, ChatModelVersion
 from chatmodel_service.releases.repository import ReleaseRecord, ReleaseRepository
 from chatmodel_service.releases.schemas import (
@@ -24,6 +32,7 @@ from chatmodel_service.releases.schemas import (
     ReleaseOut,
     RollbackRequest,
 )
+from chatmodel_service.releases.variables import release_warnings, split_mismatch
 
 
 def _kind(value: str) -> ReleaseKind:
@@ -35,20 +44,27 @@ def _kind(value: str) -> ReleaseKind:
 def release_out(
     chat_model: ChatModel,
     release: ChatModelRelease,
-    versions: dict[int, int],
+    chosen: list[tuple[ChatModelVersion, int]],
     previous: ReleaseRecord | None,
 ) -> ReleaseOut:
+    """The release of ``chosen`` (version, weight) pairs that replaced ``previous``."""
+    warnings = release_warnings(
+        [version for version, _ in previous.versions] if previous else None,
+        [version for version, _ in chosen],
+        previous_release=previous.release.seq if previous else None,
+    )
     return ReleaseOut(
         id=release.id,
         release=release.seq,
         chat_model=chat_model.name,
         kind=_kind(release.kind),
-        versions=versions,
+        versions={version.number: weight for version, weight in chosen},
         previous_versions=previous.weights if previous else {},
         published_by=release.published_by,
         key_name=release.key_name,
         note=release.note,
         created_at=release.created_at,
+        warnings=warnings,
     )
 
 
@@ -69,17 +85,27 @@ def _check_expected(current: ReleaseRecord | None, expected: uuid.UUID | None) -
 
 
 async def _split_versions(
-    repo: ChatModelRepository, chat_model: ChatModel, weights: dict[int, int]
+    repo: ChatModelRepository, chat_model: ChatModel, body: PublishRequest
 ) -> list[tuple[ChatModelVersion, int]]:
+    """The split's versions with their weights; refuses versions that declare different
+    template variables unless ``allow_variable_mismatch``."""
+    assert body.weights is not None
     chosen = []
-    for number in sorted(weights):
+    for number in sorted(body.weights):
         version = await repo.get_version(chat_model.id, number)
         if version is None:
             raise VersionNotFound(
                 f"Chat model '{chat_model.name}' has no version {number}.",
                 field=f"weights.{number}",
             )
-        chosen.append((version, weights[number]))
+        chosen.append((version, body.weights[number]))
+    mismatch = split_mismatch([version for version, _ in chosen])
+    if mismatch is not None and not body.allow_variable_mismatch:
+        raise VariablesMismatch(
+            f"{mismatch} Nothing was published: split versions that declare the same "
+            "variables, or send allow_variable_mismatch: true if every client copes.",
+            field="weights",
+        )
     return chosen
 
 
@@ -97,7 +123,7 @@ async def publish(
     current = await releases.current(chat_model.id)
     _check_expected(current, body.expected_release)
     if body.weights is not None:
-        chosen = await _split_versions(chat_models, chat_model, body.weights)
+        chosen = await _split_versions(chat_models, chat_model, body)
         kind = "split"
     else:
         assert body.version is not None  # the schema requires exactly one of the two
@@ -111,8 +137,7 @@ async def publish(
         note=body.note,
         key_name=key_name,
     )
-    versions = {version.number: weight for version, weight in chosen}
-    return release_out(chat_model, release, versions, current)
+    return release_out(chat_model, release, chosen, current)
 
 
 async def roll_back(
@@ -143,7 +168,7 @@ async def roll_back(
         key_name=key_name,
         note=body.note or f"Rolled back to release {target.release.seq}.",
     )
-    return release_out(chat_model, release, target.weights, current)
+    return release_out(chat_model, release, target.versions, current)
 
 
 async def list_releases(db: AsyncSession, project_id: uuid.UUID, name: str) -> ReleaseList:
@@ -153,7 +178,7 @@ async def list_releases(db: AsyncSession, project_id: uuid.UUID, name: str) -> R
     replaced: list[ReleaseRecord | None] = [*history[1:], None]
     return ReleaseList(
         data=[
-            release_out(chat_model, record.release, record.weights, before)
+            release_out(chat_model, record.release, record.versions, before)
             for record, before in zip(history, replaced, strict=False)
         ]
     )
