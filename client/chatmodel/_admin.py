@@ -68,6 +68,9 @@ class AdminClient:
     def _post(self, path: str, payload: Mapping[str, Any]) -> JsonObject:
         return self._send(protocol.json_request("POST", path, dict(payload)))
 
+    def _patch(self, path: str, payload: Mapping[str, Any]) -> JsonObject:
+        return self._send(protocol.json_request("PATCH", path, dict(payload)))
+
     @staticmethod
     def _model_path(name: str, *rest: str | int) -> str:
         return "/".join(["/v1/chat-models", _segment(name), *(_segment(part) for part in rest)])
@@ -84,6 +87,11 @@ class AdminClient:
     def create_chat_model(self, name: str, description: str) -> JsonObject:
         return self._post("/v1/chat-models", {"name": name, "description": description})
 
+    def update_chat_model(self, name: str, changes: Mapping[str, Any]) -> JsonObject:
+        """``changes``: ``description`` and/or ``retention_days`` (``None``: keep forever);
+        a field left out keeps its value. Returns the chat model."""
+        return self._patch(self._model_path(name), changes)
+
     def create_version(self, name: str, version: Mapping[str, Any]) -> JsonObject:
         """``version`` is the VersionCreate body: system_prompt, model, params, ..."""
         return self._post(self._model_path(name, "versions"), version)
@@ -97,6 +105,12 @@ class AdminClient:
 
     def version_stats(self, name: str, number: int) -> JsonObject:
         return self._get(self._model_path(name, "versions", number, "stats"))
+
+    def trial_version(self, name: str, number: int, trial: Mapping[str, Any]) -> JsonObject:
+        """One model call on the version, storing nothing: ``trial`` is the
+        VersionTrialRequest body (``message`` or ``messages``, ``variables``). Returns an
+        LLMResponse document, ``error: true`` when the model call failed."""
+        return self._post(self._model_path(name, "versions", number, "test"), trial)
 
     def diff(self, name: str, from_number: int, to_number: int) -> JsonObject:
         """``{from, to, system_prompt_diff: [lines], changes: [{field, from, to}]}``."""
@@ -118,9 +132,26 @@ class AdminClient:
 
     # -- sessions -----------------------------------------------------------------------
 
+    def list_sessions(self, filters: Mapping[str, str | int]) -> JsonObject:
+        """``{data: [session summary], next_cursor}``, newest first; ``filters`` are the
+        query parameters (``chat_model``, ``version``, ``user_id``, ``created_after``, ...)."""
+        return self._get("/v1/sessions", filters)
+
+    def create_session(self, session: Mapping[str, Any]) -> JsonObject:
+        """``session`` is the SessionCreate body (``chat_model``, ``version``, ...); a client
+        key may make one too. Returns the session, with the version it was pinned to."""
+        return self._post("/v1/sessions", session)
+
     def get_session(self, session_uuid: str) -> JsonObject:
         return self._get(f"/v1/sessions/{_segment(session_uuid)}")
 
     def list_messages(self, session_uuid: str, limit: int) -> JsonObject:
         """``{data: [message], has_more, next_after}``, oldest first."""
         return self._get(f"/v1/sessions/{_segment(session_uuid)}/messages", {"limit": limit})
+
+    # -- usage --------------------------------------------------------------------------
+
+    def usage(self, filters: Mapping[str, str | int]) -> JsonObject:
+        """``{chat_model, from, to, group_by, data: [group], total}``; ``filters`` are the
+        query parameters (``chat_model``, ``from``, ``to``, ``group_by``)."""
+        return self._get("/v1/usage", filters)

@@ -1,17 +1,22 @@
-"""The ``chatmodel`` command: admin commands over the REST API, plus ``serve``, ``db``, ``keys``,
-``gc``.
+"""The ``chatmodel`` command: API commands over the REST API (``chat`` and ``run`` among
+them), plus ``serve``, ``db``, ``keys``, ``gc``.
 
-The admin commands need only this package (httpx + pydantic) and talk to a running
+The API commands need only this package (httpx + pydantic) and talk to a running
 server; ``serve``, ``db ...``, ``keys ...`` and ``gc`` are handed to ``chatmodel_service.cli``,
 imported only then (it needs ``chatmodel[server]``). The server, the API key and the timeout are
 resolved like a ``ChatModel``'s: ``--base-url``/``--api-key``/``--timeout``, then the
 environment (``CHATMODEL_BASE_URL``, ``CHATMODEL_API_KEY``), then the defaults.
+``--verbose`` says on stderr which were used and where they came from (a key by its prefix,
+never its secret); a ``--base-url`` that overrides another ``CHATMODEL_BASE_URL`` is said
+always.
 
-The grammar (commands, options, argument types) is ``_cli_parser``'s and the human output
-``_cli_render``'s; this module asks the server what each command needs and reports.
+The grammar (commands, options, argument types) is ``_cli_parser``'s, the human output
+``_cli_render``'s and the conversations (``chat``, ``run``) ``_cli_chat``'s; this module asks
+the server what each other command needs and reports.
 
-Exit status: 0 done, 1 the server refused (``error: <detail> (field: <field>)``) or could
-not be reached, 2 a usage error.
+Exit status: 0 done, 1 the server refused (``error: <detail> (field: <field>)``), could
+not be reached, or the run failed (``error: the run failed (<error_type>): <error_log>``),
+2 a usage error.
 """
 
 from __future__ import annotations
@@ -20,15 +25,23 @@ import argparse
 import importlib
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from chatmodel._admin import AdminClient, JsonObject
-from chatmodel._cli_parser import VALUE_OPTIONS, parse_arguments
-from chatmodel._cli_render import RENDERERS, Renderer
-from chatmodel._config import resolve_settings
+from chatmodel._cli_chat import chat, run_once
+from chatmodel._cli_parser import VALUE_OPTIONS, UsageError, parse_arguments
+from chatmodel._cli_render import RENDERERS, Renderer, refusal, run_failure
+from chatmodel._cli_types import ReleaseRef
+from chatmodel._config import (
+    API_KEY_ENV,
+    BASE_URL_ENV,
+    ClientSettings,
+    resolve_settings,
+)
 from chatmodel._errors import APIConnectionError, APIError, APITimeoutError
 
 SERVER_COMMANDS = frozenset({"serve", "db", "keys", "gc"})
@@ -50,10 +63,10 @@ SERVER_MODULES = frozenset(
 )
 
 Fetch = Callable[[AdminClient, argparse.Namespace], JsonObject]
-
-
-class UsageError(Exception):
-    """A problem with the command line or the files it names (exit status 2)."""
+Conversation = Callable[[AdminClient, ClientSettings, argparse.Namespace, bool], int]
+CONVERSATIONS: dict[str, Conversation] = {"chat": chat, "run": run_once}
+# Commands whose answer is an LLMResponse: exit 1 when it says the run failed.
+RUN_RESULTS = frozenset({"versions test"})
 
 
 # -- what each command asks the server ------------------------------------------------
@@ -96,20 +109,93 @@ def _version_body(args: argparse.Namespace) -> JsonObject:
     return body
 
 
-def _release_change(args: argparse.Namespace) -> JsonObject:
+def _release_id(admin: AdminClient, name: str, release: ReleaseRef) -> str:
+    """``--expect-release``'s release id: as given, or found by its number."""
+    if not isinstance(release, int):
+        return str(release)
+    history = admin.list_releases(name)["data"]
+    for item in history:
+        if item["release"] == release:
+            return str(item["id"])
+    known = f"its newest is #{history[0]['release']}" if history else "it has none yet"
+    raise CommandFailed(
+        f"--expect-release {release}: chat model '{name}' has no release #{release} ({known})"
+    )
+
+
+def _release_change(admin: AdminClient, args: argparse.Namespace) -> JsonObject:
     change: JsonObject = {"note": args.note}
     if args.by is not None:
         change["by"] = args.by
     if args.expect_release is not None:
-        change["expected_release"] = str(args.expect_release)
+        change["expected_release"] = _release_id(admin, args.name, args.expect_release)
     return change
 
 
 def _publish(admin: AdminClient, args: argparse.Namespace) -> JsonObject:
     if (args.version is None) == (args.weights is None):
         raise UsageError("give a VERSION to publish, or --weights for a split (not both)")
-    chosen = {"version": args.version} if args.weights is None else {"weights": args.weights}
-    return admin.publish(args.name, _release_change(args) | chosen)
+    chosen: JsonObject = (
+        {"version": args.version} if args.weights is None else {"weights": args.weights}
+    )
+    if args.allow_variable_mismatch:
+        if args.weights is None:
+            raise UsageError("--allow-variable-mismatch goes with --weights (a split)")
+        chosen["allow_variable_mismatch"] = True
+    return admin.publish(args.name, _release_change(admin, args) | chosen)
+
+
+def _model_changes(admin: AdminClient, args: argparse.Namespace) -> JsonObject:
+    changes: JsonObject = {}
+    if args.description is not None:
+        changes["description"] = args.description
+    if args.retention_days is not None:
+        changes["retention_days"] = args.retention_days.days
+    if not changes:
+        raise UsageError("give --description or --retention-days (or both)")
+    return admin.update_chat_model(args.name, changes)
+
+
+def _trial(admin: AdminClient, args: argparse.Namespace) -> JsonObject:
+    message = _read_text("-").rstrip("\n") if args.message == "-" else args.message
+    trial: JsonObject = {"message": message}
+    if args.var:
+        trial["variables"] = dict(args.var)
+    return admin.trial_version(args.name, args.number, trial)
+
+
+def _given(query: dict[str, str | int | bool | None]) -> dict[str, str | int]:
+    """The query parameters that were given; booleans as ``true``/``false``."""
+    return {
+        key: ("true" if item else "false") if isinstance(item, bool) else item
+        for key, item in query.items()
+        if item is not None
+    }
+
+
+def _sessions(admin: AdminClient, args: argparse.Namespace) -> JsonObject:
+    query = {
+        "chat_model": args.name,
+        "version": args.pin_version,
+        "user_id": args.user_id,
+        "created_after": args.since,
+        "created_before": args.until,
+        "has_errors": args.has_errors,
+        "q": args.search,
+        "limit": args.limit,
+        "cursor": args.cursor,
+    }
+    return admin.list_sessions(_given(query))
+
+
+def _usage(admin: AdminClient, args: argparse.Namespace) -> JsonObject:
+    query = {
+        "chat_model": args.chat_model,
+        "from": args.since,
+        "to": args.until,
+        "group_by": args.group_by,
+    }
+    return admin.usage(_given(query))
 
 
 def _session(admin: AdminClient, args: argparse.Namespace) -> JsonObject:
@@ -121,15 +207,19 @@ FETCHES: dict[str, Fetch] = {
     "models list": lambda admin, args: admin.list_chat_models(),
     "models show": lambda admin, args: admin.get_chat_model(args.name),
     "models create": lambda admin, args: admin.create_chat_model(args.name, args.description),
+    "models update": _model_changes,
     "versions create": lambda admin, args: admin.create_version(args.name, _version_body(args)),
     "versions list": lambda admin, args: admin.list_versions(args.name),
     "versions show": lambda admin, args: admin.get_version(args.name, args.number),
+    "versions test": _trial,
     "diff": lambda admin, args: admin.diff(args.name, args.from_number, args.to_number),
     "publish": _publish,
-    "rollback": lambda admin, args: admin.roll_back(args.name, _release_change(args)),
+    "rollback": lambda admin, args: admin.roll_back(args.name, _release_change(admin, args)),
     "releases": lambda admin, args: admin.list_releases(args.name),
     "stats": lambda admin, args: admin.version_stats(args.name, args.number),
+    "sessions list": _sessions,
     "sessions show": _session,
+    "usage": _usage,
 }
 
 
@@ -137,12 +227,15 @@ FETCHES: dict[str, Fetch] = {
 
 
 def _server_command(argv: Sequence[str]) -> list[str] | None:
-    """``argv`` from the command on if the command is ``serve``, ``db``, ``keys`` or ``gc``."""
+    """``argv`` from the command on if the command is ``serve``, ``db``, ``keys`` or ``gc``
+    (after ``--json``, when that came before the command: the server's parser knows it)."""
     index = 0
     while index < len(argv):
         token = argv[index]
         if not token.startswith("-"):
-            return list(argv[index:]) if token in SERVER_COMMANDS else None
+            if token not in SERVER_COMMANDS:
+                return None
+            return ["--json"] * ("--json" in argv[:index]) + list(argv[index:])
         index += 2 if token in VALUE_OPTIONS else 1
     return None
 
@@ -182,14 +275,78 @@ def _report(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
 
 
-def _run(args: argparse.Namespace) -> int:
+class CommandFailed(Exception):
+    """The command could not be done as asked, for a reason the server's data gives
+    (exit status 1), e.g. an ``--expect-release`` number the chat model does not have."""
+
+
+# -- where the server and the key came from -------------------------------------------
+
+KEY_PREFIX = re.compile(r"cm_[0-9a-f]{8}_")
+
+
+def _key_given(args: argparse.Namespace) -> bool:
+    return bool(args.api_key or os.environ.get(API_KEY_ENV))
+
+
+def _origin(option: str | None, name: str, env: str) -> str:
+    if option:
+        return f"from {name}"
+    return f"from {env}" if os.environ.get(env) else "the default"
+
+
+def describe_settings(args: argparse.Namespace, settings: ClientSettings) -> list[str]:
+    """``--verbose``'s lines: the server and the key used, and where each came from. A key
+    is named by its prefix (``cm_1a2b3c4d_…``), never shown whole."""
+    origin = _origin(args.base_url, "--base-url", BASE_URL_ENV)
+    hint = f"; set --base-url or {BASE_URL_ENV}" if origin == "the default" else ""
+    lines = [f"server {settings.base_url} ({origin}{hint})"]
+    key = settings.api_key
+    if not key:
+        lines.append(f"no API key (set --api-key or {API_KEY_ENV} if the server needs one)")
+    else:
+        prefix = KEY_PREFIX.match(key)
+        shown = f"{prefix.group(0)}…" if prefix else "not of the form cm_<prefix>_…"
+        lines.append(f"API key {shown} ({_origin(args.api_key, '--api-key', API_KEY_ENV)})")
+    return lines
+
+
+def _overridden_server(args: argparse.Namespace, settings: ClientSettings) -> str | None:
+    """The line that says a ``--base-url`` is used instead of the configured server."""
+    configured = (os.environ.get(BASE_URL_ENV) or "").rstrip("/")
+    if not args.base_url or not configured or configured == settings.base_url:
+        return None
+    return f"server {settings.base_url} (from --base-url, not {BASE_URL_ENV}'s {configured})"
+
+
+def _settings(args: argparse.Namespace) -> ClientSettings:
     try:
         settings = resolve_settings(args.base_url, args.api_key, args.timeout)
     except ValueError as exc:  # a --base-url / CHATMODEL_BASE_URL that is not http(s)
         raise UsageError(str(exc)) from None
+    announced = describe_settings(args, settings) if args.verbose else []
+    overridden = _overridden_server(args, settings)
+    if not args.verbose and overridden is not None:
+        announced = [overridden]
+    for line in announced:
+        print(f"chatmodel: {line}", file=sys.stderr)
+    return settings
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
     with AdminClient(settings) as admin:
+        conversation = CONVERSATIONS.get(args.command)
+        if conversation is not None:
+            return conversation(admin, settings, args, _key_given(args))
         document = FETCHES[args.command](admin, args)
     _print_document(document, args)
+    if args.command in RUN_RESULTS and document.get("error"):
+        failure = run_failure(
+            document.get("error_type"), document.get("error_log"), key_given=_key_given(args)
+        )
+        print(failure, file=sys.stderr)
+        return 1
     return 0
 
 
@@ -221,8 +378,11 @@ def _main(argv: Iterable[str] | None) -> int:
     except UsageError as exc:
         print(f"chatmodel: error: {exc}", file=sys.stderr)
         return 2
+    except CommandFailed as exc:
+        _report(str(exc))
+        return 1
     except APIError as exc:
-        _report(f"{exc.detail} (field: {exc.field})" if exc.field else exc.detail)
+        _report(refusal(exc, key_given=_key_given(args)))
         return 1
     except APIConnectionError as exc:
         hint = "" if isinstance(exc, APITimeoutError) else " (set --base-url or CHATMODEL_BASE_URL)"

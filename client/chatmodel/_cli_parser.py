@@ -1,68 +1,57 @@
-"""The ``chatmodel`` command line's grammar: the argparse tree of admin commands, the
-global options every command accepts, and the argument types that check values before
-anything is sent. ``_cli`` runs what :func:`parse_arguments` returns.
+"""The ``chatmodel`` command line's grammar: the argparse tree of API commands and the
+global options every command accepts (the argument types are ``_cli_types``'). ``_cli``
+runs what :func:`parse_arguments` returns.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import uuid
 from collections.abc import Sequence
-from typing import Any
 
+from chatmodel._cli_types import (
+    param,
+    positive_int,
+    release_ref,
+    retention,
+    seconds,
+    variable,
+    version_number,
+    version_selector,
+    weights,
+    when,
+)
 from chatmodel._version import __version__
 
 # The global options that take a value (the word after them is not a command).
 VALUE_OPTIONS = frozenset({"--base-url", "--api-key", "--timeout"})
 
 
-# -- argument types -------------------------------------------------------------------
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be more than 0")
-    return value
-
-
-def _param(text: str) -> tuple[str, Any]:
-    """``key=value``; the value is JSON when it parses (0.2, ["x"], true), else a string."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, not {text!r}")
-    try:
-        return key, json.loads(raw)
-    except ValueError:
-        return key, raw
-
-
-def _weights(text: str) -> dict[str, int]:
-    """``3=50,4=50`` -> ``{"3": 50, "4": 50}`` (the server checks the numbers)."""
-    weights: dict[str, int] = {}
-    for item in text.split(","):
-        version, sep, weight = item.strip().partition("=")
-        if not sep or not version.strip().isdigit() or not weight.strip().lstrip("-").isdigit():
-            raise argparse.ArgumentTypeError(f"expected VERSION=PERCENT[,...], not {text!r}")
-        weights[str(int(version))] = int(weight)
-    return weights
+class UsageError(Exception):
+    """A problem with the command line or the files it names (exit status 2)."""
 
 
 # -- the parser -----------------------------------------------------------------------
+
+NAME_HELP = "the chat model's name"
+VERSION_HELP = "a version number, as the tables print it (3 or v3)"
+
+DESCRIPTION = """\
+Talk to a chat model on a chatmodel server (chat, run), manage its versions and releases,
+and look back at its sessions and usage. serve, db, keys and gc run the server itself, on
+its machine (they need chatmodel[server])."""
+
+EPILOG = """\
+examples:
+  chatmodel chat simple_assistant
+  chatmodel run simple_assistant "Hello" --json
+  chatmodel diff simple_assistant v1 v2
+  chatmodel publish simple_assistant v2 --expect-release 3
+
+The server is --base-url, else CHATMODEL_BASE_URL, else http://127.0.0.1:8000; the key is
+--api-key, else CHATMODEL_API_KEY (--verbose says which is used). Global options may also
+follow the command. Exit status: 0 ok, 1 refused by or could not reach the server (or the
+run failed), 2 usage error."""
 
 
 def _add_global_options(parser: argparse.ArgumentParser, *, top_level: bool) -> None:
@@ -75,10 +64,16 @@ def _add_global_options(parser: argparse.ArgumentParser, *, top_level: bool) -> 
     parser.add_argument("--base-url", default=default(None), help="server URL (CHATMODEL_BASE_URL)")
     parser.add_argument("--api-key", default=default(None), help="API key (CHATMODEL_API_KEY)")
     parser.add_argument(
-        "--timeout", type=_seconds, default=default(None), help="seconds per request"
+        "--timeout", type=seconds, default=default(None), help="seconds per request"
     )
     parser.add_argument(
         "--json", action="store_true", default=default(False), help="print the API's JSON"
+    )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        default=default(False),
+        help="say on stderr which server and key are used, and where they came from",
     )
 
 
@@ -93,13 +88,15 @@ class _Commands:
             dest=f"{prefix.strip() or 'top'}_command", required=True, metavar="COMMAND"
         )
 
-    def add(self, name: str, help_text: str, *, named: bool = True) -> argparse.ArgumentParser:
+    def add(
+        self, name: str, help_text: str, *, named: bool = True, description: str | None = None
+    ) -> argparse.ArgumentParser:
         parser = self.actions.add_parser(
-            name, help=help_text, description=help_text, parents=[self.common]
+            name, help=help_text, description=description or help_text, parents=[self.common]
         )
         parser.set_defaults(command=self.prefix + name)
         if named:
-            parser.add_argument("name", metavar="NAME", help="the chat model")
+            parser.add_argument("name", metavar="NAME", help=NAME_HELP)
         return parser
 
     def group(self, name: str, help_text: str) -> _Commands:
@@ -107,14 +104,57 @@ class _Commands:
         return _Commands(parser, f"{name} ")
 
 
+def _add_variables(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--var",
+        type=variable,
+        action="append",
+        metavar="KEY=VALUE",
+        help="a template variable's value (repeatable)",
+    )
+
+
+def _add_session_options(parser: argparse.ArgumentParser) -> None:
+    """What ``chat`` and ``run`` share: which session, on which version, for whom."""
+    parser.add_argument("--session", type=uuid.UUID, metavar="UUID", help="continue this session")
+    parser.add_argument(
+        "--version",
+        dest="pin_version",
+        type=version_selector,
+        metavar="N",
+        help="a new session's version: 3 or v3, latest, or deploy (the published one, the default)",
+    )
+    _add_variables(parser)
+    parser.add_argument("--user-id", metavar="ID", help="a new session's metadata.user_id")
+
+
+def _add_conversation_commands(commands: _Commands) -> None:
+    chat = commands.add(
+        "chat",
+        "talk to a chat model in the terminal, replies streamed",
+        description="A conversation in the terminal: each line you type is sent and the "
+        "reply streamed as it comes. exit, !exit or Ctrl-D ends it; !multi starts a message "
+        "of several lines, ended by a line !end; Ctrl-C stops a reply. Reads stdin line by "
+        "line when it is no terminal.",
+    )
+    _add_session_options(chat)
+    run = commands.add("run", "send one message, print the reply (exit 1 if the run failed)")
+    run.add_argument("message", metavar="MESSAGE", help="the user message ('-': read stdin)")
+    _add_session_options(run)
+    run.add_argument(
+        "--no-stream", action="store_true", help="wait for the whole reply (a terminal streams)"
+    )
+
+
 def _add_release_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--note", default="", help="why (kept in the release history)")
     parser.add_argument("--by", help="who (free text)")
     parser.add_argument(
         "--expect-release",
-        type=uuid.UUID,
-        metavar="ID",
-        help="fail (409) unless release ID is still the current one",
+        type=release_ref,
+        metavar="RELEASE",
+        help="fail (409) unless this release (a number, 7 or #7, or its id) is still the "
+        "current one",
     )
 
 
@@ -126,7 +166,7 @@ def _add_version_create(versions: _Commands) -> None:
     create.add_argument("--model", required=True, help="LiteLLM model string")
     create.add_argument(
         "--param",
-        type=_param,
+        type=param,
         action="append",
         metavar="KEY=VALUE",
         help="model parameter, VALUE parsed as JSON if it can be (repeatable)",
@@ -145,59 +185,134 @@ def _add_catalog_commands(commands: _Commands) -> None:
     models.add("list", "list the chat models", named=False)
     models.add("show", "show one chat model")
     models.add("create", "create a chat model").add_argument("--description", default="")
+    update = models.add("update", "change a chat model's description or retention")
+    update.add_argument("--description", metavar="TEXT", help="the new description")
+    update.add_argument(
+        "--retention-days",
+        type=retention,
+        metavar="N|none",
+        help="`chatmodel gc` deletes its sessions idle for longer than N days; none: keep "
+        "them forever",
+    )
 
     versions = commands.group("versions", "versions of a chat model")
     _add_version_create(versions)
     versions.add("list", "list a chat model's versions")
-    versions.add("show", "show one version").add_argument("number", type=_positive_int, metavar="N")
+    versions.add("show", "show one version").add_argument(
+        "number", type=version_number, metavar="N", help=VERSION_HELP
+    )
+    trial = versions.add("test", "one model call on a version with a message; stores nothing")
+    trial.add_argument("number", type=version_number, metavar="N", help=VERSION_HELP)
+    trial.add_argument("message", metavar="MESSAGE", help="the user message ('-': read stdin)")
+    _add_variables(trial)
     diff = commands.add("diff", "what changes from version A to version B")
-    diff.add_argument("from_number", type=_positive_int, metavar="A")
-    diff.add_argument("to_number", type=_positive_int, metavar="B")
+    diff.add_argument(
+        "from_number", type=version_number, metavar="A", help="the version before (3 or v3)"
+    )
+    diff.add_argument(
+        "to_number", type=version_number, metavar="B", help="the version after (4 or v4)"
+    )
 
 
 def _add_release_commands(commands: _Commands) -> None:
     publish = commands.add("publish", "point 'deploy' at VERSION, or split it with --weights")
     publish.add_argument(
-        "version", nargs="?", type=_positive_int, metavar="VERSION", help="omit with --weights"
+        "version",
+        nargs="?",
+        type=version_number,
+        metavar="VERSION",
+        help="the version to publish (3 or v3); omit with --weights",
     )
     publish.add_argument(
-        "--weights", type=_weights, metavar="V=PCT,...", help="a split, e.g. 3=50,4=50"
+        "--weights", type=weights, metavar="V=PCT,...", help="a split, e.g. v3=50,v4=50"
+    )
+    publish.add_argument(
+        "--allow-variable-mismatch",
+        action="store_true",
+        help="publish a split of versions that declare different template variables",
     )
     _add_release_options(publish)
     _add_release_options(commands.add("rollback", "republish the previous release"))
     commands.add("releases", "release history, newest first")
     commands.add("stats", "sessions, runs, tokens, cost and latency").add_argument(
-        "number", type=_positive_int, metavar="N"
+        "number", type=version_number, metavar="N", help=VERSION_HELP
     )
-    show = commands.group("sessions", "sessions").add(
-        "show", "a session and its messages", named=False
+
+
+def _add_session_commands(commands: _Commands) -> None:
+    sessions = commands.group("sessions", "sessions")
+    listed = sessions.add("list", "sessions, newest first, filtered", named=False)
+    listed.add_argument("name", nargs="?", metavar="NAME", help="only this chat model's")
+    listed.add_argument(
+        "--version",
+        dest="pin_version",
+        type=version_number,
+        metavar="N",
+        help="only sessions on this version (3 or v3)",
     )
-    show.add_argument("uuid", type=uuid.UUID, metavar="UUID")
+    listed.add_argument("--user-id", metavar="ID", help="only this metadata.user_id's")
+    listed.add_argument("--since", type=when, metavar="DATE", help="created at or after")
+    listed.add_argument("--until", type=when, metavar="DATE", help="created before")
+    errors = listed.add_mutually_exclusive_group()
+    errors.add_argument(
+        "--has-errors",
+        dest="has_errors",
+        action="store_const",
+        const=True,
+        help="only sessions with a failed run",
+    )
+    errors.add_argument(
+        "--no-errors",
+        dest="has_errors",
+        action="store_const",
+        const=False,
+        help="only sessions without one",
+    )
+    listed.add_argument("--search", metavar="TEXT", help="only sessions whose messages hold it")
+    listed.add_argument(
+        "--limit", type=positive_int, default=50, help="sessions to show (default 50)"
+    )
+    listed.add_argument("--cursor", metavar="CURSOR", help="the next page, as the last one said")
+    show = sessions.add("show", "a session and its messages", named=False)
+    show.add_argument("uuid", type=uuid.UUID, metavar="UUID", help="the session's uuid")
     show.add_argument(
-        "--limit", type=_positive_int, default=100, help="messages to show (default 100)"
+        "--limit", type=positive_int, default=100, help="messages to show (default 100)"
+    )
+
+
+def _add_usage_command(commands: _Commands) -> None:
+    usage = commands.add("usage", "runs, errors, tokens and cost per group", named=False)
+    usage.add_argument("--chat-model", metavar="NAME", help="only this chat model's runs")
+    usage.add_argument("--since", type=when, metavar="DATE", help="from (default: 30 days ago)")
+    usage.add_argument("--until", type=when, metavar="DATE", help="to, excluded (default: now)")
+    usage.add_argument(
+        "--group-by",
+        default="version",
+        metavar="GROUPING",
+        help="version (the default), day, key, or version,day",
     )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chatmodel",
-        description="Manage chat models on a chatmodel server, or run one.",
-        epilog="Global options may also follow the command. Exit status: 0 ok, "
-        "1 refused by or could not reach the server, 2 usage error.",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"chatmodel {__version__}")
     _add_global_options(parser, top_level=True)
     commands = _Commands(parser)
-    commands.actions.add_parser("serve", help="start the server (needs chatmodel[server])")
-    commands.actions.add_parser("db", help="database migrations (needs chatmodel[server])")
-    commands.actions.add_parser(
-        "keys", help="create/list API keys in the database (needs chatmodel[server])"
-    )
-    commands.actions.add_parser(
-        "gc", help="delete sessions past their chat model's retention (needs chatmodel[server])"
-    )
+    _add_conversation_commands(commands)
     _add_catalog_commands(commands)
     _add_release_commands(commands)
+    _add_session_commands(commands)
+    _add_usage_command(commands)
+    server = "(needs chatmodel[server])"
+    commands.actions.add_parser("serve", help=f"start the server {server}")
+    commands.actions.add_parser("db", help=f"database migrations {server}")
+    commands.actions.add_parser("keys", help=f"API keys, in the database {server}")
+    commands.actions.add_parser("gc", help=f"delete sessions past their retention {server}")
     return parser
 
 
@@ -209,7 +324,7 @@ def _take_late_version(
     late = len(extras) == 1 and not extras[0].startswith("-")
     if args.command == "publish" and args.version is None and late:
         try:
-            args.version = _positive_int(extras[0])
+            args.version = version_number(extras[0])
         except argparse.ArgumentTypeError as exc:
             parser.error(f"argument VERSION: {exc}")
         return
@@ -218,7 +333,7 @@ def _take_late_version(
 
 
 def parse_arguments(arguments: Sequence[str]) -> argparse.Namespace:
-    """The admin command line parsed (argparse exits with status 2 on a usage error)."""
+    """The command line parsed (argparse exits with status 2 on a usage error)."""
     parser = build_parser()
     args, extras = parser.parse_known_args(arguments)
     _take_late_version(parser, args, extras)

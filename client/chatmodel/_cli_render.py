@@ -1,5 +1,6 @@
 """Human output of the ``chatmodel`` command: compact aligned tables and ``key: value``
-lines, one renderer per command. ``--json`` bypasses all of this."""
+lines, one renderer per command, and the lines that report a failed run or a refused key.
+``--json`` bypasses the renderers."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from chatmodel._admin import JsonObject
+from chatmodel._errors import APIError
 
 Renderer = Callable[[JsonObject, argparse.Namespace], Iterable[str]]
 
@@ -51,6 +53,10 @@ def when(timestamp: object) -> str:
     return str(timestamp or "-")[:19].replace("T", " ")
 
 
+def retention(days: object) -> str:
+    return "forever" if days is None else f"{days} days"
+
+
 def value(item: object) -> str:
     if item is None:
         return "-"
@@ -81,6 +87,7 @@ def model(document: JsonObject, _: argparse.Namespace) -> list[str]:
             ("latest version", value(document["latest_version"])),
             ("deployed", weights(document["published_versions"])),
             ("archived", "yes" if document["archived"] else "no"),
+            ("retention", retention(document.get("retention_days"))),
             ("created", when(document["created_at"])),
             ("updated", when(document["updated_at"])),
         ]
@@ -89,6 +96,10 @@ def model(document: JsonObject, _: argparse.Namespace) -> list[str]:
 
 def model_created(document: JsonObject, _: argparse.Namespace) -> list[str]:
     return [f"created chat model {document['name']}"]
+
+
+def model_updated(document: JsonObject, args: argparse.Namespace) -> list[str]:
+    return [f"updated chat model {document['name']}", *model(document, args)]
 
 
 def version_created(document: JsonObject, args: argparse.Namespace) -> list[str]:
@@ -152,6 +163,10 @@ def release(document: JsonObject, _: argparse.Namespace) -> list[str]:
         f"release {document['release']} ({document['kind']}) of {document['chat_model']}: "
         f"{weights(document['versions'])} (was {weights(document['previous_versions'])})",
         f"id: {document['id']}",
+        *(
+            f"warning ({warning['code']}): {warning['detail']}"
+            for warning in document.get("warnings") or []
+        ),
     ]
 
 
@@ -221,17 +236,157 @@ def session(document: JsonObject, _: argparse.Namespace) -> list[str]:
     return lines
 
 
+def _optional_columns(
+    rows: list[JsonObject], columns: Sequence[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """The (field, header) pairs of ``columns`` the server sent: a field an older server
+    does not send is left out rather than shown as ``-`` everywhere."""
+    return [(name, header) for name, header in columns if any(name in row for row in rows)]
+
+
+SESSION_EXTRAS = (
+    ("user_id", "USER"),
+    ("run_count", "RUNS"),
+    ("failed_runs", "FAILED"),
+)
+
+
+def session_list(document: JsonObject, _: argparse.Namespace) -> list[str]:
+    sessions: list[JsonObject] = document["data"]
+    if not sessions:
+        return ["no sessions"]
+    extras = _optional_columns(sessions, SESSION_EXTRAS)
+    first = any("first_user_message" in s for s in sessions)
+    headers = ["SESSION", "CHAT MODEL", "MESSAGES", *(h for _, h in extras), "LAST ACTIVE"]
+    rows = []
+    for item in sessions:
+        row = [
+            item["uuid"],
+            f"{item['chat_model']} v{item['version']}",
+            str(item["message_count"]),
+            *(value(item.get(name)) for name, _ in extras),
+            when(item.get("last_message_at") or item["created_at"]),
+        ]
+        rows.append([*row, one_line(item.get("first_user_message"), 40)] if first else row)
+    lines = table([*headers, "FIRST MESSAGE"] if first else headers, rows)
+    if document.get("next_cursor"):
+        lines.append(f"... more sessions: add --cursor {document['next_cursor']}")
+    return lines
+
+
+# The columns that name a group, for each grouping ``group_by`` may list (``version,day``).
+USAGE_GROUPS = {
+    "version": (("chat_model", "CHAT MODEL"), ("version", "VERSION")),
+    "day": (("day", "DAY"),),
+    "key": (("key_name", "KEY"),),
+}
+
+
+def _figures(item: JsonObject) -> list[str]:
+    cost = item.get("cost")
+    return [
+        str(item["runs"]),
+        str(item["errors"]),
+        str(item["total_tokens"]),
+        "-" if cost is None else f"{cost:.6f}",
+    ]
+
+
+def usage(document: JsonObject, _: argparse.Namespace) -> list[str]:
+    grouping = [part.strip() for part in str(document["group_by"]).split(",")]
+    named = [column for part in grouping for column in USAGE_GROUPS.get(part, ())]
+    headers = [*(header for _, header in named), "RUNS", "ERRORS", "TOKENS", "COST"]
+    rows = [
+        [*(_group_cell(name, g.get(name)) for name, _ in named), *_figures(g)]
+        for g in document["data"]
+    ]
+    total = ["total", *([""] * (len(named) - 1))] if named else []
+    scope = document.get("chat_model") or "all chat models"
+    return [
+        f"usage of {scope} from {when(document['from'])} to {when(document['to'])}",
+        *table(headers, [*rows, [*total, *_figures(document["total"])]]),
+    ]
+
+
+def _group_cell(name: str, cell: object) -> str:
+    if cell is None:
+        return "-"
+    return f"v{cell}" if name == "version" else str(cell)
+
+
+def reply(document: JsonObject, _: argparse.Namespace) -> list[str]:
+    """A run's (or a version test's) reply: its text, or the call it asks for. A failed
+    one prints nothing here: :func:`run_failure` goes to stderr."""
+    if document.get("error"):
+        return []
+    lines = [document["content"]] if document.get("content") else []
+    return lines + calls_asked(document.get("function_call"), document.get("tool_calls"))
+
+
+def calls_asked(function_call: object, tool_calls: object) -> list[str]:
+    """``-> name(arguments)`` for each function or tool call a reply asks for."""
+    calls: list[object] = [function_call]
+    if isinstance(tool_calls, list):
+        calls += [c.get("function") for c in tool_calls if isinstance(c, dict)]
+    return [
+        f"-> {call.get('name')}({call.get('arguments', '')})"
+        for call in calls
+        if isinstance(call, dict)
+    ]
+
+
+# -- failures -------------------------------------------------------------------------
+
+NEEDS_KEY = "this server needs an API key: pass --api-key KEY or set CHATMODEL_API_KEY"
+
+
+def key_refused(code: str, detail: str, *, key_given: bool) -> str | None:
+    """What to say when the server refused the caller's key (``unauthorized``,
+    ``forbidden``); ``None`` for any other error."""
+    if code == "unauthorized":
+        if not key_given:
+            return NEEDS_KEY
+        return f"{detail} Pass another key with --api-key KEY or CHATMODEL_API_KEY."
+    if code == "forbidden":
+        return (
+            f"{detail} This command needs a key with the admin scope: pass one with "
+            "--api-key KEY or CHATMODEL_API_KEY."
+        )
+    return None
+
+
+def refusal(exc: APIError, *, key_given: bool) -> str:
+    """What to say when the server refused a request: the key advice, else its detail
+    and the field it names."""
+    advice = key_refused(exc.code, exc.detail, key_given=key_given)
+    if advice is not None:
+        return advice
+    return f"{exc.detail} (field: {exc.field})" if exc.field else exc.detail
+
+
+def run_failure(error_type: object, error_log: object, *, key_given: bool) -> str:
+    """The line that reports a failed run: what failed and the run's error log."""
+    kind = str(error_type or "error")
+    log = str(error_log or "no error log")
+    advice = key_refused(kind, log, key_given=key_given)
+    return f"error: the run failed ({kind}): {advice or log}"
+
+
 RENDERERS: dict[str, Renderer] = {
     "models list": model_list,
     "models show": model,
     "models create": model_created,
+    "models update": model_updated,
     "versions create": version_created,
     "versions list": version_list,
     "versions show": version,
+    "versions test": reply,
     "diff": diff,
     "publish": release,
     "rollback": release,
     "releases": release_list,
     "stats": stats,
+    "sessions list": session_list,
     "sessions show": session,
+    "usage": usage,
 }
