@@ -1,10 +1,10 @@
-"""The server half of the ``chatmodel`` command: ``serve``, ``db upgrade|downgrade``,
-``keys create|list`` (which write to the database directly, to bootstrap the first key)
-and ``gc`` (retention: deletes idle sessions in the database directly).
+"""The server half of the ``chatmodel`` command: ``serve``, and the commands that work on
+the database directly (``database_commands``): ``db upgrade|downgrade|current``, ``keys
+create|list|revoke`` (to bootstrap the first key) and ``gc`` (retention).
 
 The ``chatmodel`` console script is ``chatmodel._cli:main`` (the client package); it runs
 the admin commands itself and hands ``serve``, ``db ...``, ``keys ...`` and ``gc`` to
-:func:`main`.
+:func:`main` (with ``--json``, when that came before the command).
 ``python -m chatmodel_service.cli serve`` works too. Importing this module is cheap: the
 app (and LiteLLM) load only for ``serve``.
 """
@@ -16,31 +16,18 @@ import asyncio
 import logging
 import os
 import sys
-from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from chatmodel_service import __version__
+from chatmodel_service import __version__, database_commands
 from chatmodel_service.auth.startup import CREATE_KEY_HINT, AuthRefused, check_serve_auth
 from chatmodel_service.config import Settings, SettingsError, get_settings
-
-
-def _safe_url(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
-
-
-def _ensure_sqlite_dir(url: str) -> None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(str(parsed.database)).expanduser().parent.mkdir(parents=True, exist_ok=True)
-
-
-def _upgrade(settings: Settings, revision: str) -> None:
-    from chatmodel_service.migrate import upgrade
-
-    _ensure_sqlite_dir(settings.database_url)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    upgrade(settings.database_url, revision)
+from chatmodel_service.database_commands import (
+    command_settings,
+    describe_database,
+    safe_url,
+    upgrade_database,
+)
 
 
 def _positive(text: str) -> int:
@@ -69,7 +56,7 @@ def _serving_banner(settings: Settings, workers: int, keys_required: bool) -> st
         + (f" ({workers} worker processes)" if workers > 1 else ""),
         f"chatmodel: admin page {here}/admin",
         f"chatmodel: API docs   {here}/docs",
-        f"chatmodel: database   {_safe_url(settings.database_url)}",
+        f"chatmodel: database   {describe_database(settings.database_url)}",
         f"chatmodel: API keys   {keys}",
     ]
     return "\n".join(lines)
@@ -77,22 +64,25 @@ def _serving_banner(settings: Settings, workers: int, keys_required: bool) -> st
 
 def cmd_serve(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
-    settings = get_settings().model_copy(update=overrides)
+    settings = command_settings(args).model_copy(update=overrides)
     from chatmodel_service.observability.logs import configure_logging
 
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logging(settings)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         required = check_serve_auth(settings)
     except AuthRefused as exc:
         print(f"chatmodel: {exc}", file=sys.stderr)
         return 2
-    print(f"chatmodel {__version__}: database {_safe_url(settings.database_url)}", file=sys.stderr)
-    _upgrade(settings, "head")
+    print(
+        f"chatmodel {__version__}: database {describe_database(settings.database_url)}",
+        file=sys.stderr,
+    )
+    upgrade_database(settings, "head")
     unwritable = asyncio.run(_write_failure(settings))
     if unwritable is not None:
         print(
-            f"chatmodel: cannot serve: the database {_safe_url(settings.database_url)} "
+            f"chatmodel: cannot serve: the database {safe_url(settings.database_url)} "
             f"cannot store data ({unwritable})",
             file=sys.stderr,
         )
@@ -112,6 +102,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Each worker process reads its settings from the environment.
         os.environ["CHATMODEL_HOST"] = settings.host
         os.environ["CHATMODEL_PORT"] = str(settings.port)
+        os.environ["CHATMODEL_DATABASE_URL"] = settings.database_url
         if make_url(settings.database_url).get_backend_name() == "sqlite":
             print(
                 f"chatmodel: {workers} workers share one SQLite file: their writes take "
@@ -136,7 +127,7 @@ async def _write_failure(settings: Settings) -> str | None:
     return None if failure is None else failure.cause
 
 
-def _database_problem(exc: BaseException) -> str | None:
+def _database_problem(exc: BaseException, database_url: str) -> str | None:
     """One line for an error that means the database cannot be used (unreachable, cannot
     be opened or written), naming it without its password; None for any other error."""
     from sqlalchemy.exc import DBAPIError
@@ -145,7 +136,7 @@ def _database_problem(exc: BaseException) -> str | None:
         return None
     cause = exc.orig if isinstance(exc, DBAPIError) else exc
     reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-    url = _safe_url(get_settings().database_url)
+    url = safe_url(database_url)
     return f"cannot use the database {url}: {reason} ({type(cause).__name__})"
 
 
@@ -161,98 +152,6 @@ async def _usable_keys(settings: Settings) -> int:
         await database.dispose()
 
 
-async def _create_key(settings: Settings, project: str, scope: str, name: str) -> str:
-    from chatmodel_service.auth.repository import ProjectRepository
-    from chatmodel_service.auth.schemas import KeyCreate
-    from chatmodel_service.auth.service import create_key
-    from chatmodel_service.db import Database, create_engine
-    from chatmodel_service.models import Project
-
-    database = Database(create_engine(settings))
-    try:
-        async with database.transaction() as db:
-            projects = ProjectRepository(db)
-            found = await projects.get_by_name(project)
-            if found is None:
-                found = await projects.add(Project(name=project))
-                print(f"created project '{project}'")
-            body = KeyCreate.model_validate({"name": name, "scope": scope})
-            created = await create_key(db, found.id, body)
-        print(f"created {scope} key '{name}' (cm_{created.prefix}_…) of project '{project}'")
-        print("the key is shown this once; store it now:")
-        return created.key
-    finally:
-        await database.dispose()
-
-
-async def _list_keys(settings: Settings, project: str) -> list[str]:
-    from chatmodel_service.auth.repository import ProjectRepository
-    from chatmodel_service.auth.service import list_keys
-    from chatmodel_service.db import Database, create_engine
-
-    database = Database(create_engine(settings))
-    try:
-        async with database.transaction() as db:
-            found = await ProjectRepository(db).get_by_name(project)
-            if found is None:
-                raise LookupError(f"no project named '{project}'")
-            keys = await list_keys(db, found.id)
-    finally:
-        await database.dispose()
-    lines = []
-    for key in keys.data:
-        state = "revoked" if key.revoked_at else "active"
-        used = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never"
-        lines.append(f"cm_{key.prefix}_…  {key.scope:<6}  {state:<7}  last used {used}  {key.name}")
-    return lines
-
-
-def cmd_keys_create(args: argparse.Namespace) -> int:
-    settings = get_settings()
-    _upgrade(settings, "head")
-    try:
-        key = asyncio.run(_create_key(settings, args.project, args.scope, args.name))
-    except ValueError as exc:  # the name's pattern
-        print(f"chatmodel: error: {exc}", file=sys.stderr)
-        return 2
-    print(key)  # alone on the last line, for scripts
-    return 0
-
-
-def cmd_keys_list(args: argparse.Namespace) -> int:
-    settings = get_settings()
-    _upgrade(settings, "head")
-    try:
-        lines = asyncio.run(_list_keys(settings, args.project))
-    except LookupError as exc:
-        print(f"chatmodel: error: {exc}", file=sys.stderr)
-        return 1
-    for line in lines or ["no keys"]:
-        print(line)
-    return 0
-
-
-async def _collect_garbage(settings: Settings, dry_run: bool, batch_size: int) -> list[str]:
-    from chatmodel_service.db import Database, create_engine
-    from chatmodel_service.sessions.gc import collect_garbage
-
-    database = Database(create_engine(settings))
-    try:
-        sweeps = await collect_garbage(database, dry_run=dry_run, batch_size=batch_size)
-    finally:
-        await database.dispose()
-    return [sweep.describe(dry_run=dry_run) for sweep in sweeps]
-
-
-def cmd_gc(args: argparse.Namespace) -> int:
-    settings = get_settings()
-    _upgrade(settings, "head")
-    lines = asyncio.run(_collect_garbage(settings, args.dry_run, args.batch_size))
-    for line in lines or ["no chat model has retention_days set: nothing to delete"]:
-        print(line)
-    return 0
-
-
 def _batch_size(text: str) -> int:
     try:
         value = int(text)
@@ -263,32 +162,27 @@ def _batch_size(text: str) -> int:
     return value
 
 
-def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    settings = get_settings()
-    _upgrade(settings, args.revision)
-    print(f"database {_safe_url(settings.database_url)} upgraded to {args.revision}")
-    return 0
+def _option_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The ``--database-url`` option of every command, and the ``--json`` option of those
+    that print a document (no default: one given before the command is kept)."""
+    database = argparse.ArgumentParser(add_help=False)
+    database.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="the database to use (default: CHATMODEL_DATABASE_URL, else ./chatmodel.db)",
+    )
+    document = argparse.ArgumentParser(add_help=False)
+    document.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON"
+    )
+    return database, document
 
 
-def cmd_db_downgrade(args: argparse.Namespace) -> int:
-    from chatmodel_service.migrate import downgrade
-
-    settings = get_settings()
-    try:
-        downgrade(settings.database_url, args.revision)
-    except RuntimeError as exc:  # a migration that refuses to lose data says why
-        print(f"chatmodel: cannot downgrade to {args.revision}: {exc}", file=sys.stderr)
-        return 1
-    print(f"database {_safe_url(settings.database_url)} downgraded to {args.revision}")
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="chatmodel", description="Self-hosted chat sessions.")
-    parser.add_argument("--version", action="version", version=f"chatmodel {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    serve = commands.add_parser("serve", help="migrate the database and start the server")
+def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    database, _ = _option_parsers()
+    serve = commands.add_parser(
+        "serve", help="migrate the database and start the server", parents=[database]
+    )
     serve.add_argument("--host", help="bind address (default 127.0.0.1, or CHATMODEL_HOST)")
     serve.add_argument("--port", type=int, help="port (default 8000, or CHATMODEL_PORT)")
     serve.add_argument(
@@ -300,34 +194,66 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=cmd_serve)
 
+
+def _add_db(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    database, _ = _option_parsers()
     db = commands.add_parser("db", help="database migrations")
     db_commands = db.add_subparsers(dest="db_command", required=True)
-    upgrade = db_commands.add_parser("upgrade", help="migrate to the newest schema")
+    upgrade = db_commands.add_parser(
+        "upgrade", help="migrate to the newest schema (creates a SQLite file)", parents=[database]
+    )
     upgrade.add_argument("revision", nargs="?", default="head")
-    upgrade.set_defaults(handler=cmd_db_upgrade)
-    downgrade = db_commands.add_parser("downgrade", help="migrate back to a revision")
+    upgrade.set_defaults(handler=database_commands.db_upgrade)
+    downgrade = db_commands.add_parser(
+        "downgrade", help="migrate back to a revision", parents=[database]
+    )
     downgrade.add_argument("revision")
-    downgrade.set_defaults(handler=cmd_db_downgrade)
+    downgrade.set_defaults(handler=database_commands.db_downgrade)
+    current = db_commands.add_parser(
+        "current", help="the revision the database is at", parents=[database]
+    )
+    current.set_defaults(handler=database_commands.db_current)
 
+
+def _add_keys(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    database, document = _option_parsers()
     keys = commands.add_parser("keys", help="API keys, written to the database directly")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
     create = key_commands.add_parser(
-        "create", help="create a key (and its project if new); prints the key last"
+        "create",
+        help="create a key (and its project if new); prints the key last",
+        parents=[database],
     )
     create.add_argument("--project", default="default", help="project name (default: default)")
     create.add_argument("--scope", choices=["admin", "client"], default="admin")
     create.add_argument("--name", required=True, help="what the key is for, e.g. ops")
-    create.set_defaults(handler=cmd_keys_create)
-    listing = key_commands.add_parser("list", help="a project's keys (prefixes only)")
+    create.set_defaults(handler=database_commands.keys_create)
+    listing = key_commands.add_parser(
+        "list",
+        help="a project's keys: id, name, scope, prefix, dates (never the key)",
+        parents=[database, document],
+    )
     listing.add_argument("--project", default="default", help="project name (default: default)")
-    listing.set_defaults(handler=cmd_keys_list)
+    listing.set_defaults(handler=database_commands.keys_list, prints_json=True)
+    revoke = key_commands.add_parser(
+        "revoke",
+        help="revoke a key, named by its id or its name; requests with it get 401",
+        parents=[database, document],
+    )
+    revoke.add_argument("key", metavar="ID_OR_NAME", help="the key's id or name (keys list)")
+    revoke.add_argument("--project", default="default", help="project name (default: default)")
+    revoke.set_defaults(handler=database_commands.keys_revoke, prints_json=True)
 
+
+def _add_gc(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    database, document = _option_parsers()
     gc = commands.add_parser(
         "gc",
         help="delete sessions idle longer than their chat model's retention_days",
         description="Per chat model with retention_days: delete the sessions whose newest "
         "message (or creation, without messages) is older, with their messages and runs. "
         "Sessions a run holds are skipped. Prints what was deleted per chat model.",
+        parents=[database, document],
     )
     gc.add_argument("--dry-run", action="store_true", help="print what would go; delete nothing")
     gc.add_argument(
@@ -336,7 +262,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=500,
         help="sessions deleted per transaction (default 500)",
     )
-    gc.set_defaults(handler=cmd_gc)
+    gc.set_defaults(handler=database_commands.gc, prints_json=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chatmodel", description="Self-hosted chat sessions.")
+    parser.add_argument("--version", action="version", version=f"chatmodel {__version__}")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON (keys list, keys revoke and gc; may follow the command)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_serve(commands)
+    _add_db(commands)
+    _add_keys(commands)
+    _add_gc(commands)
     return parser
 
 
@@ -353,14 +294,17 @@ def _refuse_bad_settings() -> int | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.json and not getattr(args, "prints_json", False):
+        parser.error(f"--json: 'chatmodel {args.command}' prints no JSON")
     refused = _refuse_bad_settings()
     if refused is not None:
         return refused
     try:
         return int(args.handler(args))
     except Exception as exc:
-        problem = _database_problem(exc)
+        problem = _database_problem(exc, command_settings(args).database_url)
         if problem is None:
             raise
         print(f"chatmodel: {problem}", file=sys.stderr)

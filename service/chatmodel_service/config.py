@@ -54,7 +54,8 @@ LOCAL_COST_MAP_ENV = "LITELLM_LOCAL_MODEL_COST_MAP"
 
 
 class Settings(BaseSettings):
-    """Service settings, read from ``CHATMODEL_*`` environment variables."""
+    """Service settings, read from ``CHATMODEL_*`` environment variables (and the
+    terminal's ``NO_COLOR`` and ``TERM``)."""
 
     model_config = SettingsConfigDict(env_prefix="CHATMODEL_", extra="ignore")
 
@@ -185,10 +186,24 @@ class Settings(BaseSettings):
     )
     db_echo: bool = Field(default=False, description="Log every SQL statement.")
     log_level: str = Field(default="info", description="uvicorn / service log level.")
-    log_format: Literal["json", "text"] = Field(
-        default="json",
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto",
         description="`chatmodel serve`'s log lines on stderr: one JSON object per line "
-        "(`json`), or `LEVEL logger [request id]: message` (`text`).",
+        "(`json`), or one readable line per record, `TIME LEVEL logger [request id]: "
+        "message key=value ...` (`text`); `auto`: `text` when stderr is a terminal, else "
+        "`json`.",
+    )
+    # Two conventions of the terminal, not CHATMODEL_ settings: text log lines are coloured
+    # only on a terminal that is not TERM=dumb, and never when NO_COLOR is set.
+    no_color: str = Field(
+        default="",
+        validation_alias="NO_COLOR",
+        description="`NO_COLOR` (no-color.org): any value turns the colours of text log lines off.",
+    )
+    terminal: str = Field(
+        default="",
+        validation_alias="TERM",
+        description="`TERM`: `dumb` turns the colours of text log lines off.",
     )
     metrics_public: bool = Field(
         default=False,

@@ -83,7 +83,7 @@ def worker_app() -> FastAPI:
     from chatmodel_service.observability.logs import configure_logging
 
     settings = get_settings()
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logging(settings)
     return create_app(settings)
 
 

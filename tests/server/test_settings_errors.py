@@ -67,7 +67,7 @@ def test_a_setting_over_its_cap_stops_every_server_command_with_one_line(
         ("CHATMODEL_RUN_LEASE_SECONDS", "soon", "a number greater than 0 and at most 3600"),
         ("CHATMODEL_RATE_LIMIT_PER_MINUTE", "-1", "a whole number at least 0"),
         ("CHATMODEL_SEED_DEMO", "maybe", "true or false"),
-        ("CHATMODEL_LOG_FORMAT", "xml", "one of: json, text"),
+        ("CHATMODEL_LOG_FORMAT", "xml", "one of: auto, json, text"),
         ("CHATMODEL_AUTH", "sometimes", "one of: auto, required, disabled"),
     ],
 )
