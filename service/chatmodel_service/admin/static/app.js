@@ -15,6 +15,7 @@ const SECTIONS = { versions, diff, publish, releases, figures, sessions };
 const DEFAULT_SECTION = "versions";
 
 let pendingRequest = null; // set by ctx.open(), read by the section it opens
+let missing = false; // the address names a chat model the server does not have
 
 /** What every section reads, and the navigation it may ask for. */
 const ctx = {
@@ -61,19 +62,33 @@ const ctx = {
 // ---- chat model list ---------------------------------------------------------------
 
 let chatModels = [];
+let signInNeeded = false; // the server refused the list for want of an (admin) key
+
+/** A 401 or 403: the sign-in dialog is open and says why, so the page need not. */
+function refusedKey(error) {
+  return error.status === 401 || error.status === 403;
+}
 
 async function loadChatModels() {
   try {
     chatModels = (await api("GET", "/v1/chat-models")).data;
+    signInNeeded = false;
     clearError("chat-models-error");
   } catch (error) {
-    showError("chat-models-error", error);
+    chatModels = [];
+    signInNeeded = refusedKey(error);
+    if (signInNeeded) clearError("chat-models-error");
+    else showError("chat-models-error", error);
   }
   renderChatModelList();
 }
 
 function renderChatModelList() {
   const list = $("chat-model-list");
+  if (signInNeeded) {
+    fill(list, h("li", { class: "empty" }, "Sign in to see chat models."));
+    return;
+  }
   if (!chatModels.length) {
     fill(list, h("li", { class: "empty" }, "No chat models yet."));
     return;
@@ -153,7 +168,7 @@ function showSection(section) {
     const selected = tab.dataset.tab === section;
     tab.setAttribute("aria-selected", String(selected));
     tab.tabIndex = selected ? 0 : -1;
-    $(tab.getAttribute("aria-controls")).hidden = !selected;
+    $(tab.getAttribute("aria-controls")).hidden = !selected || missing;
   }
   ctx.section = section;
   const request = pendingRequest?.section === section ? pendingRequest.request : null;
@@ -164,6 +179,10 @@ function showSection(section) {
 /** Switch to another chat model: forget the previous one's data and show its frame. */
 function beginChatModel(name) {
   ctx.name = name;
+  missing = false;
+  $("tabs").hidden = false;
+  document.querySelector(".deploy-summary").hidden = false;
+  clearError("chat-model-error");
   ctx.chatModel = null;
   ctx.versions = [];
   ctx.releases = [];
@@ -178,12 +197,35 @@ function beginChatModel(name) {
 }
 
 async function loadChatModel() {
+  const name = ctx.name;
   try {
     await ctx.refresh();
     clearError("chat-model-error");
   } catch (error) {
-    showError("chat-model-error", error);
+    if (name !== ctx.name) return; // another chat model was selected meanwhile
+    if (error.code === "chat_model_not_found") showMissing(name);
+    else if (refusedKey(error)) {
+      fill($("chat-model-error"), h("p", { class: "muted" }, `Sign in to see '${name}'.`));
+    } else showError("chat-model-error", error);
   }
+}
+
+/** The address names no chat model (a typo, or deleted meanwhile): say so, and offer
+ * none of a chat model's sections (no "New version" for a model that is not there). */
+function showMissing(name) {
+  missing = true;
+  $("tabs").hidden = true;
+  for (const panel of document.querySelectorAll("[role=tabpanel]")) panel.hidden = true;
+  document.querySelector(".deploy-summary").hidden = true;
+  $("chat-model-description").textContent = "";
+  fill($("chat-model-error"),
+    h(
+      "div",
+      { class: "missing-box", role: "alert" },
+      h("p", {}, h("strong", {}, `No chat model named '${name}'.`)),
+      h("p", {}, "Check the address, or pick a chat model on the left (or create it there)."),
+    ),
+  );
 }
 
 /** Read the address (#/<name>/<section>) and show that. */
@@ -198,7 +240,7 @@ async function route() {
     renderChatModelList();
     return;
   }
-  if (name === ctx.name) {
+  if (name === ctx.name && !missing) {
     showSection(section);
     renderChatModelList();
     return;
@@ -208,6 +250,14 @@ async function route() {
   renderChatModelList();
   await loadChatModel();
   if (ctx.chatModel && ctx.name === name) SECTIONS[ctx.section].show?.(ctx);
+}
+
+/** Show the address again from scratch, as on a fresh load: after signing in, the chat
+ * model and section the address names load now (route() alone would see the same name
+ * and only switch sections, keeping what the server refused before). */
+function reloadRoute() {
+  ctx.name = null;
+  return route();
 }
 
 function bindTabs() {
@@ -261,7 +311,8 @@ function initSignIn() {
     $("login-key").value = "";
     dialog.close();
     $("sign-out").hidden = false;
-    loadChatModels().then(route);
+    await loadChatModels();
+    reloadRoute();
   });
   $("sign-out").addEventListener("click", () => {
     signOut();

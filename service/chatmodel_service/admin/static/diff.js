@@ -37,6 +37,21 @@ export function render(ctx) {
   const latest = ctx.latestVersion?.number;
   fillVersionSelect($("diff-from"), ctx.versions, latest > 1 ? latest - 1 : latest, chosen);
   fillVersionSelect($("diff-to"), ctx.versions, latest, chosen);
+  $("diff-form").querySelector("button[type=submit]").disabled = ctx.versions.length < 2;
+  const nothing = nothingToCompare(ctx);
+  if (nothing) fill($("diff-result"), h("p", { class: "empty" }, nothing));
+  else if (!lastDiff) fill($("diff-result"));
+}
+
+/** Why there is no diff to show (fewer than two versions), or null. */
+function nothingToCompare(ctx) {
+  if (ctx.versions.length === 0) {
+    return "There are no versions yet: create two on the Versions tab to compare them.";
+  }
+  if (ctx.versions.length === 1) {
+    return "There is only one version: create another to compare.";
+  }
+  return null;
 }
 
 export function show(ctx, request) {
@@ -46,10 +61,9 @@ export function show(ctx, request) {
     $("diff-to").value = String(request.to);
     chosen = true;
   }
-  if (ctx.versions.length < 2) {
-    fill($("diff-result"),
-      h("p", { class: "empty" }, "There is only one version: create another to compare."),
-    );
+  const nothing = nothingToCompare(ctx);
+  if (nothing) {
+    fill($("diff-result"), h("p", { class: "empty" }, nothing));
     return;
   }
   if (loadedFor !== `${$("diff-from").value}-${$("diff-to").value}`) loadDiff(ctx);

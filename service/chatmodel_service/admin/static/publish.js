@@ -1,6 +1,9 @@
 // Publish: one version, an A/B split, or a rollback, each confirmed (now → after) first.
 // Every change sends expected_release = the release this page shows, so a page that is
-// out of date gets a 409 instead of overwriting someone else's release.
+// out of date gets a 409 instead of overwriting someone else's release. The review says
+// what a change means for the template variables new sessions must send, as the server
+// does: a split of versions declaring different variables cannot be confirmed (the server
+// refuses it with 422 variables_mismatch), and neither can a change that changes nothing.
 
 import { api, path } from "./api.js";
 import {
@@ -68,6 +71,12 @@ export function render(ctx) {
   renderCurrent(ctx);
   const latest = ctx.latestVersion?.number;
   fillVersionSelect($("publish-version"), ctx.versions, latest, publishChosen);
+  const problem = ctx.versions.length
+    ? null
+    : "There is no version to publish yet: create one on the Versions tab.";
+  $("publish-problem").textContent = problem ?? "";
+  $("publish-problem").hidden = !problem;
+  $("publish-submit").disabled = Boolean(problem);
   if (splitRows === null || splitRows.length < 2) splitRows = defaultSplit(ctx);
   renderSplit(ctx);
   renderRollback(ctx);
@@ -93,9 +102,12 @@ function renderCurrent(ctx) {
         )
       : h(
           "p",
-          {},
-          h("span", { class: "current-label" }, "Live now"),
-          "Nothing is published: sessions on “deploy” cannot start until a version is published.",
+          { class: "nothing-live" },
+          ctx.versions.length
+            ? "Nothing is published yet: sessions on “deploy” cannot start until a version " +
+                "is published."
+            : "Nothing is published yet, and this chat model has no versions: create the " +
+                "first one on the Versions tab, then publish it here.",
         ),
   );
 }
@@ -188,6 +200,9 @@ function updateTotal(ctx) {
 function renderRollback(ctx) {
   const [current, previous] = ctx.releases;
   const target = $("rollback-target");
+  const button = $("rollback-submit");
+  button.className = "danger";
+  button.textContent = previous ? `Review rollback to #${previous.release}` : "Review rollback";
   if (previous) {
     fill(target,
       `Republishes release #${previous.release}: `,
@@ -200,28 +215,119 @@ function renderRollback(ctx) {
       ? "Nothing to roll back to: there is only one release."
       : "Nothing to roll back to: nothing is published.";
   }
-  $("rollback-submit").disabled = !previous;
+  button.disabled = !previous;
+}
+
+// ---- template variables ------------------------------------------------------------
+
+/** The variables a version declares, sorted (none for a plain prompt). */
+function declared(version) {
+  return [...(version?.variables ?? [])].sort();
+}
+
+function braced(names) {
+  return `{${names.join(", ")}}`;
+}
+
+function declares(group) {
+  const verb = group.numbers.length > 1 ? "declare" : "declares";
+  return group.names.length ? `${verb} ${braced(group.names)}` : `${verb} none`;
+}
+
+function versionsText(numbers) {
+  const tags = numbers.map((n) => `v${n}`);
+  return tags.length > 1 ? `${tags.slice(0, -1).join(", ")} and ${tags.at(-1)}` : tags[0];
+}
+
+/** The versions numbered `numbers` grouped by the variables they declare:
+ * [{key, names, numbers}], in version order. */
+function variableGroups(ctx, numbers) {
+  const groups = new Map();
+  for (const number of [...numbers].map(Number).sort((a, b) => a - b)) {
+    const names = declared(ctx.versions.find((v) => v.number === number));
+    const key = names.join(",");
+    if (!groups.has(key)) groups.set(key, { key, names, numbers: [] });
+    groups.get(key).numbers.push(number);
+  }
+  return [...groups.values()];
+}
+
+/** "sessions created with variables {plan} would fail on v2, which declares none" */
+function wouldFail(names, others) {
+  const who = names.length
+    ? `sessions created with variables ${braced(names)}`
+    : "sessions created without variables";
+  const where = others
+    .map((group) => `${versionsText(group.numbers)}, which ${declares(group)}`)
+    .join(" and on ");
+  return `${who} would fail on ${where}`;
+}
+
+/** Why a split of these versions breaks session creation, or null if they all declare
+ * the same variables. */
+function splitMismatch(ctx, numbers) {
+  const groups = variableGroups(ctx, numbers);
+  if (groups.length < 2) return null;
+  const each = groups.map((g) => `${versionsText(g.numbers)} ${declares(g)}`).join(", ");
+  const fails = groups.map((g) => wouldFail(g.names, groups.filter((o) => o !== g)));
+  return (
+    `These versions declare different template variables (${each}), and a new session ` +
+    `must send exactly the variables of the version it is given: ${fails.join("; ")}. ` +
+    "The server refuses this split: split versions that declare the same variables."
+  );
+}
+
+/** What clients creating sessions the way the live release wants would meet after the
+ * change, or null if their variables still fit. */
+function variablesChange(ctx, current, after) {
+  if (!current) return null;
+  const before = variableGroups(ctx, Object.keys(current.versions));
+  const next = variableGroups(ctx, Object.keys(after));
+  const fails = before
+    .filter((g) => !next.some((n) => n.key === g.key))
+    .map((g) => wouldFail(g.names, next));
+  if (!fails.length) return null;
+  return (
+    `New sessions will need other template variables: ${fails.join("; ")}. ` +
+    "Sessions created already keep their versions."
+  );
 }
 
 // ---- confirm and apply -------------------------------------------------------------
 
-/** Show what changes (now → after); resolves true if the user confirms. */
-function confirmChange({ title, after, note, okLabel, current }) {
+/** Show what changes (now → after) and what it means; resolves true if the user
+ * confirms. `refusal` (or a change that changes nothing) leaves only Cancel. */
+function confirmChange({
+  title,
+  after,
+  note,
+  okLabel,
+  current,
+  refusal = null,
+  warning = null,
+  danger = false,
+}) {
   const dialog = $("confirm-dialog");
   $("confirm-title").textContent = title;
   fill($("confirm-from"), weightBadges(current?.versions ?? {}));
   fill($("confirm-to"), weightBadges(after));
-  const same = current && weightsText(current.versions) === weightsText(after);
+  const same = Boolean(current) && weightsText(current.versions) === weightsText(after);
+  const blocked =
+    refusal ?? (same ? "This is what is live already: confirming would change nothing." : null);
   fill($("confirm-note"),
-    note ? h("span", {}, "Note: ", h("em", {}, note)) : "",
-    same ? h("span", { class: "warning" }, " This is what is live already.") : "",
+    note ? h("span", { class: "confirm-line" }, "Note: ", h("em", {}, note)) : null,
+    blocked ? h("span", { class: "confirm-line refusal", role: "alert" }, blocked) : null,
+    !blocked && warning ? h("span", { class: "confirm-line warning" }, warning) : null,
   );
-  $("confirm-ok").textContent = okLabel;
+  const ok = $("confirm-ok");
+  ok.textContent = okLabel;
+  ok.className = danger ? "danger" : "primary";
+  ok.disabled = Boolean(blocked);
   dialog.returnValue = "";
   return new Promise((resolve) => {
     dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
     dialog.showModal();
-    $("confirm-ok").focus();
+    (blocked ? $("confirm-cancel") : ok).focus();
   });
 }
 
@@ -244,6 +350,9 @@ async function apply(ctx, endpoint, body, noteInput) {
       "publish-status",
       `Release #${release.release} (${release.kind}) is live: ${weightsText(release.versions)}.`,
     );
+    for (const warning of release.warnings ?? []) {
+      $("publish-status").append(h("div", { class: "warning-box" }, warning.detail));
+    }
   } catch (error) {
     const stale = error.code === "stale_release";
     showError(
@@ -262,12 +371,14 @@ async function publishOne(ctx) {
   const version = Number($("publish-version").value);
   if (!version) return;
   const note = $("publish-note").value.trim();
+  const after = { [version]: 100 };
   const confirmed = await confirmChange({
     title: `Publish version ${version}?`,
     current: ctx.currentRelease,
-    after: { [version]: 100 },
+    after,
     note,
     okLabel: "Confirm publish",
+    warning: variablesChange(ctx, ctx.currentRelease, after),
   });
   if (!confirmed) return;
   await apply(ctx, "publish", changeBody(ctx, { version, note }), "publish-note");
@@ -283,6 +394,8 @@ async function publishSplit(ctx) {
     after: weights,
     note,
     okLabel: "Confirm split",
+    refusal: splitMismatch(ctx, Object.keys(weights)),
+    warning: variablesChange(ctx, ctx.currentRelease, weights),
   });
   if (!confirmed) return;
   await apply(ctx, "publish", changeBody(ctx, { weights, note }), "split-note");
@@ -297,7 +410,9 @@ async function rollBack(ctx) {
     current,
     after: previous.versions,
     note,
-    okLabel: "Confirm rollback",
+    okLabel: `Roll back to release #${previous.release}`,
+    warning: variablesChange(ctx, current, previous.versions),
+    danger: true,
   });
   if (!confirmed) return;
   const body = changeBody(ctx, note ? { note } : {});

@@ -1,4 +1,5 @@
-// Releases: the history of publishes, splits and rollbacks, newest first.
+// Releases: the history of publishes, splits and rollbacks, newest first, each with the
+// server's warnings about the template variables new sessions needed after it.
 
 import { $, fill, h, showError, timeElement, weightBadges, whileBusy } from "./dom.js";
 
@@ -33,7 +34,13 @@ export function render(ctx) {
       h("td", {}, weightBadges(release.versions)),
       h("td", {}, weightBadges(release.previous_versions, "—")),
       h("td", {}, release.published_by ?? h("span", { class: "muted" }, "—")),
-      h("td", { class: "note" }, release.note || h("span", { class: "muted" }, "—")),
+      h(
+        "td",
+        { class: "note" },
+        release.note || h("span", { class: "muted" }, "—"),
+        // What the release meant for clients creating sessions (see publish.js).
+        (release.warnings ?? []).map((w) => h("p", { class: "release-warning" }, w.detail)),
+      ),
       h("td", { class: "nowrap" }, timeElement(release.created_at)),
     ),
   );

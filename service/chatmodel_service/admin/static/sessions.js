@@ -1,16 +1,29 @@
-// Sessions: the chat model's conversations (Load more via next_cursor) and one session's
-// messages (Load more via next_after), with roles, function calls and tool calls shown.
+// Sessions: the chat model's conversations as an observability view. The list is
+// filtered on the server (GET /v1/sessions: version, user_id, created_after,
+// created_before, has_errors, q) and paged with next_cursor; a row opens the session's
+// timeline of messages and runs (session-timeline.js).
 
-import { api, path } from "./api.js";
-import { $, clearError, fill, formatCost, formatMs, h, prettyJson, showError, timeElement, whileBusy } from "./dom.js";
+import { api } from "./api.js";
+import { $, clearError, fill, h, showError, whileBusy } from "./dom.js";
+import { hideSession, initTimeline, shortTime, showSession, shownSession } from "./session-timeline.js";
 
 const SESSIONS_PAGE = 25;
-const MESSAGES_PAGE = 50;
+const TYPING_PAUSE_MS = 350; // a text filter applies once typing pauses this long
 
 let loadedFor = null; // the chat model whose sessions are listed
 let nextCursor = null;
-let openSession = null; // the session whose messages are shown
-let nextAfter = null;
+let listedQuery = {}; // the filters of the rows shown: "Load more" keeps to them
+let listRequest = 0; // the newest list request: older answers are dropped
+let shownCount = 0;
+let typingTimer = null;
+
+/** A date input's value (local midnight) as an ISO instant; `days` later if given. */
+function localMidnight(value, days = 0) {
+  const [year, month, day] = value.split("-").map(Number);
+  return new Date(year, month - 1, day + days).toISOString();
+}
+
+// ---- section interface (app.js) ------------------------------------------------------
 
 export function init(ctx) {
   $("sessions-refresh").addEventListener("click", (event) =>
@@ -19,200 +32,198 @@ export function init(ctx) {
   $("sessions-more").addEventListener("click", (event) =>
     whileBusy(event.currentTarget, () => loadSessions(ctx, { restart: false })),
   );
-  $("messages-more").addEventListener("click", (event) =>
-    whileBusy(event.currentTarget, () => loadMessages({ restart: false })),
-  );
   $("session-close").addEventListener("click", closeSession);
+  initTimeline();
+
+  const form = $("sessions-filters");
+  const apply = () => {
+    clearTimeout(typingTimer);
+    loadSessions(ctx, { restart: true });
+  };
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    apply();
+  });
+  for (const id of ["sessions-filter-version", "sessions-filter-errors"]) {
+    $(id).addEventListener("change", apply);
+  }
+  for (const id of ["sessions-filter-from", "sessions-filter-to"]) {
+    $(id).addEventListener("change", apply);
+  }
+  for (const id of ["sessions-filter-user", "sessions-filter-text"]) {
+    $(id).addEventListener("input", () => {
+      clearTimeout(typingTimer);
+      typingTimer = setTimeout(apply, TYPING_PAUSE_MS);
+    });
+  }
+  $("sessions-filter-clear").addEventListener("click", () => {
+    form.reset();
+    apply();
+  });
 }
 
 export function reset() {
   loadedFor = null;
   nextCursor = null;
+  listedQuery = {};
+  listRequest += 1;
+  shownCount = 0;
+  clearTimeout(typingTimer);
+  $("sessions-filters").reset();
+  fill($("sessions-filter-version"), h("option", { value: "" }, "All versions"));
   $("sessions-table").tBodies[0].replaceChildren();
   $("sessions-more").hidden = true;
   $("sessions-empty").hidden = true;
+  $("sessions-status").textContent = "";
   clearError("sessions-error");
   closeSession();
 }
 
-export function render() {
-  // Sessions do not depend on versions or releases: nothing to redraw.
+export function render(ctx) {
+  // The version filter offers the chat model's versions, newest first.
+  const select = $("sessions-filter-version");
+  const chosen = select.value;
+  fill(select,
+    h("option", { value: "" }, "All versions"),
+    [...ctx.versions]
+      .sort((a, b) => b.number - a.number)
+      .map((v) => h("option", { value: v.number }, `v${v.number}`)),
+  );
+  if ([...select.options].some((option) => option.value === chosen)) select.value = chosen;
 }
 
 export function show(ctx) {
   if (ctx.chatModel && loadedFor !== ctx.name) loadSessions(ctx, { restart: true });
 }
 
+// ---- the list ----------------------------------------------------------------------
+
+/** The filter bar as GET /v1/sessions query parameters (unset ones left out). */
+function filterQuery() {
+  const from = $("sessions-filter-from").value;
+  const to = $("sessions-filter-to").value;
+  return {
+    version: $("sessions-filter-version").value || null,
+    user_id: $("sessions-filter-user").value.trim() || null,
+    created_after: from ? localMidnight(from) : null,
+    created_before: to ? localMidnight(to, 1) : null, // "to" is a whole day
+    has_errors: $("sessions-filter-errors").value || null,
+    q: $("sessions-filter-text").value.trim() || null,
+  };
+}
+
+function filtered(query) {
+  return Object.values(query).some((value) => value !== null);
+}
+
 async function loadSessions(ctx, { restart }) {
   const name = ctx.name;
+  const request = ++listRequest;
+  const query = restart ? filterQuery() : listedQuery;
   loadedFor = name;
+  $("sessions-table").setAttribute("aria-busy", "true");
   try {
     const page = await api("GET", "/v1/sessions", {
-      query: { chat_model: name, limit: SESSIONS_PAGE, cursor: restart ? null : nextCursor },
+      query: {
+        chat_model: name,
+        limit: SESSIONS_PAGE,
+        cursor: restart ? null : nextCursor,
+        ...query,
+      },
     });
-    if (name !== ctx.name) return;
+    if (request !== listRequest || name !== ctx.name) return;
     clearError("sessions-error");
     const body = $("sessions-table").tBodies[0];
-    if (restart) fill(body);
+    if (restart) {
+      fill(body);
+      shownCount = 0;
+      listedQuery = query;
+    }
     body.append(...page.data.map(sessionRow));
+    shownCount += page.data.length;
     nextCursor = page.next_cursor;
     $("sessions-more").hidden = !nextCursor;
-    $("sessions-empty").hidden = body.rows.length > 0;
+    const empty = $("sessions-empty");
+    empty.hidden = shownCount > 0;
+    empty.textContent = filtered(query) ? "No sessions match these filters." : "No sessions yet.";
+    $("sessions-status").textContent = statusText(query);
     markOpenRow();
   } catch (error) {
+    if (request !== listRequest) return;
     if (restart) loadedFor = null;
     showError("sessions-error", error);
+  } finally {
+    if (request === listRequest) $("sessions-table").removeAttribute("aria-busy");
   }
 }
 
+function statusText(query) {
+  const count = `${shownCount} session${shownCount === 1 ? "" : "s"}`;
+  const more = nextCursor ? " (more below)" : "";
+  return `${count}${more}${filtered(query) ? " match these filters" : ""}.`;
+}
+
 function sessionRow(session) {
+  const failed = session.failed_runs > 0;
   const row = h(
     "tr",
-    { "data-session": session.uuid },
+    { "data-session": session.uuid, class: failed ? "has-errors" : null },
     h(
       "td",
-      {},
+      { class: "session-created", "data-label": "Created" },
+      shortTime(session.created_at),
       h(
         "button",
-        { type: "button", class: "link-button mono", title: session.uuid },
+        { type: "button", class: "link-button mono session-id", title: session.uuid },
         session.uuid.slice(0, 8),
       ),
     ),
-    h("td", {}, `v${session.version}`),
-    h("td", {}, String(session.message_count)),
-    h("td", { class: "nowrap" }, timeElement(session.last_message_at)),
-    h("td", { class: "nowrap" }, timeElement(session.created_at)),
+    h("td", { "data-label": "Version" }, `v${session.version}`),
+    h(
+      "td",
+      { class: "session-user", "data-label": "User" },
+      session.user_id
+        ? h("span", { class: "mono", title: session.user_id }, session.user_id)
+        : h("span", { class: "muted" }, "—"),
+    ),
+    h(
+      "td",
+      { class: "session-first", "data-label": "First user message" },
+      session.first_user_message
+        ? h("span", { title: session.first_user_message }, session.first_user_message)
+        : h("span", { class: "muted" }, "no user message"),
+    ),
+    h("td", { class: "num", "data-label": "Msgs" }, String(session.message_count)),
+    h("td", { class: "num", "data-label": "Runs" }, String(session.run_count)),
+    h(
+      "td",
+      { class: "session-errors", "data-label": "Errors" },
+      failed
+        ? h(
+            "span",
+            { class: "error-flag", title: `${session.failed_runs} failed run(s)` },
+            `${session.failed_runs} failed`,
+          )
+        : h("span", { class: "muted" }, "—"),
+    ),
   );
   row.addEventListener("click", () => {
-    openSession = session;
+    showSession(session);
     markOpenRow();
-    renderSessionMeta(session);
-    $("session-detail").scrollIntoView({ block: "nearest" });
-    loadMessages({ restart: true });
   });
   return row;
 }
 
 function markOpenRow() {
   for (const row of $("sessions-table").tBodies[0].rows) {
-    row.classList.toggle("selected", row.dataset.session === openSession?.uuid);
+    const open = row.dataset.session === shownSession();
+    row.classList.toggle("selected", open);
+    if (open) row.setAttribute("aria-current", "true");
+    else row.removeAttribute("aria-current");
   }
 }
 
 function closeSession() {
-  openSession = null;
-  nextAfter = null;
-  $("session-detail").hidden = true;
-  fill($("message-list"));
+  hideSession();
   markOpenRow();
-}
-
-function renderSessionMeta(session) {
-  $("session-detail").hidden = false;
-  $("session-heading").textContent = `Session ${session.uuid.slice(0, 8)}`;
-  const metadata = Object.keys(session.metadata ?? {}).length ? session.metadata : null;
-  fill($("session-meta"),
-    meta("UUID", h("code", { class: "small" }, session.uuid)),
-    meta("Version", `v${session.version} · `, h("code", {}, session.model)),
-    meta("Created", timeElement(session.created_at)),
-    session.variables ? meta("Variables", h("pre", { class: "code" }, prettyJson(session.variables))) : null,
-    metadata ? meta("Metadata", h("pre", { class: "code" }, prettyJson(metadata))) : null,
-  );
-}
-
-function meta(label, ...value) {
-  return h("div", {}, h("dt", {}, label), h("dd", {}, ...value));
-}
-
-async function loadMessages({ restart }) {
-  const session = openSession;
-  if (!session) return;
-  try {
-    const page = await api("GET", path`/v1/sessions/${session.uuid}/messages`, {
-      query: { after: restart ? 0 : nextAfter, limit: MESSAGES_PAGE },
-    });
-    if (session !== openSession) return;
-    clearError("messages-error");
-    const list = $("message-list");
-    if (restart) fill(list);
-    list.append(...page.data.map(messageItem));
-    nextAfter = page.next_after;
-    $("messages-more").hidden = !page.has_more;
-    $("messages-empty").hidden = list.children.length > 0;
-  } catch (error) {
-    showError("messages-error", error);
-  }
-}
-
-/** "name(args)" with the arguments compacted when they are JSON. */
-function callText(call) {
-  let args = call.arguments ?? "";
-  try {
-    args = JSON.stringify(JSON.parse(args));
-  } catch {
-    // not JSON: show what the model produced
-  }
-  return `${call.name}(${args})`;
-}
-
-function messageItem(message) {
-  const calls = [];
-  if (message.function_call) {
-    calls.push(
-      h(
-        "div",
-        { class: "call" },
-        h("span", { class: "call-label" }, "Function call"),
-        h("code", {}, callText(message.function_call)),
-      ),
-    );
-  }
-  for (const call of message.tool_calls ?? []) {
-    calls.push(
-      h(
-        "div",
-        { class: "call" },
-        h("span", { class: "call-label" }, "Tool call ", h("code", { class: "small" }, call.id)),
-        h("code", {}, callText(call.function ?? {})),
-      ),
-    );
-  }
-  const resultOf = message.tool_call_id
-    ? ["Result of tool call ", h("code", { class: "small" }, message.tool_call_id)]
-    : message.name && message.role === "function"
-      ? ["Result of ", h("code", {}, message.name)]
-      : message.name
-        ? [h("code", {}, message.name)]
-        : null;
-  return h(
-    "li",
-    { class: `message role-${message.role}` },
-    h(
-      "div",
-      { class: "message-head" },
-      h("span", { class: "role" }, message.role),
-      resultOf ? h("span", { class: "message-name" }, resultOf) : null,
-      h("span", { class: "seq" }, `#${message.seq}`),
-      timeElement(message.created_at),
-    ),
-    message.content !== null && message.content !== undefined
-      ? h("div", { class: "message-content" }, message.content)
-      : null,
-    calls,
-    message.run_uuid ? runLine(message) : null,
-  );
-}
-
-function runLine(message) {
-  const usage = message.usage;
-  const parts = [
-    message.model,
-    usage?.total_tokens != null
-      ? `${usage.total_tokens} tokens (${usage.prompt_tokens ?? "?"} in, ${usage.completion_tokens ?? "?"} out)`
-      : null,
-    message.latency_ms != null ? formatMs(message.latency_ms) : null,
-    message.finish_reason ? `finish: ${message.finish_reason}` : null,
-    message.cost != null ? formatCost(message.cost) : null,
-  ].filter(Boolean);
-  return h("div", { class: "run-line" }, parts.join(" · "));
 }

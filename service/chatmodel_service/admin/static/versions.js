@@ -2,6 +2,8 @@
 
 import { ApiError, api, path } from "./api.js";
 import { $, clearError, fill, h, prettyJson, showError, showStatus, timeElement, whileBusy } from "./dom.js";
+import * as playground from "./playground.js";
+import * as recent from "./recent.js";
 
 const SHOWN_PARAMS = ["temperature", "max_tokens", "top_p"];
 
@@ -25,6 +27,9 @@ let selected = null; // the version number shown in the detail card
 export function init(ctx) {
   $("new-version-button").addEventListener("click", () => openForm(ctx, ctx.latestVersion));
   $("new-version-cancel").addEventListener("click", closeForm);
+  $("new-version-try").addEventListener("click", () =>
+    playground.openDraft(ctx, { read: formBody, markInvalid: markOnlyInvalid }),
+  );
   $("new-version-form").addEventListener("submit", (event) => {
     event.preventDefault();
     whileBusy(event.submitter ?? event.currentTarget, () => createVersion(ctx));
@@ -33,6 +38,7 @@ export function init(ctx) {
 
 export function reset() {
   selected = null;
+  playground.close();
   closeForm();
   fill($("versions-status"));
   $("version-detail").hidden = true;
@@ -65,6 +71,7 @@ export function render(ctx) {
       h("td", { class: "memo" }, version.memo || h("span", { class: "muted" }, "—")),
       h("td", { class: "nowrap" }, timeElement(version.created_at)),
       h("td", {}, weight ? h("span", { class: "badge live" }, `${weight}%`) : ""),
+      h("td", {}, recent.cell(version.number)),
     );
     row.addEventListener("click", () => {
       selected = version.number;
@@ -75,8 +82,10 @@ export function render(ctx) {
     return row;
   });
   $("versions-table").tBodies[0].replaceChildren(...rows);
+  recent.load(ctx);
   $("versions-empty").hidden = ctx.versions.length > 0;
   renderDetail(ctx);
+  playground.sync(ctx);
 }
 
 function renderDetail(ctx) {
@@ -114,6 +123,11 @@ function renderDetail(ctx) {
           "button",
           { type: "button", onclick: () => openForm(ctx, version) },
           "New version from this",
+        ),
+        h(
+          "button",
+          { type: "button", onclick: () => playground.openVersion(ctx, version.number) },
+          "Try it",
         ),
       ),
     ),
@@ -192,12 +206,18 @@ function openForm(ctx, base) {
 }
 
 function closeForm() {
+  playground.closeDraft();
   $("new-version-form").hidden = true;
   $("new-version-button").hidden = false;
 }
 
 function clearInvalid() {
   for (const id of Object.values(FIELD_INPUTS)) $(id).removeAttribute("aria-invalid");
+}
+
+function markOnlyInvalid(field) {
+  clearInvalid();
+  markInvalid(field);
 }
 
 function markInvalid(field) {
