@@ -107,7 +107,7 @@ def test_get_prompts_and_get_messages() -> None:
 def test_the_readme_python_example_runs_as_written(
     served: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    readme = (Path(__file__).parents[2] / "docs" / "client.md").read_text()
     section = readme.split("## Python client", 1)[1]
     example = section.split("```python\n", 1)[1].split("```", 1)[0]
     chatmodel.configure()
