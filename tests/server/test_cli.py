@@ -2,50 +2,21 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from chatmodel_service.releases.assignment import pick_version
+from tests.client.cli_support import Done, cli_env, run_cli
 from tests.support.databases import table_names
 from tests.support.servers import LiveApp, free_port
 
 DEMO = "simple_assistant"
 V2_PROMPT = "You are a helpful assistant.\nAnswer in one sentence.\n"
-
-
-@dataclass
-class Done:
-    code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        assert self.code == 0, self.stderr
-        return json.loads(self.stdout)
-
-
-def cli_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATMODEL_")}
-    return env | extra
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> Done:
-    done = subprocess.run(
-        [sys.executable, "-m", "chatmodel._cli", *args],
-        env=env if env is not None else cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    return Done(done.returncode, done.stdout, done.stderr)
 
 
 def at(server: LiveApp, *args: str) -> Done:

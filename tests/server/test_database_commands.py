@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from chatmodel_service.app import create_app
 from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.migrate import head_revisions
-from tests.server.test_cli import Done, cli_env
+from tests.client.cli_support import Done, cli_env
 from tests.support.auth import auth_settings
 from tests.support.servers import LiveApp, serve_in_thread
 
