@@ -126,9 +126,11 @@ class AdminClient:
     def roll_back(self, name: str, change: Mapping[str, Any]) -> JsonObject:
         return self._post(self._model_path(name, "rollback"), change)
 
-    def list_releases(self, name: str) -> JsonObject:
-        """``{data: [release]}``, newest first."""
-        return self._get(self._model_path(name, "releases"))
+    def list_releases(self, name: str, label: str | None = None) -> JsonObject:
+        """``{data: [release]}``, newest first: the ``label``'s (default production; "all":
+        every label's)."""
+        params = {"label": label} if label is not None else None
+        return self._get(self._model_path(name, "releases"), params)
 
     # -- sessions -----------------------------------------------------------------------
 

@@ -113,7 +113,7 @@ def _release_id(admin: AdminClient, name: str, release: ReleaseRef) -> str:
     """``--expect-release``'s release id: as given, or found by its number."""
     if not isinstance(release, int):
         return str(release)
-    history = admin.list_releases(name)["data"]
+    history = admin.list_releases(name, "all")["data"]
     for item in history:
         if item["release"] == release:
             return str(item["id"])
@@ -125,6 +125,8 @@ def _release_id(admin: AdminClient, name: str, release: ReleaseRef) -> str:
 
 def _release_change(admin: AdminClient, args: argparse.Namespace) -> JsonObject:
     change: JsonObject = {"note": args.note}
+    if args.label is not None:
+        change["label"] = args.label
     if args.by is not None:
         change["by"] = args.by
     if args.expect_release is not None:
@@ -215,7 +217,7 @@ FETCHES: dict[str, Fetch] = {
     "diff": lambda admin, args: admin.diff(args.name, args.from_number, args.to_number),
     "publish": _publish,
     "rollback": lambda admin, args: admin.roll_back(args.name, _release_change(admin, args)),
-    "releases": lambda admin, args: admin.list_releases(args.name),
+    "releases": lambda admin, args: admin.list_releases(args.name, args.label),
     "stats": lambda admin, args: admin.version_stats(args.name, args.number),
     "sessions list": _sessions,
     "sessions show": _session,

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Sequence
 
 from chatmodel._cli_types import (
+    label,
     param,
     positive_int,
     release_ref,
@@ -122,7 +123,8 @@ def _add_session_options(parser: argparse.ArgumentParser) -> None:
         dest="pin_version",
         type=version_selector,
         metavar="N",
-        help="a new session's version: 3 or v3, latest, or deploy (the published one, the default)",
+        help="a new session's version: 3 or v3, latest, or a label: deploy (the published "
+        "one, the default), staging, ...",
     )
     _add_variables(parser)
     parser.add_argument("--user-id", metavar="ID", help="a new session's metadata.user_id")
@@ -146,7 +148,12 @@ def _add_conversation_commands(commands: _Commands) -> None:
     )
 
 
+def _add_label(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--label", type=label, metavar="NAME", help=help_text)
+
+
 def _add_release_options(parser: argparse.ArgumentParser) -> None:
+    _add_label(parser, "the label to change (default production, what 'deploy' means)")
     parser.add_argument("--note", default="", help="why (kept in the release history)")
     parser.add_argument("--by", help="who (free text)")
     parser.add_argument(
@@ -154,7 +161,7 @@ def _add_release_options(parser: argparse.ArgumentParser) -> None:
         type=release_ref,
         metavar="RELEASE",
         help="fail (409) unless this release (a number, 7 or #7, or its id) is still the "
-        "current one",
+        "label's current one",
     )
 
 
@@ -215,7 +222,9 @@ def _add_catalog_commands(commands: _Commands) -> None:
 
 
 def _add_release_commands(commands: _Commands) -> None:
-    publish = commands.add("publish", "point 'deploy' at VERSION, or split it with --weights")
+    publish = commands.add(
+        "publish", "point 'deploy' (or --label) at VERSION, or split it with --weights"
+    )
     publish.add_argument(
         "version",
         nargs="?",
@@ -233,7 +242,10 @@ def _add_release_commands(commands: _Commands) -> None:
     )
     _add_release_options(publish)
     _add_release_options(commands.add("rollback", "republish the previous release"))
-    commands.add("releases", "release history, newest first")
+    _add_label(
+        commands.add("releases", "release history, newest first"),
+        "this label's history (default production; 'all': every label's)",
+    )
     commands.add("stats", "sessions, runs, tokens, cost and latency").add_argument(
         "number", type=version_number, metavar="N", help=VERSION_HELP
     )

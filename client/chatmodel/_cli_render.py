@@ -160,7 +160,8 @@ def diff(document: JsonObject, args: argparse.Namespace) -> list[str]:
 
 def release(document: JsonObject, _: argparse.Namespace) -> list[str]:
     return [
-        f"release {document['release']} ({document['kind']}) of {document['chat_model']}: "
+        f"release {document['release']} ({document['kind']}) of {document['chat_model']}"
+        f"{_on_label(document)}: "
         f"{weights(document['versions'])} (was {weights(document['previous_versions'])})",
         f"id: {document['id']}",
         *(
@@ -170,10 +171,17 @@ def release(document: JsonObject, _: argparse.Namespace) -> list[str]:
     ]
 
 
+def _on_label(release: JsonObject) -> str:
+    """`` on staging`` (nothing for production, what 'deploy' means)."""
+    name = release.get("label", "production")
+    return "" if name == "production" else f" on {name}"
+
+
 def release_list(document: JsonObject, _: argparse.Namespace) -> list[str]:
     rows = [
         [
             str(r["release"]),
+            r.get("label", "production"),
             r["kind"],
             weights(r["versions"]),
             value(r["published_by"]),
@@ -183,7 +191,7 @@ def release_list(document: JsonObject, _: argparse.Namespace) -> list[str]:
         ]
         for r in document["data"]
     ]
-    return table(["RELEASE", "KIND", "VERSIONS", "BY", "CREATED", "ID", "NOTE"], rows)
+    return table(["RELEASE", "LABEL", "KIND", "VERSIONS", "BY", "CREATED", "ID", "NOTE"], rows)
 
 
 def stats(document: JsonObject, _: argparse.Namespace) -> list[str]:

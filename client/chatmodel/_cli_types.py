@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,16 +61,33 @@ def version_number(text: str) -> int:
     return int(digits)
 
 
+# Label names as the server takes them; "v3" is read as version 3, not a label.
+_LABEL = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+_VERSION = re.compile(r"v?[0-9]+")
+
+
 def version_selector(text: str) -> int | str:
-    """``3``, ``v3``, ``latest`` or ``deploy`` (the published one)."""
-    if text in ("latest", "deploy"):
+    """``3``, ``v3``, ``latest`` or a label: ``deploy`` (the published one, also spelled
+    ``production``), ``staging`` or an admin-defined one."""
+    if text == "latest" or (_LABEL.fullmatch(text) and not _VERSION.fullmatch(text)):
         return text
     try:
         return version_number(text)
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
-            f"expected a version number (3 or v3), 'latest' or 'deploy', not {text!r}"
+            f"expected a version number (3 or v3), 'latest' or a label (deploy, staging, "
+            f"...), not {text!r}"
         ) from None
+
+
+def label(text: str) -> str:
+    """A release label: ``production`` (or ``deploy``), ``staging`` or an admin-defined
+    name (lower-case; the server checks the rest)."""
+    if not _LABEL.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"not a label name (a lower-case letter, then letters, digits, '_' or '-'): {text!r}"
+        )
+    return text
 
 
 def weights(text: str) -> dict[str, int]:

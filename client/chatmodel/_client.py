@@ -27,7 +27,9 @@ class ChatModel:
     """A session with the chat model ``name``.
 
     Without ``session_uuid`` a new session is made on the first ``add_messages``/``run``,
-    pinned to ``version`` (``"deploy"``: the published one, ``"latest"``, or a number),
+    pinned to ``version`` (a label's current release: ``"deploy"``, the published one, also
+    spelled ``"production"``; ``"staging"`` or an admin-defined label; or ``"latest"``, or
+    a number),
     with ``variables`` (a value for each template variable the version declares) and
     ``metadata`` (``metadata["user_id"]`` keeps a user on one side of an A/B split); its
     uuid, ``session_uuid``, is chosen at once. With ``session_uuid`` it continues that
@@ -50,7 +52,7 @@ class ChatModel:
         self,
         name: str,
         session_uuid: str | uuid.UUID | None = None,
-        version: Literal["deploy", "latest"] | int | str = "deploy",
+        version: Literal["deploy", "production", "staging", "latest"] | int | str = "deploy",
         *,
         base_url: str | None = None,
         api_key: str | None = None,

@@ -140,7 +140,11 @@ class LLMResponse(_SameContent):
       superseded replies not counted: they are never sent);
     * ``prompt_tokens_estimate``: the prompt's tokens as the server counted them before the
       call (system prompt, messages, function or tool schemas); ``usage.prompt_tokens`` is
-      the provider's own count.
+      the provider's own count;
+    * ``messages_summarised``, ``summary_id``, ``summary_tokens`` (a version whose
+      ``context_strategy`` is ``summarize``): how many of the dropped messages the summary
+      sent in their place stands in for, which stored summary, and its tokens; or
+      ``summary_error``: why none was sent (the run truncated instead).
     """
 
     function_call: FunctionCall | None = None
@@ -158,6 +162,10 @@ class LLMResponse(_SameContent):
     messages_sent: int | None = None
     messages_dropped: int | None = None
     prompt_tokens_estimate: int | None = None
+    messages_summarised: int | None = None
+    summary_id: UUID | None = None
+    summary_tokens: int | None = None
+    summary_error: str | None = None
 
     @property
     def pm_detail(self) -> ResponseDetail | None:
@@ -197,6 +205,10 @@ class LLMStreamResponse(_SameContent):
     messages_sent: int | None = None
     messages_dropped: int | None = None
     prompt_tokens_estimate: int | None = None
+    messages_summarised: int | None = None
+    summary_id: UUID | None = None
+    summary_tokens: int | None = None
+    summary_error: str | None = None
 
     @property
     def pm_detail(self) -> ResponseDetail | None:
@@ -307,6 +319,10 @@ class RunState(_ServerModel):
     messages_sent: int | None = None
     messages_dropped: int | None = None
     prompt_tokens_estimate: int | None = None
+    messages_summarised: int | None = None
+    summary_id: UUID | None = None
+    summary_tokens: int | None = None
+    summary_error: str | None = None
     response: LLMResponse | None = None
 
     @property

@@ -301,7 +301,7 @@ async def test_session_version_selectors(client: httpx.AsyncClient) -> None:
     assert versions == {"deploy": 1, "latest": 3, 2: 2}
     missing = await client.post("/v1/sessions", json={"chat_model": "bot", "version": 4})
     expect_error(missing, 404, "version_not_found", "version")
-    for bad in [0, TOO_BIG, "newest"]:
+    for bad in [0, TOO_BIG, "Newest"]:  # a lower-case word names a label (404 if none)
         response = await client.post("/v1/sessions", json={"chat_model": "bot", "version": bad})
         expect_error(response, 422, "validation_error", "version")
 
@@ -365,7 +365,7 @@ async def test_config_rejects_a_session_of_another_chat_model(client: httpx.Asyn
 @pytest.mark.parametrize(
     ("params", "field"),
     [
-        ({"version": "abc"}, "version"),
+        ({"version": "ABC"}, "version"),  # not a label name
         ({"version": "0"}, "version"),
         ({"version": str(TOO_BIG)}, "version"),
         ({"session_uuid": "not-a-uuid"}, "session_uuid"),

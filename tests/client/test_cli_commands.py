@@ -89,7 +89,7 @@ def test_run_on_an_unknown_chat_model_or_version_is_refused(live_app: LiveApp) -
     no_version = at(live_app, "run", DEMO, "Hi", "--version", "v9")
     assert no_version.code == 1
     assert "no version 9" in no_version.stderr
-    bad = at(live_app, "run", DEMO, "Hi", "--version", "nine")
+    bad = at(live_app, "run", DEMO, "Hi", "--version", "Nine!")  # not a label name either
     assert bad.code == 2
     assert "--version" in bad.stderr
 

@@ -93,7 +93,11 @@ async def get_config(
     db: DbSession,
     project: ProjectId,
     version: Annotated[
-        VersionSelector, Query(description='"deploy", "latest" or a number')
+        VersionSelector,
+        Query(
+            description='A label ("production", also "deploy"; "staging"; an admin-defined '
+            'one), "latest" or a number'
+        ),
     ] = "deploy",
     session_uuid: Annotated[uuid.UUID | None, Query()] = None,
     if_none_match: IfNoneMatch = None,

@@ -8,7 +8,16 @@ from uuid import UUID
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from chatmodel_service.chat_models.templates import (
     MAX_VALUE_LENGTH,
@@ -16,6 +25,7 @@ from chatmodel_service.chat_models.templates import (
     VARIABLE_NAME_PATTERN,
 )
 from chatmodel_service.free_json import FreeJSON, check_free_json
+from chatmodel_service.releases.labels import ALL_LABELS, LABEL_PATTERN, canonical_label
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$"
 FUNCTION_NAME_PATTERN = r"^[A-Za-z0-9_\-]{1,64}$"
@@ -27,9 +37,31 @@ MAX_FALLBACKS = 3
 # ModelParams fields the gateway handles itself, never sent to LiteLLM as parameters.
 OWN_PARAMS = frozenset({"timeout", "num_retries", "fallbacks"})
 
-VersionSelector = Literal["deploy", "latest"] | Annotated[int, Field(ge=1, le=MAX_NUMBER)]
+# "latest", a version number, or a label's current release ("production", "staging", an
+# admin-defined label; "deploy" is "production"): see releases.labels.
+VersionSelector = (
+    Literal["latest"]
+    | Annotated[int, Field(ge=1, le=MAX_NUMBER)]
+    | Annotated[str, Field(pattern=LABEL_PATTERN)]
+)
+_SELECTOR: TypeAdapter[VersionSelector] = TypeAdapter(VersionSelector)
+
+
+def parse_selector(text: str) -> VersionSelector | None:
+    """A selector written as text (after ``name@``): the number, ``latest`` or the label
+    (``deploy`` read as ``production``); None when it is none of those."""
+    if text == ALL_LABELS:
+        return None
+    try:
+        number = text.isascii() and text.isdecimal()
+        selector = _SELECTOR.validate_python(int(text) if number else text)
+    except (ValidationError, ValueError):
+        return None
+    return canonical_label(selector) if isinstance(selector, str) else selector
+
+
 # How a history longer than the model's input limit is cut (see runs/window.py).
-ContextStrategy = Literal["truncate", "last_n", "fail"]
+ContextStrategy = Literal["truncate", "last_n", "fail", "summarize"]
 MAX_CONTEXT_LAST_N = 100_000
 MAX_CONTEXT_WINDOW = 10_000_000
 
@@ -153,7 +185,13 @@ class ChatModelOut(BaseModel):
     retention_days: int | None = Field(default=None, description=RETENTION_DAYS_DESCRIPTION)
     latest_version: int | None
     published_versions: dict[int, int] = Field(
-        description="Published version number -> traffic weight (empty when nothing is published)."
+        description="The production label's version number -> traffic weight (empty when "
+        'nothing is published); what "deploy" gives new sessions.'
+    )
+    labels: dict[str, dict[int, int]] = Field(
+        default_factory=dict,
+        description='Every label (always "production" and "staging", then the admin-defined '
+        "ones) -> its current release's version number -> traffic weight ({} if empty).",
     )
 
 
@@ -186,7 +224,9 @@ class VersionCreate(StrictModel):
         default="truncate",
         description="When the history does not fit the model's input limit: `truncate` "
         "sends the newest messages that fit, `last_n` at most `context_last_n` of them, "
-        "`fail` sends nothing and the run fails with `context_window_exceeded`.",
+        "`fail` sends nothing and the run fails with `context_window_exceeded`, "
+        "`summarize` sends the newest messages that fit after a stored summary of the "
+        "older ones (needs `context_window`).",
     )
     context_last_n: int | None = Field(
         default=None,
@@ -200,8 +240,26 @@ class VersionCreate(StrictModel):
         default=None,
         ge=1,
         le=MAX_CONTEXT_WINDOW,
+        validate_default=True,
         description="The model's input limit in tokens; overrides LiteLLM's figure (set "
         "it for models LiteLLM does not know, which otherwise get the server's default).",
+    )
+    summary_model: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        validate_default=True,
+        description="With context_strategy `summarize` (and only then): the LiteLLM model "
+        "that writes the summary (called with the version's api_base); the version's own "
+        "model when left out.",
+    )
+    summary_prompt: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=10_000,
+        validate_default=True,
+        description="With context_strategy `summarize` (and only then): the instructions "
+        "the summary model gets; a built-in prompt when left out.",
     )
 
     @field_validator("variables")
@@ -223,6 +281,24 @@ class VersionCreate(StrictModel):
             raise ValueError("context_strategy last_n needs context_last_n: how many to keep")
         if strategy != "last_n" and value is not None:
             raise ValueError("only used with context_strategy last_n; leave it out")
+        return value
+
+    @field_validator("context_window")
+    @classmethod
+    def _window_for_summaries(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if info.data.get("context_strategy") == "summarize" and value is None:
+            raise ValueError(
+                "context_strategy summarize needs context_window: the input limit the "
+                "summary makes room in"
+            )
+        return value
+
+    @field_validator("summary_model", "summary_prompt")
+    @classmethod
+    def _summary_with_its_strategy(cls, value: str | None, info: ValidationInfo) -> str | None:
+        strategy = info.data.get("context_strategy")
+        if strategy is not None and strategy != "summarize" and value is not None:
+            raise ValueError("only used with context_strategy summarize; leave it out")
         return value
 
 
@@ -249,6 +325,8 @@ class VersionOut(BaseModel):
     context_strategy: ContextStrategy = "truncate"
     context_last_n: int | None = None
     context_window: int | None = None
+    summary_model: str | None = None
+    summary_prompt: str | None = None
 
 
 class VersionList(BaseModel):

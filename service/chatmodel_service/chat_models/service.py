@@ -20,6 +20,7 @@ from chatmodel_service.chat_models.schemas import (
     VersionList,
     VersionOut,
     VersionSelector,
+    parse_selector,
 )
 from chatmodel_service.chat_models.templates import check_prompt, render_system_prompt
 from chatmodel_service.db import Database
@@ -35,6 +36,12 @@ from chatmodel_service.http_cache import etag_for
 from chatmodel_service.llm.types import ModelChecker, ModelProblem
 from chatmodel_service.models import ChatModel, ChatModelVersion
 from chatmodel_service.releases.assignment import pick_version
+from chatmodel_service.releases.labels import (
+    BUILT_IN_LABELS,
+    PRODUCTION,
+    canonical_label,
+    split_model,
+)
 from chatmodel_service.releases.repository import ReleaseRecord, ReleaseRepository
 from chatmodel_service.sessions.messages import message_to_openai
 from chatmodel_service.sessions.repository import SessionRepository
@@ -57,13 +64,16 @@ def version_out(chat_model: ChatModel, version: ChatModelVersion) -> VersionOut:
         context_strategy=version.context_strategy,
         context_last_n=version.context_last_n,
         context_window=version.context_window,
+        summary_model=version.summary_model,
+        summary_prompt=version.summary_prompt,
     )
 
 
 async def _chat_model_out(repo: ChatModelRepository, chat_model: ChatModel) -> ChatModelOut:
     latest = await repo.latest_version(chat_model.id)
-    release = await ReleaseRepository(repo.session).current(chat_model.id)
-    published = release.weights if release else {}
+    current = await ReleaseRepository(repo.session).current_by_label(chat_model.id)
+    empty: dict[str, dict[int, int]] = {label: {} for label in BUILT_IN_LABELS}
+    labels = empty | {label: record.weights for label, record in current.items()}
     return ChatModelOut(
         name=chat_model.name,
         description=chat_model.description,
@@ -72,7 +82,8 @@ async def _chat_model_out(repo: ChatModelRepository, chat_model: ChatModel) -> C
         updated_at=chat_model.updated_at,
         retention_days=chat_model.retention_days,
         latest_version=latest.number if latest else None,
-        published_versions=published,
+        published_versions=labels[PRODUCTION],
+        labels=labels,
     )
 
 
@@ -86,14 +97,29 @@ async def require_chat_model(
 
 
 async def deployed_version(
-    repo: ChatModelRepository, chat_model: ChatModel, assignment_key: str | None = None
+    repo: ChatModelRepository,
+    chat_model: ChatModel,
+    assignment_key: str | None = None,
+    label: str = PRODUCTION,
 ) -> tuple[ReleaseRecord, ChatModelVersion]:
-    """The current release and the version it gives ``assignment_key`` (a split picks by a
-    stable hash of the key; without a key, the version with the largest share)."""
-    release = await ReleaseRepository(repo.session).current(chat_model.id)
+    """The label's current release and the version it gives ``assignment_key`` (a split
+    picks by a stable hash of the key; without a key, the version with the largest share).
+
+    A label never published to: 422 nothing_published for ``production`` and ``staging``
+    (which always exist), 404 version_not_found for any other name (no such label)."""
+    label = canonical_label(label)
+    release = await ReleaseRepository(repo.session).current(chat_model.id, label)
     if release is None or not release.versions:
+        if label not in BUILT_IN_LABELS:
+            raise VersionNotFound(
+                f"Chat model '{chat_model.name}' has no label '{label}' (nothing was ever "
+                "published to it); ask for 'production', 'staging', 'latest' or a version "
+                "number.",
+                field="version",
+            )
+        what = "published version" if label == PRODUCTION else f"version published to '{label}'"
         raise NothingPublished(
-            f"Chat model '{chat_model.name}' has no published version; publish one or ask "
+            f"Chat model '{chat_model.name}' has no {what}; publish one or ask "
             "for 'latest' or a version number.",
             field="version",
         )
@@ -109,10 +135,11 @@ async def resolve_version(
     selector: VersionSelector,
     assignment_key: str | None = None,
 ) -> ChatModelVersion:
-    """Turn "deploy", "latest" or a number into a version of ``chat_model``.
+    """Turn "latest", a number or a label ("deploy" is "production") into a version of
+    ``chat_model``.
 
-    ``assignment_key`` (a session's user id or uuid) decides which side of a split
-    "deploy" means for that session; see ``releases.assignment``.
+    ``assignment_key`` (a session's user id or uuid) decides which side of a label's split
+    that session gets; see ``releases.assignment``.
     """
     if selector == "latest":
         version = await repo.latest_version(chat_model.id)
@@ -121,14 +148,33 @@ async def resolve_version(
                 f"Chat model '{chat_model.name}' has no versions yet.", field="version"
             )
         return version
-    if selector == "deploy":
-        return (await deployed_version(repo, chat_model, assignment_key))[1]
+    if isinstance(selector, str):
+        return (await deployed_version(repo, chat_model, assignment_key, selector))[1]
     version = await repo.get_version(chat_model.id, selector)
     if version is None:
         raise VersionNotFound(
             f"Chat model '{chat_model.name}' has no version {selector}.", field="version"
         )
     return version
+
+
+def model_selector(model: str) -> tuple[str, VersionSelector | None]:
+    """A ``model`` of the OpenAI-compatible and Responses routes: ``name`` (selector None:
+    the caller's default, "production") or ``name@selector`` (``support_bot@staging``,
+    ``@3``, ``@latest``; see ``releases.labels``). 422 naming ``model`` when the part
+    after ``@`` is not a selector."""
+    name, written = split_model(model)
+    if written is None:
+        return model, None
+    selector = parse_selector(written)
+    if selector is None:
+        raise InvalidInput(
+            f"'{written}' after '@' in model '{model}' is not a version: write "
+            "'name@<label>' (production, staging or an admin-defined label), "
+            "'name@latest' or 'name@<version number>'.",
+            field="model",
+        )
+    return name, selector
 
 
 async def create_chat_model(
@@ -192,6 +238,11 @@ def check_version_model(body: VersionCreate, check_model: ModelChecker) -> None:
             ModelProblem(field if p.field == "model" else p.field, p.detail)
             for p in check_model(fallback, body.api_base, params)
         ]
+    if body.summary_model is not None:
+        problems += [
+            ModelProblem("summary_model" if p.field == "model" else p.field, p.detail)
+            for p in check_model(body.summary_model, body.api_base, ["max_tokens"])
+        ]
     if problems:
         first, *rest = problems
         also = "".join(f" Also {p.field}: {p.detail}" for p in rest)
@@ -247,11 +298,14 @@ async def create_version(
         context_strategy=body.context_strategy,
         context_last_n=body.context_last_n,
         context_window=body.context_window,
+        summary_model=body.summary_model,
+        summary_prompt=body.summary_prompt,
     )
     if body.publish:
         await ReleaseRepository(db).add(
             chat_model.id,
             [(version.id, 100)],
+            label=PRODUCTION,
             kind="publish",
             published_by=None,
             note="published on creation",
@@ -290,6 +344,8 @@ def version_detail(chat_model: ChatModel, version: ChatModelVersion) -> dict[str
         "context_strategy": version.context_strategy,
         "context_last_n": version.context_last_n,
         "context_window": version.context_window,
+        "summary_model": version.summary_model,
+        "summary_prompt": version.summary_prompt,
     }
 
 
@@ -327,8 +383,8 @@ async def get_config(
         system_prompt = render_system_prompt(
             version.system_prompt, version.variables, loaded.session.variables
         )
-    elif selector == "deploy":
-        release, version = await deployed_version(repo, chat_model)
+    elif isinstance(selector, str) and selector != "latest":
+        release, version = await deployed_version(repo, chat_model, label=selector)
         etag = etag_for(release.release.id, version.id)
     else:
         version = await resolve_version(repo, chat_model, selector)

@@ -7,7 +7,9 @@ conversation (including a function-call round trip) works on a fresh machine:
   (the one whose name the message mentions, else the first) with arguments taken
   from the message;
 * newest message a function/tool result: it answers with that result;
-* otherwise it echoes the newest user message.
+* otherwise it echoes the newest user message;
+* a summary request (``SUMMARY_REQUEST``, ``runs.summaries``) gets a digest: the previous
+  summary, then each new turn's role and first words, within ``max_tokens``.
 
 The decision logic is plain Python (``offline_reply``); ``OfflineModel`` adapts it to
 LiteLLM's custom-provider interface so it runs through the same gateway as real models.
@@ -25,7 +27,7 @@ from typing import Any
 from litellm import CustomLLM, ModelResponse
 from litellm.types.utils import Message, Usage
 
-from chatmodel_service.llm import OFFLINE_MODEL
+from chatmodel_service.llm import OFFLINE_MODEL, SUMMARY_REQUEST
 
 _CAPITALISED_RUN = re.compile(r"(?:[A-Z][\w'-]*)(?:\s+[A-Z][\w'-]*)*")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
@@ -109,10 +111,31 @@ def _called_name(conversation: list[dict[str, Any]], tool_call_id: Any) -> str |
     return None
 
 
+SUMMARY_WORDS = 2  # words of each turn a digest keeps
+
+
+def offline_summary(request: str, max_tokens: int | None = None) -> str:
+    """A summary request's digest: the previous summary, then ``role: first words`` of
+    each new turn, joined by ``; ``; over twice ``max_tokens`` characters, only the newest
+    words are kept (after ``...``), so it fits what the summary is given."""
+    _, _, rest = request.partition("Previous summary:\n")
+    previous, _, turns = rest.partition("\n\nNew turns:\n")
+    parts = [previous.strip()] if previous.strip() not in ("", "(none)") else []
+    for line in turns.splitlines():
+        role, _, text = line.partition(": ")
+        parts.append(f"{role}: {' '.join(text.split()[:SUMMARY_WORDS])}")
+    digest = "; ".join(parts)
+    limit = 2 * max_tokens if max_tokens else None  # characters: a token is 2 or more
+    if limit is not None and len(digest) > limit:
+        digest = "... " + digest[len(digest) - limit + 4 :].split(" ", 1)[-1]
+    return digest
+
+
 def offline_reply(
     messages: list[dict[str, Any]],
     functions: list[dict[str, Any]] | None,
     tools: list[dict[str, Any]] | None,
+    max_tokens: int | None = None,
 ) -> OfflineReply:
     """Decide the offline model's reply to ``messages``."""
     conversation = [m for m in messages if m.get("role") != "system"]
@@ -120,6 +143,8 @@ def offline_reply(
         return OfflineReply(content="Hello! Send me a message and I will echo it.")
     newest = conversation[-1]
     text = str(newest.get("content") or "")
+    if newest.get("role") == "user" and text.startswith(SUMMARY_REQUEST):
+        return OfflineReply(content=offline_summary(text, max_tokens))
     if newest.get("role") in ("function", "tool"):
         name = newest.get("name") or _called_name(conversation, newest.get("tool_call_id"))
         return OfflineReply(content=f"{name or 'the tool'} returned: {text}")
@@ -150,8 +175,12 @@ class OfflineModel(CustomLLM):  # type: ignore[misc]
     def _reply(
         self, messages: list[dict[str, Any]], optional_params: dict[str, Any]
     ) -> OfflineReply:
+        max_tokens = optional_params.get("max_tokens")
         return offline_reply(
-            messages, optional_params.get("functions"), optional_params.get("tools")
+            messages,
+            optional_params.get("functions"),
+            optional_params.get("tools"),
+            max_tokens if isinstance(max_tokens, int) else None,
         )
 
     async def acompletion(

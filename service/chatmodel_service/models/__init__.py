@@ -14,6 +14,7 @@ from chatmodel_service.models.tables import (
     ReleaseVersion,
     RunEventBatch,
     SessionMessage,
+    SessionSummary,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "ReleaseVersion",
     "RunEventBatch",
     "SessionMessage",
+    "SessionSummary",
     "WebhookDelivery",
     "WebhookEndpoint",
 ]

@@ -54,7 +54,8 @@ class ChatModelVersion(UUIDPrimaryKey, CreatedAt, Base):
     __table_args__ = (
         UniqueConstraint("chat_model_id", "number"),
         CheckConstraint(
-            "context_strategy IN ('truncate', 'last_n', 'fail')", name="context_strategy"
+            "context_strategy IN ('truncate', 'last_n', 'fail', 'summarize')",
+            name="context_strategy",
         ),
     )
 
@@ -76,16 +77,30 @@ class ChatModelVersion(UUIDPrimaryKey, CreatedAt, Base):
     context_last_n: Mapped[int | None] = mapped_column(Integer)
     # The model's input limit in tokens, for models LiteLLM does not know.
     context_window: Mapped[int | None] = mapped_column(Integer)
+    # context_strategy summarize: the model that writes the summary (None: the version's
+    # own) and its instructions (None: the built-in ones).
+    summary_model: Mapped[str | None] = mapped_column(String(200))
+    summary_prompt: Mapped[str | None] = mapped_column(Text)
 
 
 class ChatModelRelease(UUIDPrimaryKey, CreatedAt, Base):
-    """Append-only publish history; the highest ``seq`` is what "deploy" means."""
+    """Append-only publish history of each label; a label's highest ``seq`` is its current
+    release ("deploy" means the ``production`` label's). ``seq`` counts per chat model,
+    across labels."""
 
     __tablename__ = "chat_model_release"
-    __table_args__ = (UniqueConstraint("chat_model_id", "seq"),)
+    __table_args__ = (
+        UniqueConstraint("chat_model_id", "seq"),
+        # A label's current release and its history, newest first.
+        Index("ix_chat_model_release_chat_model_id_label_seq", "chat_model_id", "label", "seq"),
+    )
 
     chat_model_id: Mapped[UUID] = mapped_column(ForeignKey("chat_model.id", ondelete="CASCADE"))
     seq: Mapped[int] = mapped_column(Integer)
+    # production | staging | an admin-defined name (releases.labels.LABEL_PATTERN)
+    label: Mapped[str] = mapped_column(
+        String(40), default="production", server_default="production"
+    )
     # publish | split | rollback
     kind: Mapped[str] = mapped_column(String(16), default="publish", server_default="publish")
     published_by: Mapped[str | None] = mapped_column(String(200))
@@ -212,6 +227,13 @@ class ChatRun(UUIDPrimaryKey, CreatedAt, Base):
     messages_sent: Mapped[int | None] = mapped_column(Integer)
     messages_dropped: Mapped[int | None] = mapped_column(Integer)
     prompt_tokens_estimate: Mapped[int | None] = mapped_column(Integer)
+    # context_strategy summarize (revision 0021): how many older messages the summary sent
+    # stood in for, the summary (``session_summary.id``; no foreign key: a record outlives
+    # nothing it names) and its tokens; or why no summary was sent (the run truncated).
+    messages_summarised: Mapped[int | None] = mapped_column(Integer)
+    summary_id: Mapped[UUID | None] = mapped_column()
+    summary_tokens: Mapped[int | None] = mapped_column(Integer)
+    summary_error: Mapped[str | None] = mapped_column(Text)
     # A run made through the Responses API: what its request asked for (instructions,
     # tools, truncation, metadata, the input it stored, ...), which its Response object
     # echoes; null for the runs of other APIs.
@@ -374,3 +396,22 @@ class WebhookDelivery(UUIDPrimaryKey, CreatedAt, Base):
     claimed_until: Mapped[datetime | None] = mapped_column()
     claim_token: Mapped[UUID | None] = mapped_column()
     delivered_at: Mapped[datetime | None] = mapped_column()
+
+
+class SessionSummary(UUIDPrimaryKey, CreatedAt, Base):
+    """A summary of a session's older messages (context_strategy summarize): it stands in
+    for every message up to ``covers_through_seq`` in a run's prompt. Append-only; the
+    newest of a session's is the one used, and the next one extends it."""
+
+    __tablename__ = "session_summary"
+    __table_args__ = (Index(None, "session_id", "created_at"),)
+
+    session_id: Mapped[UUID] = mapped_column(ForeignKey("chat_session.id", ondelete="CASCADE"))
+    covers_through_seq: Mapped[int] = mapped_column(Integer)
+    content: Mapped[str] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(String(200))
+    # The summary as a system message, counted as the run's model counts it.
+    token_count: Mapped[int] = mapped_column(Integer)
+    # The summary model's usage for writing it (None when the provider reported none).
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)

@@ -1,11 +1,13 @@
 """Where an OpenAI-style call happens: resolve ``model``, build the call, record the run.
 
-``model`` names a chat model of the project. Its published ("deploy") version's system
+``model`` names a chat model of the project, as ``name`` (its ``production`` label, what
+"deploy" means) or ``name@selector`` (``support_bot@staging``, ``support_bot@3``,
+``support_bot@latest``: ``chat_models.service.model_selector``). That version's system
 prompt, model, api_base and parameters apply; the caller's sampling parameters and
 functions/tools override the version's for the call (``model`` and ``api_base`` never).
 
 * With a session (``X-Session-Id`` or ``session_uuid``), the session is made on the
-  deploy version if that uuid is new; the request's messages new to it are stored
+  version ``model`` selects if that uuid is new; the request's messages new to it are stored
   through ``sessions.service.add_messages``, and the call runs (its lease renewed, its
   outcome and reply stored) through the run engine (``chatmodel_service.runs``) as
   ``POST .../messages`` then ``.../run`` would.
@@ -27,13 +29,16 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chatmodel_service.chat_models.repository import ChatModelRepository
-from chatmodel_service.chat_models.service import resolve_version
+from chatmodel_service.chat_models.schemas import VersionSelector
+from chatmodel_service.chat_models.service import model_selector, resolve_version
 from chatmodel_service.chat_models.templates import check_values
 from chatmodel_service.config import Settings
 from chatmodel_service.db import Database
@@ -57,6 +62,7 @@ from chatmodel_service.openai_compat.schemas import (
     SamplingFields,
 )
 from chatmodel_service.releases.assignment import assignment_key
+from chatmodel_service.releases.labels import PRODUCTION, split_model
 from chatmodel_service.runs import (
     ContextFigures,
     FittedCall,
@@ -127,6 +133,7 @@ async def _open_session(
     db: AsyncSession,
     project_id: uuid.UUID,
     chat_model: ChatModel,
+    selector: VersionSelector,
     session_uuid: uuid.UUID,
     request: RequestMessages,
     body: SamplingFields,
@@ -142,6 +149,7 @@ async def _open_session(
         project_id,
         SessionCreate(
             chat_model=chat_model.name,
+            version=selector,
             session_uuid=session_uuid,
             metadata={"user_id": body.user} if body.user else {},
             variables=body.variables,
@@ -224,6 +232,18 @@ def _passthrough(
     return PreparedCompletion(call=call, model=model)
 
 
+@contextmanager
+def _version_named_by_model(after_at: bool) -> Iterator[None]:
+    """With ``name@selector`` the version comes from ``model``, so errors about it name
+    ``model``."""
+    try:
+        yield
+    except ServiceError as exc:
+        if after_at and exc.field == "version":
+            exc.field = "model"
+        raise
+
+
 async def prepare(
     database: Database,
     gateway: LLMGateway,
@@ -239,7 +259,7 @@ async def prepare(
     OpenAI error (400 ``context_length_exceeded``)."""
     async with database.transaction() as db:
         chat_models = ChatModelRepository(db)
-        chat_model = await chat_models.get_by_name(project_id, body.model)
+        chat_model = await chat_models.get_by_name(project_id, split_model(body.model)[0])
         if chat_model is None:
             if not settings.openai_passthrough:
                 raise ChatModelNotFound(
@@ -248,13 +268,26 @@ async def prepare(
                     field="model",
                 )
             return _passthrough(gateway, settings, body.model, request, options, session_uuid)
+        written = model_selector(body.model)[1]
+        selector = PRODUCTION if written is None else written
         if session_uuid is not None:
-            run = await _open_session(
-                db, project_id, chat_model, session_uuid, request, body, options, settings, gateway
-            )
+            with _version_named_by_model(written is not None):
+                run = await _open_session(
+                    db,
+                    project_id,
+                    chat_model,
+                    selector,
+                    session_uuid,
+                    request,
+                    body,
+                    options,
+                    settings,
+                    gateway,
+                )
         else:
             key = assignment_key(uuid.uuid4(), {"user_id": body.user})
-            version = await resolve_version(chat_models, chat_model, "deploy", key)
+            with _version_named_by_model(written is not None):
+                version = await resolve_version(chat_models, chat_model, selector, key)
     if session_uuid is not None:
         if run.rejected is not None:  # recorded on the session (which keeps the messages)
             await finish_run(database, run, run.rejected)

@@ -1,4 +1,4 @@
-"""All SQL for releases (the publish history) and the per-version figures."""
+"""All SQL for releases (each label's publish history) and the per-version figures."""
 
 from __future__ import annotations
 
@@ -44,17 +44,22 @@ class ReleaseRepository:
         self.session = session
 
     async def recent(
-        self, chat_model_id: uuid.UUID, limit: int | None = None
+        self, chat_model_id: uuid.UUID, label: str | None, limit: int | None = None
     ) -> list[ReleaseRecord]:
-        """The newest ``limit`` releases (all when None), newest first, with their versions."""
+        """The newest ``limit`` releases (all when None) of ``label`` (every label's when
+        None), newest first, with their versions."""
         query = (
             select(ChatModelRelease)
             .where(ChatModelRelease.chat_model_id == chat_model_id)
             .order_by(ChatModelRelease.seq.desc())
         )
+        if label is not None:
+            query = query.where(ChatModelRelease.label == label)
         if limit is not None:
             query = query.limit(limit)
-        releases = list((await self.session.execute(query)).scalars())
+        return await self._with_versions(list((await self.session.execute(query)).scalars()))
+
+    async def _with_versions(self, releases: list[ChatModelRelease]) -> list[ReleaseRecord]:
         if not releases:
             return []
         rows = await self.session.execute(
@@ -68,22 +73,54 @@ class ReleaseRepository:
             versions.setdefault(release_id, []).append((version, int(weight)))
         return [ReleaseRecord(r, versions.get(r.id, [])) for r in releases]
 
-    async def current(self, chat_model_id: uuid.UUID) -> ReleaseRecord | None:
-        """The newest release (what "deploy" means), or None if never published."""
-        recent = await self.recent(chat_model_id, limit=1)
+    async def current(self, chat_model_id: uuid.UUID, label: str) -> ReleaseRecord | None:
+        """The label's newest release (``production``'s is what "deploy" means), or None if
+        never published to."""
+        recent = await self.recent(chat_model_id, label, limit=1)
         return recent[0] if recent else None
+
+    async def current_by_label(self, chat_model_id: uuid.UUID) -> dict[str, ReleaseRecord]:
+        """Every label's current release, by label name (labels never published to absent)."""
+        newest = (
+            select(ChatModelRelease.label, func.max(ChatModelRelease.seq).label("seq"))
+            .where(ChatModelRelease.chat_model_id == chat_model_id)
+            .group_by(ChatModelRelease.label)
+            .subquery()
+        )
+        query = (
+            select(ChatModelRelease)
+            .join(
+                newest,
+                (ChatModelRelease.label == newest.c.label) & (ChatModelRelease.seq == newest.c.seq),
+            )
+            .where(ChatModelRelease.chat_model_id == chat_model_id)
+            .order_by(ChatModelRelease.label)
+        )
+        releases = list((await self.session.execute(query)).scalars())
+        return {record.release.label: record for record in await self._with_versions(releases)}
+
+    async def has_label(self, chat_model_id: uuid.UUID, label: str) -> bool:
+        found = await self.session.scalar(
+            select(ChatModelRelease.id)
+            .where(ChatModelRelease.chat_model_id == chat_model_id)
+            .where(ChatModelRelease.label == label)
+            .limit(1)
+        )
+        return found is not None
 
     async def add(
         self,
         chat_model_id: uuid.UUID,
         weights: list[tuple[uuid.UUID, int]],
         *,
+        label: str,
         kind: str,
         published_by: str | None,
         note: str,
         key_name: str | None = None,
     ) -> ChatModelRelease:
-        """Append the next release (the unique (chat_model, seq) constraint settles races)."""
+        """Append the chat model's next release to ``label``'s history (``seq`` counts per
+        chat model; the unique (chat_model, seq) constraint settles races)."""
         next_seq = await self.session.scalar(
             select(func.coalesce(func.max(ChatModelRelease.seq), 0) + 1).where(
                 ChatModelRelease.chat_model_id == chat_model_id
@@ -92,6 +129,7 @@ class ReleaseRepository:
         release = ChatModelRelease(
             chat_model_id=chat_model_id,
             seq=int(next_seq or 1),
+            label=label,
             kind=kind,
             published_by=published_by,
             note=note,

@@ -3,14 +3,16 @@ per-version figures and diffs used to judge a release."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Path, Query
 
 from chatmodel_service.chat_models.schemas import MAX_NUMBER
 from chatmodel_service.deps import AdminCaller, AdminOnly, DbSession, ProjectId
 from chatmodel_service.releases import compare, service
+from chatmodel_service.releases.labels import ALL_LABELS, PRODUCTION
 from chatmodel_service.releases.schemas import (
+    LabelName,
     PublishRequest,
     ReleaseList,
     ReleaseOut,
@@ -45,8 +47,16 @@ async def roll_back(
 
 
 @router.get("/{name}/releases")
-async def list_releases(name: Name, db: DbSession, project: ProjectId) -> ReleaseList:
-    return await service.list_releases(db, project, name)
+async def list_releases(
+    name: Name,
+    db: DbSession,
+    project: ProjectId,
+    label: Annotated[
+        LabelName | Literal["all"],
+        Query(description='One label\'s history ("deploy" is "production"), or "all".'),
+    ] = PRODUCTION,
+) -> ReleaseList:
+    return await service.list_releases(db, project, name, None if label == ALL_LABELS else label)
 
 
 @router.get("/{name}/versions/{number}/stats")

@@ -6,15 +6,43 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationInfo,
+    field_validator,
+)
 
 from chatmodel_service.chat_models.schemas import MAX_NUMBER
+from chatmodel_service.releases.labels import PRODUCTION, canonical_label, label_problem
 
 ReleaseKind = Literal["publish", "split", "rollback"]
 RELEASE_KINDS: tuple[ReleaseKind, ...] = ("publish", "split", "rollback")
 
 VersionNumber = Annotated[int, Field(ge=1, le=MAX_NUMBER)]
 Weight = Annotated[int, Field(ge=1, le=100)]
+
+
+def _label_name(name: str) -> str:
+    problem = label_problem(name)
+    if problem is not None:
+        raise ValueError(problem)
+    return canonical_label(name)
+
+
+LabelName = Annotated[
+    str,
+    Field(
+        max_length=40,
+        description='The label: "production" (also spelled "deploy"), "staging" or an '
+        "admin-defined name (created by its first release): a lower-case letter, then up to "
+        "39 lower-case letters, digits, '_' or '-'; not \"latest\" or \"all\".",
+    ),
+    AfterValidator(_label_name),
+]
 
 
 class StrictModel(BaseModel):
@@ -24,10 +52,12 @@ class StrictModel(BaseModel):
 class ReleaseChange(StrictModel):
     """What every release-changing request carries besides its versions."""
 
+    label: LabelName = PRODUCTION
     expected_release: UUID | None = Field(
         default=None,
-        description="The id of the release you believe is current; if another release has "
-        "been made since, the request fails with 409 stale_release and changes nothing.",
+        description="The id of the release you believe is the label's current one; if "
+        "another release has been made to that label since, the request fails with 409 "
+        "stale_release and changes nothing.",
     )
     note: str = Field(default="", max_length=10_000)
     by: str | None = Field(default=None, max_length=200, description="Who did it (free text).")
@@ -88,12 +118,17 @@ class ReleaseWarning(BaseModel):
 
 class ReleaseOut(BaseModel):
     id: UUID
-    release: int = Field(description="1, 2, 3... per chat model; the highest is current.")
+    release: int = Field(
+        description="1, 2, 3... per chat model, across labels; a label's highest is its "
+        "current release."
+    )
     chat_model: str
+    label: str = Field(description='"production", "staging" or an admin-defined label.')
     kind: ReleaseKind
     versions: dict[int, int] = Field(description="Version number -> percent of new sessions.")
     previous_versions: dict[int, int] = Field(
-        description="The versions of the release this one replaced ({} for the first)."
+        description="The versions of the label's release this one replaced ({} for the "
+        "label's first)."
     )
     published_by: str | None
     key_name: str | None = Field(default=None, description="The API key that made it.")

@@ -1,6 +1,8 @@
 """Publishing: one version, a weighted split, or a rollback, each appended as a release.
 
-Releases are an append-only history; the newest is what "deploy" means. Never commits:
+Releases are an append-only history per label (``releases.labels``); a label's newest is
+its current release, and ``production``'s is what "deploy" means. Publishing, rolling
+back and the ``expected_release`` check each act on one label's history. Never commits:
 the request's unit of work does. A split of versions that declare different template
 variables is refused (unless asked for), and every new release reports what it means for
 the variables new sessions must send (``releases.variables``). Which version of a split a
@@ -23,6 +25,7 @@ from chatmodel_service.errors import (
     VersionNotFound,
 )
 from chatmodel_service.models import ChatModel, ChatModelRelease, ChatModelVersion
+from chatmodel_service.releases.labels import PRODUCTION
 from chatmodel_service.releases.repository import ReleaseRecord, ReleaseRepository
 from chatmodel_service.releases.schemas import (
     RELEASE_KINDS,
@@ -57,6 +60,7 @@ def release_out(
         id=release.id,
         release=release.seq,
         chat_model=chat_model.name,
+        label=release.label,
         kind=_kind(release.kind),
         versions={version.number: weight for version, weight in chosen},
         previous_versions=previous.weights if previous else {},
@@ -68,18 +72,18 @@ def release_out(
     )
 
 
-def _check_expected(current: ReleaseRecord | None, expected: uuid.UUID | None) -> None:
-    """Optimistic concurrency: refuse to act on a release history the caller has not seen."""
+def _check_expected(current: ReleaseRecord | None, expected: uuid.UUID | None, label: str) -> None:
+    """Optimistic concurrency: refuse to act on a label's history the caller has not seen."""
     if expected is None or (current is not None and current.release.id == expected):
         return
     if current is None:
         raise StaleRelease(
-            f"Release {expected} is not current: nothing is published yet.",
+            f"Release {expected} is not current: nothing is published to '{label}' yet.",
             field="expected_release",
         )
     raise StaleRelease(
         f"Release {expected} is not current: release {current.release.seq} "
-        f"({current.release.id}) is; reload the releases and retry.",
+        f"({current.release.id}) is, on '{label}'; reload the releases and retry.",
         field="expected_release",
     )
 
@@ -116,12 +120,12 @@ async def publish(
     body: PublishRequest,
     key_name: str | None = None,
 ) -> ReleaseOut:
-    """Point "deploy" at one version (kind "publish") or split it by weight ("split")."""
+    """Point ``body.label`` at one version (kind "publish") or split it by weight ("split")."""
     chat_models = ChatModelRepository(db)
     releases = ReleaseRepository(db)
     chat_model = await require_chat_model(chat_models, project_id, name)
-    current = await releases.current(chat_model.id)
-    _check_expected(current, body.expected_release)
+    current = await releases.current(chat_model.id, body.label)
+    _check_expected(current, body.expected_release, body.label)
     if body.weights is not None:
         chosen = await _split_versions(chat_models, chat_model, body)
         kind = "split"
@@ -132,6 +136,7 @@ async def publish(
     release = await releases.add(
         chat_model.id,
         [(version.id, weight) for version, weight in chosen],
+        label=body.label,
         kind=kind,
         published_by=body.by or key_name,
         note=body.note,
@@ -147,22 +152,24 @@ async def roll_back(
     body: RollbackRequest,
     key_name: str | None = None,
 ) -> ReleaseOut:
-    """Republish the versions and weights of the release before the current one, as a new
-    release of kind "rollback" (rolling back twice returns to where you started)."""
+    """Republish the versions and weights of the label's release before its current one, as
+    a new release of kind "rollback" to that label (rolling back twice returns to where you
+    started; other labels are untouched)."""
     chat_models = ChatModelRepository(db)
     releases = ReleaseRepository(db)
     chat_model = await require_chat_model(chat_models, project_id, name)
-    recent = await releases.recent(chat_model.id, limit=2)
-    _check_expected(recent[0] if recent else None, body.expected_release)
+    recent = await releases.recent(chat_model.id, body.label, limit=2)
+    _check_expected(recent[0] if recent else None, body.expected_release, body.label)
     if len(recent) < 2:
         have = "no release" if not recent else "only one release"
         raise NothingToRollBack(
-            f"Chat model '{name}' has {have}; there is nothing to roll back to."
+            f"Chat model '{name}' has {have} on '{body.label}'; there is nothing to roll back to."
         )
     current, target = recent
     release = await releases.add(
         chat_model.id,
         [(version.id, weight) for version, weight in target.versions],
+        label=body.label,
         kind="rollback",
         published_by=body.by or key_name,
         key_name=key_name,
@@ -171,14 +178,24 @@ async def roll_back(
     return release_out(chat_model, release, target.versions, current)
 
 
-async def list_releases(db: AsyncSession, project_id: uuid.UUID, name: str) -> ReleaseList:
+async def list_releases(
+    db: AsyncSession, project_id: uuid.UUID, name: str, label: str | None = PRODUCTION
+) -> ReleaseList:
+    """One label's history (every label's, interleaved by release number, when None),
+    newest first. A label never published to has none."""
     chat_model = await require_chat_model(ChatModelRepository(db), project_id, name)
-    history = await ReleaseRepository(db).recent(chat_model.id)
-    # Newest first: each release replaced the one after it in the list (the oldest, none).
-    replaced: list[ReleaseRecord | None] = [*history[1:], None]
+    history = await ReleaseRepository(db).recent(chat_model.id, label)
+    # Newest first: each release replaced the next one of its label in the list (the
+    # label's oldest, none).
+    replaced: list[ReleaseRecord | None] = []
+    before: dict[str, ReleaseRecord] = {}
+    for record in reversed(history):
+        replaced.append(before.get(record.release.label))
+        before[record.release.label] = record
+    replaced.reverse()
     return ReleaseList(
         data=[
             release_out(chat_model, record.release, record.versions, before)
-            for record, before in zip(history, replaced, strict=False)
+            for record, before in zip(history, replaced, strict=True)
         ]
     )

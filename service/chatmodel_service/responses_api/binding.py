@@ -4,8 +4,10 @@ A conversation is a session and sessions are pinned to a version, so:
 
 * a response names its chat model with ``model`` (the published version, the split's side
   sticky per ``safety_identifier``/``user``, as a native session's is per
-  ``metadata.user_id``) or with ``prompt`` (``id``: the chat model; ``version``: a version
-  by number; ``variables``: its template variables). Both at once must name the same one;
+  ``metadata.user_id``; ``name@staging``, ``name@3`` or ``name@latest`` for another label
+  or version, see ``chat_models.service.model_selector``) or with ``prompt`` (``id``: the
+  chat model; ``version``: a version by number; ``variables``: its template variables).
+  Both at once must name the same one;
 * without ``conversation`` or ``previous_response_id``, a new session is made on it;
 * with ``conversation``, the response runs in that session. A session that has had no
   run yet is pinned again to the chat model (and version) the response names: so a
@@ -32,6 +34,7 @@ from chatmodel_service.chat_models.repository import ChatModelRepository
 from chatmodel_service.chat_models.schemas import VersionSelector
 from chatmodel_service.chat_models.service import (
     list_chat_models,
+    model_selector,
     require_chat_model,
     resolve_version,
 )
@@ -39,6 +42,7 @@ from chatmodel_service.chat_models.templates import check_values
 from chatmodel_service.errors import InvalidInput, NotFound, ServiceError
 from chatmodel_service.models import ChatModelVersion
 from chatmodel_service.releases.assignment import assignment_key
+from chatmodel_service.releases.labels import PRODUCTION
 from chatmodel_service.responses_api.ids import parse_conversation_id, parse_response_id
 from chatmodel_service.responses_api.repository import ResponsesRepository, StoredResponse
 from chatmodel_service.responses_api.schemas import ResponseCreate, ResponseEcho
@@ -64,15 +68,30 @@ class NamedChatModel:
     version: int | None = None
     variables: dict[str, str] | None = None
     field: str = "model"  # the request field that named it
+    label: str | None = None  # a label or "latest" (``model="name@staging"``)
 
     @property
     def selector(self) -> VersionSelector:
-        return self.version if self.version is not None else "deploy"
+        if self.version is not None:
+            return self.version
+        return self.label if self.label is not None else PRODUCTION
+
+    @property
+    def after_at(self) -> bool:
+        """Whether ``model`` chose the version (``name@...``)."""
+        return self.field == "model" and (self.version is not None or self.label is not None)
+
+
+def _named_by_model(model: str) -> NamedChatModel:
+    name, selector = model_selector(model)
+    if isinstance(selector, int):
+        return NamedChatModel(name, version=selector)
+    return NamedChatModel(name, label=selector)
 
 
 def named_chat_model(body: ResponseCreate) -> NamedChatModel | None:
     if body.prompt is None:
-        return NamedChatModel(body.model) if body.model is not None else None
+        return _named_by_model(body.model) if body.model is not None else None
     prompt = body.prompt
     if body.model and body.model != prompt.id:
         raise InvalidInput(
@@ -100,6 +119,8 @@ def _named_by(named: NamedChatModel) -> Iterator[None]:
         field = exc.field or ""
         if named.field == "prompt" and (field == "version" or field.startswith("variables")):
             exc.field = f"prompt.{field}"
+        elif named.field == "model" and field == "version" and named.after_at:
+            exc.field = "model"  # the version was chosen after '@' in model
         raise
 
 

@@ -36,15 +36,26 @@ from chatmodel_service.config import Settings
 from chatmodel_service.llm.gateway import LLMGateway
 from chatmodel_service.llm.types import LLMCall, LLMFailure
 from chatmodel_service.models import ChatModelVersion, SessionMessage
+from chatmodel_service.runs.summaries import (
+    DEFAULT_SUMMARY_PROMPT,
+    MAX_NEW_TURNS,
+    SMALLEST_ROOM,
+    SentSummary,
+    SummaryPlan,
+    sending,
+    summary_reserve,
+)
 from chatmodel_service.runs.window import (
     STRATEGIES,
     Strategy,
     Window,
     WindowMessage,
     build_window,
+    units,
 )
 from chatmodel_service.sessions.messages import message_to_openai
 from chatmodel_service.sessions.repository import SessionRepository
+from chatmodel_service.sessions.summary_repository import SummaryRepository
 
 FIRST_PAGE = 64  # messages read by a run's first page; each next page doubles, up to:
 MAX_PAGE = 1024
@@ -57,12 +68,22 @@ class ContextFigures:
     messages_sent: int
     messages_dropped: int
     prompt_tokens_estimate: int | None  # None: nothing was sent
+    # context_strategy summarize (``summaries.py``): how many of the dropped messages the
+    # summary sent stands in for, which summary and its tokens; or why none was sent.
+    messages_summarised: int | None = None
+    summary_id: uuid.UUID | None = None
+    summary_tokens: int | None = None
+    summary_error: str | None = None
 
-    def columns(self) -> dict[str, int | None]:
+    def columns(self) -> dict[str, int | str | uuid.UUID | None]:
         return {
             "messages_sent": self.messages_sent,
             "messages_dropped": self.messages_dropped,
             "prompt_tokens_estimate": self.prompt_tokens_estimate,
+            "messages_summarised": self.messages_summarised,
+            "summary_id": self.summary_id,
+            "summary_tokens": self.summary_tokens,
+            "summary_error": self.summary_error,
         }
 
 
@@ -94,6 +115,8 @@ class FittedCall:
     call: LLMCall
     figures: ContextFigures
     failure: LLMFailure | None = None
+    # context_strategy summarize: the summary to write (and insert) before the call.
+    summary: SummaryPlan | None = None
 
 
 def prompt_budget(
@@ -271,12 +294,16 @@ async def fit_session_call(
     call: LLMCall,
     *,
     strategy: Strategy | None = None,
+    summarize: bool = False,
 ) -> FittedCall:
     """Fit the session's newest messages after ``call``'s system prompt, reading only
     the tail it can send (see the module's doc). ``strategy`` replaces the version's
-    (the Responses API's ``truncation`` chooses it per call)."""
+    (the Responses API's ``truncation`` chooses it per call). ``summarize``: a version
+    whose strategy is ``summarize`` sends a summary of what its window drops (its
+    caller writes the ``summary`` planned, ``summaries.py``); elsewhere it truncates."""
     budget = prompt_budget(gateway, settings, version, call)
     fixed = _fixed_tokens(gateway, call)
+    summarizing = summarize and strategy is None and version.context_strategy == "summarize"
     strategy = strategy or _strategy(version)
     last_n = version.context_last_n if strategy == "last_n" else None
     tail = _Tail(repo, gateway, call.model, session_id)
@@ -285,4 +312,97 @@ async def fit_session_call(
     while not window.final:
         await tail.read_older()
         window = await tail.window(fixed, budget.allowed, strategy, last_n)
-    return _fitted(call, tail.conversation, window, budget, earlier=await tail.earlier())
+    earlier = await tail.earlier()
+    if summarizing and window.fits and earlier + window.start > 0:
+        return await _summarised(repo, version, call, budget, fixed, tail, session_id)
+    return _fitted(call, tail.conversation, window, budget, earlier=earlier)
+
+
+async def _final_window(tail: _Tail, fixed: int, allowed: int) -> Window:
+    window = await tail.window(fixed, allowed, "truncate", None)
+    while not window.final:
+        await tail.read_older()
+        window = await tail.window(fixed, allowed, "truncate", None)
+    return window
+
+
+async def _summarised(
+    repo: SessionRepository,
+    version: ChatModelVersion,
+    call: LLMCall,
+    budget: PromptBudget,
+    fixed: int,
+    tail: _Tail,
+    session_id: uuid.UUID,
+) -> FittedCall:
+    """A window that drops older messages, with the summary that stands in for them: the
+    stored one when it covers them, else a plan for the next (``summaries.py``). The
+    window is built in a budget that keeps room for the summary; when that leaves no
+    room, it is the plain truncating window and ``summary_error`` says why."""
+    room = summary_reserve(budget.allowed)
+    window = await _final_window(tail, fixed, budget.allowed - room)
+    if room < SMALLEST_ROOM or not window.fits:
+        full = await _final_window(tail, fixed, budget.allowed)
+        fitted = _fitted(call, tail.conversation, full, budget, earlier=await tail.earlier())
+        error = "The window has no room for a summary of the older messages; they were dropped."
+        return replace(fitted, figures=replace(fitted.figures, summary_error=error))
+    earlier = await tail.earlier()
+    start = window.start
+    fitted = _fitted(call, tail.conversation, window, budget, earlier=earlier)
+    boundary = tail.rows[start - 1].seq if start > 0 else tail.rows[0].seq - 1
+    summaries = SummaryRepository(repo.session)
+    newest = await summaries.newest(session_id)
+    previous = SentSummary.of(newest) if newest is not None else None
+    at = len(call.messages)
+    if previous is not None and previous.covers_through_seq > boundary:
+        # It covers some of what the window would send (the window shrank): send the
+        # messages after it, if it ends between units; else summarise afresh.
+        after = next(
+            (i for i, row in enumerate(tail.rows) if row.seq > previous.covers_through_seq),
+            None,
+        )
+        if after is not None and after in units(tail.entries, older=not tail.complete).cuts:
+            shifted = build_window(fixed, tail.entries[after:], budget.allowed - room)
+            rest = tail.conversation[after:]
+            fitted = _fitted(call, rest, shifted, budget, earlier=earlier + after)
+            start, boundary = after, previous.covers_through_seq
+        else:
+            previous = None
+    summarised = earlier + start
+    if previous is not None and previous.covers_through_seq == boundary:
+        sent, figures = with_summary(fitted.call, fitted.figures, at, previous, summarised)
+        return replace(fitted, call=sent, figures=figures)
+    covered = previous.covers_through_seq if previous is not None else 0
+    if tail.complete or tail.rows[0].seq <= covered + 1:  # all of them were read
+        rows = [row for row in tail.rows[:start] if row.seq > covered][-MAX_NEW_TURNS:]
+    else:
+        rows = await summaries.dropped_between(session_id, covered, boundary, MAX_NEW_TURNS)
+    plan = SummaryPlan(
+        session_id=session_id,
+        model=version.summary_model or version.model,
+        api_base=version.api_base,
+        prompt=version.summary_prompt or DEFAULT_SUMMARY_PROMPT,
+        previous=previous,
+        turns=[message_to_openai(row) for row in rows],
+        covers_through_seq=boundary,
+        messages_summarised=summarised,
+        insert_at=at,
+        room=room,
+        timeout=call.timeout,
+    )
+    return replace(fitted, summary=plan)
+
+
+def with_summary(
+    call: LLMCall, figures: ContextFigures, at: int, summary: SentSummary, summarised: int
+) -> tuple[LLMCall, ContextFigures]:
+    """The call with ``summary`` inserted after its system prompt (``at``), and its
+    figures saying so."""
+    sent = replace(call, messages=sending(call.messages, at, summary.content))
+    return sent, replace(
+        figures,
+        prompt_tokens_estimate=(figures.prompt_tokens_estimate or 0) + summary.tokens,
+        messages_summarised=summarised,
+        summary_id=summary.id,
+        summary_tokens=summary.tokens,
+    )

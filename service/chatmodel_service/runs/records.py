@@ -126,6 +126,10 @@ def run_out(
         messages_sent=run.messages_sent,
         messages_dropped=run.messages_dropped,
         prompt_tokens_estimate=run.prompt_tokens_estimate,
+        messages_summarised=run.messages_summarised,
+        summary_id=run.summary_id,
+        summary_tokens=run.summary_tokens,
+        summary_error=run.summary_error,
     )
 
 

@@ -25,6 +25,16 @@ MESSAGES_DROPPED = (
     "The session's older messages left out because the prompt had to fit the model's "
     "input limit (superseded replies not counted: they are never sent)."
 )
+MESSAGES_SUMMARISED = (
+    "context_strategy summarize: how many of the dropped messages the summary sent in "
+    "their place stands in for (null: no summary was sent)."
+)
+SUMMARY_ID = "The summary sent (see GET /v1/sessions/{uuid}/summaries)."
+SUMMARY_TOKENS = "The summary message's tokens, part of prompt_tokens_estimate."
+SUMMARY_ERROR = (
+    "Why no summary was sent though messages were dropped (the summary model failed, or "
+    "the window has no room for one): the run truncated instead."
+)
 PROMPT_TOKENS_ESTIMATE = (
     "The prompt's tokens as counted before the call: system prompt, messages, function or "
     "tool schemas. `usage.prompt_tokens` is the provider's own count."
@@ -227,6 +237,10 @@ class LLMResponse(BaseModel):
     messages_sent: int | None = Field(default=None, description=MESSAGES_SENT)
     messages_dropped: int | None = Field(default=None, description=MESSAGES_DROPPED)
     prompt_tokens_estimate: int | None = Field(default=None, description=PROMPT_TOKENS_ESTIMATE)
+    messages_summarised: int | None = Field(default=None, description=MESSAGES_SUMMARISED)
+    summary_id: UUID | None = Field(default=None, description=SUMMARY_ID)
+    summary_tokens: int | None = Field(default=None, description=SUMMARY_TOKENS)
+    summary_error: str | None = Field(default=None, description=SUMMARY_ERROR)
 
 
 class RunOut(BaseModel):
@@ -253,6 +267,10 @@ class RunOut(BaseModel):
     messages_sent: int | None = Field(default=None, description=MESSAGES_SENT)
     messages_dropped: int | None = Field(default=None, description=MESSAGES_DROPPED)
     prompt_tokens_estimate: int | None = Field(default=None, description=PROMPT_TOKENS_ESTIMATE)
+    messages_summarised: int | None = Field(default=None, description=MESSAGES_SUMMARISED)
+    summary_id: UUID | None = Field(default=None, description=SUMMARY_ID)
+    summary_tokens: int | None = Field(default=None, description=SUMMARY_TOKENS)
+    summary_error: str | None = Field(default=None, description=SUMMARY_ERROR)
 
 
 class RunList(BaseModel):
@@ -324,3 +342,7 @@ class LLMStreamResponse(BaseModel):
     messages_sent: int | None = Field(default=None, description=MESSAGES_SENT)
     messages_dropped: int | None = Field(default=None, description=MESSAGES_DROPPED)
     prompt_tokens_estimate: int | None = Field(default=None, description=PROMPT_TOKENS_ESTIMATE)
+    messages_summarised: int | None = Field(default=None, description=MESSAGES_SUMMARISED)
+    summary_id: UUID | None = Field(default=None, description=SUMMARY_ID)
+    summary_tokens: int | None = Field(default=None, description=SUMMARY_TOKENS)
+    summary_error: str | None = Field(default=None, description=SUMMARY_ERROR)

@@ -9,7 +9,9 @@ A run holds no database transaction while the model is thinking:
    model's input limit (``prompt_fit.py``; a regenerate reads them without the reply it
    answers again, which is left as it is);
 2. the model call, while a heartbeat renews the lease (see ``lease.py``; a streamed run
-   relays it, ``stream_run.py``); skipped when even the newest user message does not fit
+   relays it, ``stream_run.py``), after the summary call of a ``summarize`` version whose
+   window dropped messages no stored summary covers (``summaries.py``: its failure never
+   fails the run, which then truncates); skipped when even the newest user message does not fit
    (or the version's strategy is ``fail`` and the history does not): the run then fails
    with ``context_window_exceeded``;
 3. **finish** (one write transaction): the run's outcome, the reply (on success; a
@@ -27,7 +29,7 @@ import random
 import time
 import uuid
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -62,10 +64,16 @@ from chatmodel_service.runs.outcomes import (
     outcome_values,
     reply_values,
 )
-from chatmodel_service.runs.prompt_fit import ContextFigures, FittedCall, fit_session_call
+from chatmodel_service.runs.prompt_fit import (
+    ContextFigures,
+    FittedCall,
+    fit_session_call,
+    with_summary,
+)
 from chatmodel_service.runs.queue import Place, join_queue
 from chatmodel_service.runs.repository import RunRepository
 from chatmodel_service.runs.schemas import LLMResponse, RunRequest
+from chatmodel_service.runs.summaries import SummaryPlan, write_summary
 from chatmodel_service.sessions.repository import LoadedSession, SessionRepository
 from chatmodel_service.sessions.schemas import MessagesAdd
 from chatmodel_service.sessions.service import add_messages
@@ -105,6 +113,8 @@ class PreparedRun:
     interrupted: uuid.UUID | None = None
     # How long the lease was taken for; renewed every third of that while the model answers.
     lease_seconds: float = field(kw_only=True)
+    # context_strategy summarize: the summary to write before the call (``summarised``).
+    summary: SummaryPlan | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -240,7 +250,9 @@ async def _claim_and_fit(
     if replaced is not None:
         fitted = await _fit_without(db, gateway, settings, loaded, replaced, call)
     else:
-        fitted = await fit_session_call(repo, gateway, settings, loaded.version, session.id, call)
+        fitted = await fit_session_call(
+            repo, gateway, settings, loaded.version, session.id, call, summarize=True
+        )
     return PreparedRun(
         loaded,
         fitted.call,
@@ -253,6 +265,7 @@ async def _claim_and_fit(
         supersedes=replaced,
         interrupted=stopped,
         lease_seconds=settings.run_lease_seconds,
+        summary=fitted.summary,
     )
 
 
@@ -285,7 +298,7 @@ async def _fit_without(
     try:
         await repo.supersede(reply_id, utcnow())
         return await fit_session_call(
-            repo, gateway, settings, loaded.version, loaded.session.id, call
+            repo, gateway, settings, loaded.version, loaded.session.id, call, summarize=True
         )
     finally:
         await savepoint.rollback()
@@ -319,11 +332,29 @@ async def complete_run(
             prepared.run_id,
             cancel_on_loss=cancel_on_lost_lease,
         ):
+            prepared = await summarised(database, gateway, prepared)
             outcome = await gateway.complete(prepared.call)
     except BaseException:
         await abandon_run(database, prepared, started)
         raise
     return await finish_run(database, prepared, outcome)
+
+
+async def summarised(database: Database, gateway: LLMGateway, prepared: PreparedRun) -> PreparedRun:
+    """The run with its summary written and inserted in its call (``summaries.py``);
+    when writing it fails, the run truncates and its figures say why. A run without a
+    summary to write is returned as it is."""
+    plan = prepared.summary
+    if plan is None or prepared.figures is None:
+        return prepared
+    written = await write_summary(database, gateway, plan)
+    if written.summary is None:
+        figures = replace(prepared.figures, summary_error=written.error)
+        return replace(prepared, figures=figures, summary=None)
+    call, figures = with_summary(
+        prepared.call, prepared.figures, plan.insert_at, written.summary, plan.messages_summarised
+    )
+    return replace(prepared, call=call, figures=figures, summary=None)
 
 
 async def abandon_run(database: Database, prepared: PreparedRun, started: float) -> None:

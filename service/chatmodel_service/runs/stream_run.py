@@ -35,7 +35,13 @@ from chatmodel_service.runs.schemas import (
     LLMStreamResponse,
     ToolCallDelta,
 )
-from chatmodel_service.runs.service import FinishedRun, PreparedRun, finish_run, unstored_run
+from chatmodel_service.runs.service import (
+    FinishedRun,
+    PreparedRun,
+    finish_run,
+    summarised,
+    unstored_run,
+)
 
 SSE_TERMINATOR = "data: [DONE]\n\n"
 _SHUTDOWN_TEXT = "The server shut down during the run; nothing was stored for it."
@@ -76,6 +82,10 @@ def last_event(full: LLMResponse) -> LLMStreamResponse:
         messages_sent=full.messages_sent,
         messages_dropped=full.messages_dropped,
         prompt_tokens_estimate=full.prompt_tokens_estimate,
+        messages_summarised=full.messages_summarised,
+        summary_id=full.summary_id,
+        summary_tokens=full.summary_tokens,
+        summary_error=full.summary_error,
     )
 
 
@@ -163,18 +173,23 @@ async def relay_session_run(
         yield Recorded(prepared.rejected, await record(prepared.rejected))
         return
     session_id = prepared.loaded.session.id
-    async with (
-        keep_lease(
-            database,
-            prepared.lease_seconds,
-            session_id,
-            prepared.run_id,
-            cancel_on_loss=cancel_on_lost_lease,
-        ),
-        aclosing(relay_and_record(gateway, prepared.call, record, cut_short)) as events,
+    async with keep_lease(
+        database,
+        prepared.lease_seconds,
+        session_id,
+        prepared.run_id,
+        cancel_on_loss=cancel_on_lost_lease,
     ):
-        async for event in events:
-            yield event
+        try:
+            # ``record`` stores the run as it is once its summary is written.
+            prepared = await summarised(database, gateway, prepared)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await record(replace(cut_short(0), model=prepared.call.model))
+            raise
+        async with aclosing(relay_and_record(gateway, prepared.call, record, cut_short)) as events:
+            async for event in events:
+                yield event
 
 
 async def stream_run(

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Response
 from chatmodel_service.chat_models.schemas import MAX_NUMBER
 from chatmodel_service.deps import AdminOnly, DbSession, GatewayDep, ProjectId, SettingsDep
 from chatmodel_service.limits import check_messages
-from chatmodel_service.sessions import lifecycle, listing, service
+from chatmodel_service.sessions import lifecycle, listing, service, summaries
 from chatmodel_service.sessions.cursor import MessageWindow
 from chatmodel_service.sessions.listing import SessionFilter
 from chatmodel_service.sessions.metadata import MAX_USER_ID
@@ -24,6 +24,7 @@ from chatmodel_service.sessions.schemas import (
     SessionFork,
     SessionOut,
     SessionPage,
+    SummaryList,
 )
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
@@ -182,6 +183,19 @@ async def list_messages(
     the newest; each page costs the same however long the history is."""
     window = MessageWindow(after=after, before=before, order=order, limit=limit)
     return await service.list_messages(db, project, session_uuid, window)
+
+
+@router.get("/{session_uuid}/summaries")
+async def list_summaries(
+    session_uuid: uuid.UUID,
+    db: DbSession,
+    project: ProjectId,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> SummaryList:
+    """The summaries runs wrote of the session's older messages (context_strategy
+    summarize), newest first: the first is the one runs send and extend. They are not
+    messages of the conversation, which stays whole in GET .../messages."""
+    return await summaries.list_summaries(db, project, session_uuid, limit)
 
 
 @router.post("/{session_uuid}/messages", status_code=201)

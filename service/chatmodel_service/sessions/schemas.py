@@ -129,6 +129,25 @@ class MessageList(BaseModel):
 MessageOrder = Literal["asc", "desc"]
 
 
+class SummaryOut(BaseModel):
+    """A stored summary of a session's older messages (context_strategy summarize): not a
+    message of the conversation, but what a run sends in place of those up to
+    ``covers_through_seq``."""
+
+    uuid: UUID
+    covers_through_seq: int = Field(description="The last message (seq) it stands in for.")
+    content: str
+    model: str = Field(description="The model that wrote it.")
+    tokens: int = Field(description="Its tokens as the system message a run sends.")
+    prompt_tokens: int | None = Field(description="The summary call's usage.")
+    completion_tokens: int | None
+    created_at: datetime
+
+
+class SummaryList(BaseModel):
+    data: list[SummaryOut] = Field(description="Newest first: the first is what runs use.")
+
+
 class MessagePage(BaseModel):
     """A page of a session's messages: ``data`` is in ascending ``seq`` order whichever
     end the pages are read from."""
