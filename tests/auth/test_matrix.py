@@ -84,6 +84,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("DELETE", "/v1/sessions/{session_uuid}"): Rule("client", 204, fresh_session=True),
     ("POST", "/v1/sessions/{session_uuid}/fork"): Rule("client", 201, body=lambda: {}),
     ("GET", "/v1/sessions/{session_uuid}/messages"): Rule("client"),
+    ("GET", "/v1/sessions/{session_uuid}/summaries"): Rule("client"),
     ("POST", "/v1/sessions/{session_uuid}/messages"): Rule(
         "client", 201, body=lambda: {"messages": MESSAGES}
     ),
