@@ -40,14 +40,16 @@ Errors:
   as the calls below do (``RunNotFound`` for an unknown run).
 * A streamed run resumes by itself after a dropped connection (5 reconnections in a row
   at most), and stopping early cancels its run.
-* ``get_config``, ``add_messages``, ``list_messages``, ``fork``, ``delete_session`` (and
-  their ``a`` twins), ``get_prompts`` and ``get_messages`` raise ``ChatModelError``
-  subclasses: ``APIConnectionError`` when the server cannot be reached, else an
+* ``get_config``, ``add_messages``, ``list_messages``, ``fork``, ``delete_session``,
+  ``log_score``, ``log_score_to_session`` (and their ``a`` twins), ``get_prompts`` and
+  ``get_messages`` raise ``ChatModelError`` subclasses: ``APIConnectionError`` when the
+  server cannot be reached, else an
   ``APIError`` named after the server's error code, such as ``ChatModelNotFound``,
   ``SessionNotFound``, ``ValidationError``, ``AuthenticationError`` (``unauthorized``),
   ``RateLimitError`` (``rate_limited``) or ``SessionBusyError`` (``session_busy``, a
   ``ConflictError``); ``retry_after`` holds the seconds of the server's ``Retry-After``
-  (see ``chatmodel._errors``).
+  (see ``chatmodel._errors``). ``log_score`` without ``message_uuid`` raises
+  ``NothingToScore`` when the session has no reply to score.
 """
 
 from chatmodel._client import ChatModel
@@ -62,8 +64,10 @@ from chatmodel._errors import (
     ChatModelNotFound,
     ConflictError,
     InvalidInputError,
+    MessageNotFound,
     NotFoundError,
     NothingPublished,
+    NothingToScore,
     PayloadTooLarge,
     PermissionDeniedError,
     RateLimitError,
@@ -79,6 +83,7 @@ from chatmodel._models import (
     AssembledMessage,
     Attempt,
     ChatModelConfig,
+    Feedback,
     FunctionCall,
     FunctionCallDelta,
     LLMResponse,
@@ -109,15 +114,18 @@ __all__ = [
     "ChatModelError",
     "ChatModelNotFound",
     "ConflictError",
+    "Feedback",
     "FunctionCall",
     "FunctionCallDelta",
     "InvalidInputError",
     "LLMResponse",
     "LLMStreamResponse",
     "Message",
+    "MessageNotFound",
     "MessagePage",
     "NotFoundError",
     "NothingPublished",
+    "NothingToScore",
     "PayloadTooLarge",
     "PermissionDeniedError",
     "RateLimitError",

@@ -14,10 +14,19 @@ from typing import Any, Literal, overload
 
 import httpx
 
+from chatmodel import _feedback as feedback
 from chatmodel import _protocol as protocol
 from chatmodel import _runs as runs
 from chatmodel._config import TimeoutTypes, resolve_settings
-from chatmodel._models import ChatModelConfig, LLMResponse, Message, MessagePage, Session
+from chatmodel._feedback import ScoreValue
+from chatmodel._models import (
+    ChatModelConfig,
+    Feedback,
+    LLMResponse,
+    Message,
+    MessagePage,
+    Session,
+)
 from chatmodel._protocol import IfBusy, MessageOrder, RunOptions, SessionState
 from chatmodel._run_handle import AsyncRunHandle, RunHandle
 from chatmodel._transport import AsyncStreamChunks, StreamChunks, Transport
@@ -208,6 +217,92 @@ class ChatModel:
 
     async def adelete_session(self, *, force: bool = False) -> None:
         await self._transport.acall(protocol.delete_session(self._session, force=force))
+
+    # -- feedback -----------------------------------------------------------------------
+
+    def log_score(
+        self,
+        name: str,
+        value: ScoreValue,
+        *,
+        message_uuid: str | uuid.UUID | None = None,
+        comment: str | None = None,
+        by: str | None = None,
+        id: str | uuid.UUID | None = None,
+    ) -> Feedback:
+        """Score the session's last reply (or the message ``message_uuid``): ``name`` such
+        as ``"thumbs"``, ``value`` true/false, a number or a category (text); ``comment``
+        and ``by`` (who gave it, in your terms) are optional. Returns the stored
+        :class:`Feedback`.
+
+        The feedback is kept under ``id`` (default: a fresh one, so a resend after no answer
+        stores it once): passing the same ``id`` again updates it. Without ``message_uuid``
+        the newest assistant reply is looked up first (regenerated ones skipped);
+        ``NothingToScore`` if there is none. ``MessageNotFound`` for a message the session
+        does not have; ``ConflictError`` (``field="id"``) for an ``id`` given to another
+        message or session.
+        """
+        operation = feedback.log_score(
+            self._session,
+            name,
+            value,
+            message_uuid=message_uuid,
+            comment=comment,
+            by=by,
+            feedback_id=id,
+        )
+        return self._transport.call(operation)
+
+    async def alog_score(
+        self,
+        name: str,
+        value: ScoreValue,
+        *,
+        message_uuid: str | uuid.UUID | None = None,
+        comment: str | None = None,
+        by: str | None = None,
+        id: str | uuid.UUID | None = None,
+    ) -> Feedback:
+        operation = feedback.log_score(
+            self._session,
+            name,
+            value,
+            message_uuid=message_uuid,
+            comment=comment,
+            by=by,
+            feedback_id=id,
+        )
+        return await self._transport.acall(operation)
+
+    def log_score_to_session(
+        self,
+        name: str,
+        value: ScoreValue,
+        *,
+        comment: str | None = None,
+        by: str | None = None,
+        id: str | uuid.UUID | None = None,
+    ) -> Feedback:
+        """Score the whole session (e.g. ``"resolved"``), as ``log_score`` scores a reply;
+        a new session is made first, as a write makes it."""
+        operation = feedback.log_score_to_session(
+            self._session, name, value, comment=comment, by=by, feedback_id=id
+        )
+        return self._transport.call(operation)
+
+    async def alog_score_to_session(
+        self,
+        name: str,
+        value: ScoreValue,
+        *,
+        comment: str | None = None,
+        by: str | None = None,
+        id: str | uuid.UUID | None = None,
+    ) -> Feedback:
+        operation = feedback.log_score_to_session(
+            self._session, name, value, comment=comment, by=by, feedback_id=id
+        )
+        return await self._transport.acall(operation)
 
     # -- runs ---------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@
 
     ChatModelError
     ├── RunWaitTimeout                  RunHandle.wait(timeout) passed; also a TimeoutError
+    ├── NothingToScore                  log_score found no reply in the session to score
     ├── APIConnectionError              the server could not be reached (nothing came back)
     │   └── APITimeoutError             ... or did not answer within the timeout
     └── APIError                        the server answered with an error (or an unreadable body)
@@ -14,6 +15,7 @@
         │   ├── ChatModelNotFound       404 chat_model_not_found
         │   ├── VersionNotFound         404 version_not_found
         │   ├── SessionNotFound         404 session_not_found
+        │   ├── MessageNotFound         404 message_not_found
         │   └── RunNotFound             404 run_not_found
         ├── ConflictError               409 conflict
         │   ├── AlreadyExists           409 already_exists
@@ -74,6 +76,11 @@ class RunWaitTimeout(ChatModelError, TimeoutError):
         self.state = state
 
 
+class NothingToScore(ChatModelError, LookupError):
+    """``log_score`` without ``message_uuid`` found no reply to score: the session has no
+    assistant message (or is not made yet). Nothing was sent."""
+
+
 class APIError(ChatModelError):
     """The server answered with an error body ``{"error": code, "detail", "field"}``."""
 
@@ -118,6 +125,10 @@ class VersionNotFound(NotFoundError):
 
 class SessionNotFound(NotFoundError):
     pass
+
+
+class MessageNotFound(NotFoundError):
+    """The session has no message under that uuid (``log_score(message_uuid=...)``)."""
 
 
 class RunNotFound(NotFoundError):
@@ -169,6 +180,7 @@ ERRORS_BY_CODE: dict[str, type[APIError]] = {
     "chat_model_not_found": ChatModelNotFound,
     "version_not_found": VersionNotFound,
     "session_not_found": SessionNotFound,
+    "message_not_found": MessageNotFound,
     "run_not_found": RunNotFound,
     "conflict": ConflictError,
     "already_exists": AlreadyExists,

@@ -286,6 +286,26 @@ class Session(_ServerModel):
     parent_seq: int | None = None
 
 
+class Feedback(_ServerModel):
+    """A named score of a session (``message_uuid`` ``None``) or of one of its messages, as
+    ``log_score`` and ``log_score_to_session`` return it. ``kind`` is ``"boolean"``,
+    ``"number"`` or ``"category"`` (read as text, as a newer server may add one);
+    ``value`` is as given (a whole number comes back as an ``int``). Giving ``id`` again
+    updates this feedback."""
+
+    id: UUID
+    session_uuid: UUID
+    message_uuid: UUID | None = None
+    name: str
+    kind: str
+    value: bool | int | float | str
+    comment: str | None = None
+    by: str | None = None
+    key_name: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
 class RunState(_ServerModel):
     """A run as ``GET /v1/runs/{uuid}`` shows it (``RunHandle.status()``, ``cancel()``).
 

@@ -20,6 +20,7 @@ from chatmodel_service.db import Database, create_engine
 from chatmodel_service.egp_compat.router import router as egp_compat_router
 from chatmodel_service.error_schemas import ERROR_RESPONSES
 from chatmodel_service.errors import install_error_handlers
+from chatmodel_service.feedback.router import router as feedback_router
 from chatmodel_service.limits import BodySizeLimit, RateLimiter, reject_unstorable_text
 from chatmodel_service.llm.gateway import LLMGateway, create_gateway
 from chatmodel_service.llm_engine_compat.router import router as llm_engine_router
@@ -134,6 +135,7 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
     app.include_router(runs_router)
     app.include_router(run_states_router)  # /v1/runs/{uuid}
     app.include_router(sessions_router)
+    app.include_router(feedback_router)
     app.include_router(chat_models_router)
     app.include_router(releases_router)
     install_openai_compat(app)  # /v1/chat/completions, /v1/completions, /v1/models
@@ -150,6 +152,7 @@ def create_app(settings: Settings | None = None, gateway: LLMGateway | None = No
         runs_router,
         run_states_router,
         sessions_router,
+        feedback_router,
         chat_models_router,
         releases_router,
         version_test_router,

@@ -209,3 +209,47 @@ def test_failed_runs_regenerated_replies_and_filters(
     filters.get_by_role("button", name="Clear").click()
     expect(_rows(page)).to_have_count(25)
     assert errors == []
+
+
+def test_feedback_shows_under_its_message_and_the_session(
+    live_app: LiveApp, llm_server: ScriptedLLMServer, browser: Browser
+) -> None:
+    with httpx.Client(base_url=live_app.base_url, timeout=60) as http:
+        _post(http, "/v1/chat-models", {"name": "support"})
+        version = {"system_prompt": "Be brief.", "model": "openai/scripted"}
+        _post(
+            http,
+            "/v1/chat-models/support/versions",
+            version | {"api_base": llm_server.base_url, "publish": True},
+        )
+        session = _session(http, "ada")
+        llm_server.enqueue(Reply("Check your spam folder."))
+        reply = _ask(http, session, "Where is my invoice?")["detail"]["message_uuid"]
+        scored = f"/v1/sessions/{session}/messages/{reply}/feedback"
+        _post(
+            http, scored, {"name": "thumbs", "value": False, "comment": "Not there.", "by": "ada"}
+        )
+        _post(http, scored, {"name": "rating", "value": 2})
+        _post(http, f"/v1/sessions/{session}/feedback", {"name": "resolved", "value": "no"})
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{live_app.base_url}/admin#/support/sessions")
+    _expect_users(page, ["ada"])
+
+    timeline = _open(page, session)
+
+    answer = timeline.locator("> li").nth(1)
+    expect(answer).to_contain_text("Check your spam folder.")
+    expect(answer.locator(".feedback-name")).to_have_text(["thumbs", "rating"])
+    expect(answer.locator(".feedback-value")).to_have_text(["false", "2"])
+    expect(answer.locator(".feedback-comment")).to_have_text(["Not there."])
+    expect(answer.locator(".feedback-by")).to_have_text(["ada"])
+    expect(timeline.locator("> li").nth(0).locator("li.feedback")).to_have_count(0)
+    own = page.locator("#session-feedback")
+    expect(own).to_be_visible()
+    expect(own.locator(".feedback-name")).to_have_text(["resolved"])
+    expect(own.locator(".feedback-value")).to_have_text(["no"])
+    page.get_by_role("button", name="Close").click()
+    expect(own).to_be_hidden()
+    assert errors == []

@@ -37,6 +37,7 @@ class Rule:
     ok: int = 200
     foreign: int = 404
     body: Callable[[], Any] | None = None
+    # Its string values are filled like the path ("{session_uuid}", "{message_uuid}").
     query: dict[str, Any] | None = None
     fresh_session: bool = False  # a route that deletes its session gets a new one per call
 
@@ -46,6 +47,7 @@ MESSAGES = [{"role": "user", "content": "Hello?"}]
 LLM_ENGINE_BODY = {"prompt": "Hello?", "max_new_tokens": 10, "temperature": 0.2}
 # Port 9 (discard) of loopback, allowed in this app: nothing listens, nothing leaves.
 WEBHOOK = {"url": "http://127.0.0.1:9/hooks", "event_types": ["response.incomplete"]}
+FEEDBACK = {"name": "thumbs", "value": True}
 
 RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/health"): Rule("public"),
@@ -90,6 +92,12 @@ RULES: dict[tuple[str, str], Rule] = {
     ),
     ("POST", "/v1/sessions/{session_uuid}/run"): Rule("client", body=lambda: {}),
     ("GET", "/v1/sessions/{session_uuid}/runs"): Rule("client"),
+    # feedback: clients, on their own project's sessions and messages
+    ("POST", "/v1/sessions/{session_uuid}/feedback"): Rule("client", 201, body=lambda: FEEDBACK),
+    ("POST", "/v1/sessions/{session_uuid}/messages/{message_uuid}/feedback"): Rule(
+        "client", 201, body=lambda: FEEDBACK
+    ),
+    ("GET", "/v1/sessions/{session_uuid}/feedback"): Rule("client"),
     # a run by its uuid: clients (cancelling a finished run answers it unchanged)
     ("GET", "/v1/runs/{run_uuid}"): Rule("client"),
     ("POST", "/v1/runs/{run_uuid}/cancel"): Rule("client"),
@@ -142,7 +150,7 @@ RULES: dict[tuple[str, str], Rule] = {
         "client", body=lambda: {"model": "assistant", "messages": MESSAGES}
     ),
     # promptmodel's SDK (/api/cli): clients. A random session or version uuid is no
-    # project's (404 for every key); scores are not stored yet (501 for every key).
+    # project's (404 for every key); scores name A's message or session.
     ("GET", "/api/cli/chat_model_versions_with_logs"): Rule(
         "client", query={"chat_model_name": "assistant", "version": "deploy"}
     ),
@@ -156,10 +164,10 @@ RULES: dict[tuple[str, str], Rule] = {
         query={"session_uuid": str(uuid.uuid4()), "version_uuid": ""},
     ),
     ("POST", "/api/cli/chat_message_score"): Rule(
-        "client", 501, 501, body=lambda: {"quality": 1}, query={"chat_message_uuid": ""}
+        "client", body=lambda: {"quality": 1}, query={"chat_message_uuid": "{message_uuid}"}
     ),
     ("POST", "/api/cli/save_chat_session_score"): Rule(
-        "client", 501, 501, body=lambda: {"quality": 1}, query={"chat_session_uuid": ""}
+        "client", body=lambda: {"quality": 1}, query={"chat_session_uuid": "{session_uuid}"}
     ),
     ("GET", "/api/cli/check_update"): Rule("client", foreign=200, query={"cached_version": 0}),
     # keys and projects: admin, in the caller's own project
@@ -232,7 +240,7 @@ async def _path(world: AuthWorld, template: str, session: str | None = None) -> 
     """The route's path, naming objects of project A: a run, response or item is made on
     ``session`` (by default A's session) for the routes that name one."""
     session = session or world.session_a
-    run = item = webhook = delivery = None
+    run = item = message = webhook = delivery = None
     if "{webhook_id}" in template:
         webhook, delivery = await _webhook(world, session, "{delivery_id}" in template)
     if "{run_uuid}" in template or "{response_id}" in template:
@@ -244,13 +252,13 @@ async def _path(world: AuthWorld, template: str, session: str | None = None) -> 
         assert ran.status_code == 200, ran.text
         run = uuid.UUID(ran.json()["detail"]["run_uuid"])
         item = ran.json()["detail"]["message_uuid"]
-    if "{item_id}" in template:
+    if "{item_id}" in template or "{message_uuid}" in template:
         added = await world.client.post(
             f"/v1/sessions/{session}/messages",
             json={"messages": MESSAGES},
             headers=keyed(world.client_a),
         )
-        item = added.json()["data"][0]["uuid"]
+        item = message = added.json()["data"][0]["uuid"]
     return template.format(
         name="assistant",
         number=1,
@@ -262,6 +270,7 @@ async def _path(world: AuthWorld, template: str, session: str | None = None) -> 
         response_id=f"resp_{run.hex}" if run else None,
         conversation_id=f"conv_{uuid.UUID(session).hex}",
         item_id=f"msg_{uuid.UUID(item).hex}" if item else None,
+        message_uuid=message,
         webhook_id=webhook,
         delivery_id=delivery,
     )
@@ -330,8 +339,12 @@ async def test_every_route_has_a_rule_and_every_cell_its_status(world: AuthWorld
         fresh = await _new_session(world) if rule.fresh_session else None
         path = await _path(world, template, fresh)
         body = rule.body() if rule.body else None
+        query = {
+            name: await _path(world, value, fresh) if isinstance(value, str) else value
+            for name, value in (rule.query or {}).items()
+        }
         response = await world.client.request(
-            method, path, json=body, params=rule.query, headers=_headers(world, caller)
+            method, path, json=body, params=query, headers=_headers(world, caller)
         )
         want = expected(rule, caller)
         if response.status_code != want:

@@ -115,6 +115,7 @@ async def test_stats_of_other_versions(client: httpx.AsyncClient) -> None:
         "total_tokens": 0,
         "cost": None,
         "latency_ms": {"mean": None, "p95": None},
+        "feedback": {},
     }
 
 

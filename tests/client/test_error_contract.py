@@ -47,8 +47,6 @@ ADAPTER_PACKAGES = tuple(
 ADAPTER_ROUTES_ONLY = {
     "history_mismatch": "a chat completion's messages that do not repeat the session's "
     "history (openai_compat.conversation)",
-    "feedback_not_supported": "promptmodel's score routes, until feedback is stored "
-    "(promptmodel_compat.service)",
     "response_not_found": "a Responses API id that names no stored response "
     "(responses_api.binding)",
     "conversation_not_found": "a Conversations API id that names no session "

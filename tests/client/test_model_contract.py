@@ -19,6 +19,7 @@ import pytest
 import chatmodel
 from chatmodel import _protocol
 from chatmodel_service.chat_models import schemas as chat_models
+from chatmodel_service.feedback import schemas as feedback
 from chatmodel_service.runs import schemas as runs
 from chatmodel_service.sessions import schemas as sessions
 
@@ -41,6 +42,7 @@ PAIRS: list[tuple[Model, Model]] = [
     (chatmodel.AssembledMessage, runs.AssembledMessage),
     (chatmodel.FunctionCallDelta, runs.FunctionCallDelta),
     (chatmodel.ToolCallDelta, runs.ToolCallDelta),
+    (chatmodel.Feedback, feedback.FeedbackOut),  # log_score, log_score_to_session
 ]
 
 # Server fields a client model leaves out on purpose: {(client model, field): why}.

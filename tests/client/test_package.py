@@ -47,6 +47,7 @@ def test_error_classes_mirror_the_server_codes() -> None:
     assert issubclass(chatmodel.ChatModelNotFound, chatmodel.NotFoundError)
     assert issubclass(chatmodel.SessionNotFound, chatmodel.NotFoundError)
     assert issubclass(chatmodel.VersionNotFound, chatmodel.NotFoundError)
+    assert issubclass(chatmodel.MessageNotFound, chatmodel.NotFoundError)
     assert issubclass(chatmodel.AlreadyExists, chatmodel.ConflictError)
     assert issubclass(chatmodel.SessionBusyError, chatmodel.ConflictError)
     assert issubclass(chatmodel.AuthenticationError, chatmodel.APIError)

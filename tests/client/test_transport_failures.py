@@ -229,6 +229,25 @@ async def test_lost_answers_are_retried_without_storing_twice(
     assert [str(m.uuid) for m in added] == [m["uuid"] for m in stored]
 
 
+async def test_a_score_whose_answer_was_lost_is_stored_once(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await make_chat_model(client, "assistant")
+    session = ChatModel("assistant", base_url=ASGI_BASE_URL, async_http_client=client)
+    await session.aadd_messages(QUESTION)
+    await session.arun()
+    transport = LoseFirstAnswer(httpx.ASGITransport(app=app))
+    async with httpx.AsyncClient(transport=transport) as flaky:
+        resent = ChatModel(
+            "assistant", session.session_uuid, base_url=ASGI_BASE_URL, async_http_client=flaky
+        )
+        thumbs = await resent.alog_score("thumbs", True)
+        resolved = await resent.alog_score_to_session("resolved", True)
+    assert len(transport.dropped) == 2  # each was resent, under the same id
+    listed = await client.get(f"/v1/sessions/{session.session_uuid}/feedback")
+    assert [f["id"] for f in listed.json()["data"]] == [str(thumbs.id), str(resolved.id)]
+
+
 def event_stream(*events: str) -> httpx.Response:
     body = "".join(f"data: {event}\n\n" for event in events)
     return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})

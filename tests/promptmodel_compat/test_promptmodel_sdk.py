@@ -256,9 +256,11 @@ def test_the_documented_async_examples_run_and_are_stored(
 
 def test_log_init_and_scores(backend: PromptmodelBackend, tmp_path: Path) -> None:
     """``init()`` finds no update to fetch; ``log()`` stores messages (metadata on the last)
-    and a reply made elsewhere as a run; scores are refused (the SDK logs the refusal)."""
+    and a reply made elsewhere as a run; ``log_score`` and ``log_score_to_session`` store
+    each metric as feedback (scoring a metric again updates it), answered 200: the SDK
+    prints nothing."""
     code = """
-    import asyncio, json
+    import asyncio, contextlib, io, json
     import litellm
     import promptmodel
     from promptmodel import ChatModel
@@ -278,15 +280,21 @@ def test_log_init_and_scores(backend: PromptmodelBackend, tmp_path: Path) -> Non
             messages=[{"role": "user", "content": "Hi"}], metadata={"source": "web"}
         )
         answered = await session.log(openai_api_response=reply)
-        await session.log_score(score={"quality": 1})
-        await session.log_score_to_session({"quality": 1})
+        await session.log_score(score={"quality": 1})  # the last one logged: the reply
+        await session.log_score(asked[0], {"quality": 0.5, "tone": "friendly"})
+        await session.log_score(score={"quality": 0.9, "helpful": True})
+        await session.log_score_to_session({"resolved": True})
+        await session.log_score_to_session({"resolved": False, "topic": "greeting"})
         return asked, answered
 
-    asked, answered = asyncio.run(main())
-    out(session=session.session_uuid, asked=asked, answered=answered)
+    printed = io.StringIO()  # what the SDK prints: its complaints about an answer
+    with contextlib.redirect_stdout(printed):
+        asked, answered = asyncio.run(main())
+    out(session=session.session_uuid, asked=asked, answered=answered, printed=printed.getvalue())
     """
     (done,) = backend.sdk(code, tmp_path)
 
+    assert done["printed"] == ""
     messages = backend.get(f"/v1/sessions/{done['session']}/messages")["data"]
     assert [(m["role"], m["content"], m["metadata"]) for m in messages] == [
         ("user", "Hi", {"source": "web"}),
@@ -297,10 +305,53 @@ def test_log_init_and_scores(backend: PromptmodelBackend, tmp_path: Path) -> Non
     assert run["status"] == "succeeded" and run["message_uuid"] == done["answered"][0]
     assert (tmp_path / ".promptmodel" / "config.yaml").read_text().count("version: 0") == 1
 
+    feedback = backend.get(f"/v1/sessions/{done['session']}/feedback")["data"]
+    (question,), (answer,) = done["asked"], done["answered"]
+    assert {(f["message_uuid"], f["name"]): f["value"] for f in feedback} == {
+        (answer, "quality"): 0.9,
+        (answer, "helpful"): True,
+        (question, "quality"): 0.5,
+        (question, "tone"): "friendly",
+        (None, "resolved"): False,
+        (None, "topic"): "greeting",
+    }
+    assert {f["key_name"] for f in feedback} == {"promptmodel-sdk"}
+
+
+def test_a_reply_the_sdk_ran_is_scored(
+    backend: PromptmodelBackend, llm_server: ScriptedLLMServer, tmp_path: Path
+) -> None:
+    """After ``run()``, ``log_score`` scores the reply it got (its ``log_uuid``, our
+    message), as the native API lists it."""
+    llm_server.enqueue(Reply("Hello, I'm a assistant."))
+    code = """
+    import asyncio, contextlib, io, json
+    from promptmodel import ChatModel
+
+    session = ChatModel("simple_assistant")
+    session.add_messages([{"role": "user", "content": "Hello, I'm a user."}])
+    res = session.run()
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        asyncio.run(session.log_score(score={"thumbs_up": True, "rating": 4}))
+    values = {"session": session.session_uuid, "log_uuid": res.pm_detail.log_uuid,
+              "printed": printed.getvalue()}
+    print("OUT " + json.dumps(values), flush=True)
+    """
+    (done,) = backend.sdk(code, tmp_path)
+
+    assert done["printed"] == ""
+    feedback = backend.get(f"/v1/sessions/{done['session']}/feedback")["data"]
+    assert [(f["message_uuid"], f["name"], f["kind"], f["value"]) for f in feedback] == [
+        (done["log_uuid"], "thumbs_up", "boolean", True),
+        (done["log_uuid"], "rating", "number", 4),
+    ]
+
 
 def test_errors_answer_in_the_body_the_sdk_prints(backend: PromptmodelBackend) -> None:
-    """A failed model call the SDK reports is a failed run; scores, an unknown session and
-    a wrong key answer non-200 with our error body (the SDK prints it, never raises)."""
+    """A failed model call the SDK reports is a failed run; scores that cannot be stored,
+    an unknown session or message and a wrong key answer non-200 with our error body (the
+    SDK prints it, never raises)."""
     cli = f"{backend.base_url}/api/cli"
     headers = keyed(backend.client_key)
     versions = httpx.get(
@@ -316,8 +367,9 @@ def test_errors_answer_in_the_body_the_sdk_prints(backend: PromptmodelBackend) -
         headers=headers,
     )
     assert made.status_code == 200, made.text
+    failed_reply = "0e6b0a51-1f51-4bb0-8a3e-0a8f0f4b6c11"
     failed = {
-        "uuid": "0e6b0a51-1f51-4bb0-8a3e-0a8f0f4b6c11",
+        "uuid": failed_reply,
         "message": {"role": "assistant", "content": None, "provider_specific_fields": None},
         "metadata": {"error": True, "error_log": "RateLimitError: slow down"},
         "api_response": {"model": MODEL, "choices": [{"message": {}}], "usage": None},
@@ -342,14 +394,34 @@ def test_errors_answer_in_the_body_the_sdk_prints(backend: PromptmodelBackend) -
     )
     assert unknown.status_code == 404
     assert unknown.json()["error"] == "session_not_found"
-    refused = httpx.post(
+    scored = httpx.post(
         f"{cli}/save_chat_session_score",
         params={"chat_session_uuid": session},
         json={"quality": 1},
         headers=headers,
     )
-    assert refused.status_code == 501
-    assert refused.json()["error"] == "feedback_not_supported"
+    assert scored.status_code == 200, scored.text
+    refused_scores: list[tuple[str, dict[str, str], dict[str, Any], str]] = [
+        ("save_chat_session_score", {"chat_session_uuid": session}, {}, "score"),
+        ("save_chat_session_score", {"chat_session_uuid": session}, {"a b": 1}, "score.a b"),
+        ("chat_message_score", {"chat_message_uuid": ""}, {"quality": 1}, "chat_message_uuid"),
+        ("save_chat_session_score", {"chat_session_uuid": session}, {"q": [1]}, "score.q"),
+    ]
+    for path, params, score, field in refused_scores:
+        refused = httpx.post(f"{cli}/{path}", params=params, json=score, headers=headers)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["field"] == field, refused.text
+    unknown_message = httpx.post(  # the failed reply: no message was stored
+        f"{cli}/chat_message_score",
+        params={"chat_message_uuid": failed_reply},
+        json={"quality": 1},
+        headers=headers,
+    )
+    assert unknown_message.status_code == 404
+    assert unknown_message.json()["error"] == "message_not_found"
+    assert [
+        (f["name"], f["value"]) for f in backend.get(f"/v1/sessions/{session}/feedback")["data"]
+    ] == [("quality", 1)]
     wrong_key = httpx.get(
         f"{cli}/check_update", params={"cached_version": 0}, headers=keyed("not-a-key")
     )

@@ -415,3 +415,47 @@ class SessionSummary(UUIDPrimaryKey, CreatedAt, Base):
     # The summary model's usage for writing it (None when the provider reported none).
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
+
+
+class Feedback(UUIDPrimaryKey, CreatedAt, Base):
+    """A named score given to a session (``message_id`` null) or to one of its messages:
+    ``thumbs`` true, ``rating`` 4, ``resolved`` "yes". The value keeps its kind:
+    ``boolean`` and ``number`` in ``value_number`` (a boolean as 1 or 0, so the figures
+    can average both), ``category`` in ``value_text``. Deleted with its session or message."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        CheckConstraint("value_kind IN ('boolean', 'number', 'category')", name="value_kind"),
+        CheckConstraint(
+            "(value_kind = 'category' AND value_text IS NOT NULL AND value_number IS NULL)"
+            " OR (value_kind <> 'category' AND value_number IS NOT NULL AND value_text IS NULL)",
+            name="value",
+        ),
+        # The id a client gives feedback (and gives again to update it), unique per project.
+        UniqueConstraint("project_id", "uuid"),
+        # A session's feedback oldest first; a deleted message's feedback; a version's
+        # figures per score name.
+        Index("ix_feedback_session_id_created_at", "session_id", "created_at"),
+        Index(None, "message_id"),
+        Index("ix_feedback_version_id_name", "version_id", "name"),
+    )
+
+    # ``id`` is the row's own key; ``uuid`` is the id the API shows and takes (as ``id``).
+    uuid: Mapped[UUID] = mapped_column()
+    project_id: Mapped[UUID] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    session_id: Mapped[UUID] = mapped_column(ForeignKey("chat_session.id", ondelete="CASCADE"))
+    message_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("session_message.id", ondelete="CASCADE")
+    )
+    # The version the session was pinned to when the feedback was given: whose figures
+    # it counts in.
+    version_id: Mapped[UUID] = mapped_column(ForeignKey("chat_model_version.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    value_kind: Mapped[str] = mapped_column(String(16))
+    value_number: Mapped[float | None] = mapped_column(Float)
+    value_text: Mapped[str | None] = mapped_column(String(200))
+    comment: Mapped[str | None] = mapped_column(Text)
+    # Who gave it: the API key's name (None: auth disabled) and the caller's own ``by``.
+    key_name: Mapped[str | None] = mapped_column(String(100))
+    given_by: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

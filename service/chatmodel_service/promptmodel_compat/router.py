@@ -13,7 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 
 from chatmodel_service.deps import CallerDep, DbSession, GatewayDep, ProjectId
-from chatmodel_service.promptmodel_compat import service
+from chatmodel_service.feedback.schemas import FeedbackList
+from chatmodel_service.promptmodel_compat import scores, service
 from chatmodel_service.promptmodel_compat.schemas import (
     ChatLogItem,
     ChatLogStored,
@@ -25,6 +26,8 @@ from chatmodel_service.promptmodel_compat.schemas import (
 router = APIRouter(prefix="/api/cli", include_in_schema=False)
 
 OptionalText = Annotated[str | None, Query(max_length=200)]
+# Scores in one request ({metric: value}, each stored as a feedback of its own).
+MAX_SCORES = 100
 
 
 @router.get("/chat_model_versions_with_logs")
@@ -82,20 +85,36 @@ async def chat_log(
 
 @router.post("/chat_message_score")
 async def chat_message_score(
+    db: DbSession,
     project: ProjectId,
-    score: Annotated[dict[str, Any] | None, Body()] = None,
+    caller: CallerDep,
+    score: Annotated[dict[str, Any] | None, Body(max_length=MAX_SCORES)] = None,
     chat_message_uuid: OptionalText = None,
-) -> None:
-    raise service.refuse_feedback("message scores")
+) -> FeedbackList:
+    return await scores.score_message(
+        db,
+        project,
+        service.required_uuid(chat_message_uuid, "chat_message_uuid"),
+        score or {},
+        key_name=caller.key_name,
+    )
 
 
 @router.post("/save_chat_session_score")
 async def save_chat_session_score(
+    db: DbSession,
     project: ProjectId,
-    score: Annotated[dict[str, Any] | None, Body()] = None,
+    caller: CallerDep,
+    score: Annotated[dict[str, Any] | None, Body(max_length=MAX_SCORES)] = None,
     chat_session_uuid: OptionalText = None,
-) -> None:
-    raise service.refuse_feedback("session scores")
+) -> FeedbackList:
+    return await scores.score_session(
+        db,
+        project,
+        service.required_uuid(chat_session_uuid, "chat_session_uuid"),
+        score or {},
+        key_name=caller.key_name,
+    )
 
 
 @router.get("/check_update")

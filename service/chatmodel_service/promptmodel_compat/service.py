@@ -10,13 +10,13 @@ sessions, and the replies its SDK gets from its own LiteLLM are our runs.
 * ``store_chat_log``: messages are added as ``POST /v1/sessions/{uuid}/messages`` adds
   them; an item with ``api_response`` is a client-side run (``runs.record_client_run``):
   the run record with the model, usage and latency the response carries, and the reply.
-* Feedback (scores) is not stored yet: ``FeedbackNotStored``.
+* Scores: ``scores``.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,13 +29,7 @@ from chatmodel_service.chat_models.service import (
     require_chat_model,
     resolve_version,
 )
-from chatmodel_service.errors import (
-    Conflict,
-    InvalidInput,
-    ServiceError,
-    SessionNotFound,
-    VersionNotFound,
-)
+from chatmodel_service.errors import Conflict, InvalidInput, SessionNotFound, VersionNotFound
 from chatmodel_service.llm.types import LLMFailure, LLMOutcome, LLMResult, TokenCounter
 from chatmodel_service.models import ChatModel, ChatModelVersion
 from chatmodel_service.observability.metrics import record_run
@@ -55,19 +49,6 @@ from chatmodel_service.sessions.schemas import MessageIn, MessagesAdd, SessionCr
 from chatmodel_service.sessions.service import add_messages, create_session, require_session
 
 MAX_ERROR_LOG = 4000
-
-
-class FeedbackNotStored(ServiceError):
-    """Scores of messages and sessions: this server does not store feedback yet."""
-
-    status_code: ClassVar[int] = 501
-    code: ClassVar[str] = "feedback_not_supported"
-
-
-def refuse_feedback(what: str) -> FeedbackNotStored:
-    return FeedbackNotStored(
-        f"This server does not store {what} yet; the score was not saved.", field="score"
-    )
 
 
 # -- reading what the SDK sends --------------------------------------------------------

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chatmodel_service.chat_models.repository import ChatModelRepository
 from chatmodel_service.chat_models.service import require_chat_model
 from chatmodel_service.errors import VersionNotFound
+from chatmodel_service.feedback.service import version_figures as feedback_figures
 from chatmodel_service.models import ChatModel, ChatModelVersion
 from chatmodel_service.releases.repository import ReleaseRepository
 from chatmodel_service.releases.schemas import (
@@ -56,6 +57,7 @@ async def version_stats(
         total_tokens=total_tokens(figures.prompt_tokens, figures.completion_tokens),
         cost=figures.cost,
         latency_ms=LatencyStats(mean=figures.latency_mean, p95=figures.latency_p95),
+        feedback=await feedback_figures(db, version.id),
     )
 
 

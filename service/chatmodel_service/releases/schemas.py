@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from chatmodel_service.chat_models.schemas import MAX_NUMBER
+from chatmodel_service.feedback.schemas import FeedbackFigures
 from chatmodel_service.releases.labels import PRODUCTION, canonical_label, label_problem
 
 ReleaseKind = Literal["publish", "split", "rollback"]
@@ -161,6 +162,9 @@ class VersionStats(BaseModel):
     total_tokens: int
     cost: float | None = Field(description="Sum of the runs' prices; null if none was priced.")
     latency_ms: LatencyStats
+    feedback: dict[str, FeedbackFigures] = Field(
+        description="Feedback given in the version's sessions (while pinned to it), per score name."
+    )
 
 
 class FieldChange(BaseModel):

@@ -3,7 +3,8 @@
 // on that reply (with its attempts when it took more than one); a run that did not
 // (failed, cancelled, still going) is a card of its own, after the last message stored
 // before it ended (a run still going: at the end). A regenerated reply is dimmed and names
-// the reply that replaced it.
+// the reply that replaced it. Feedback shows under the message it scores; the session's
+// own, under its figures.
 
 import { api, path } from "./api.js";
 import {
@@ -82,10 +83,13 @@ export function showSession(session) {
     moreMessages: true,
     runsCursor: null,
     moreRuns: true,
+    feedback: null, // all of it, read with the first page
   };
   $("sessions-layout").classList.add("with-detail");
   renderSessionMeta(session);
   fill($("message-list"));
+  fill($("session-feedback"));
+  $("session-feedback").hidden = true;
   $("session-detail").scrollIntoView({ block: "nearest" });
   loadTimeline();
 }
@@ -96,6 +100,8 @@ export function hideSession() {
   $("session-detail").hidden = true;
   $("sessions-layout").classList.remove("with-detail");
   fill($("message-list"));
+  fill($("session-feedback"));
+  $("session-feedback").hidden = true;
 }
 
 function renderSessionMeta(session) {
@@ -160,6 +166,11 @@ async function loadTimeline() {
       open.runsCursor = runs.next_cursor;
       open.moreRuns = Boolean(runs.next_cursor);
     }
+    if (!open.feedback) {
+      const feedback = await api("GET", path`/v1/sessions/${open.session.uuid}/feedback`);
+      if (open !== timeline) return;
+      open.feedback = feedback.data;
+    }
     clearError("messages-error");
     renderTimeline(open);
   } catch (error) {
@@ -187,12 +198,21 @@ function renderTimeline(open) {
     .filter((run) => !run.message_uuid && runTime(run) <= horizon)
     .sort((a, b) => runTime(a) - runTime(b));
   const replacements = regenerations(open.messages);
+  const scores = new Map(); // message uuid -> its feedback, oldest first
+  for (const feedback of open.feedback.filter((given) => given.message_uuid)) {
+    scores.set(feedback.message_uuid, [...(scores.get(feedback.message_uuid) ?? []), feedback]);
+  }
+  const own = open.feedback.filter((feedback) => !feedback.message_uuid);
+  fill($("session-feedback"), own.map(feedbackItem));
+  $("session-feedback").hidden = !own.length;
   const items = [];
   let next = 0; // the first card not placed yet
   for (const message of open.messages) {
     const at = stamp(message.created_at);
     while (next < cards.length && runTime(cards[next]) < at) items.push(runCard(cards[next++]));
-    items.push(messageItem(message, replyRuns.get(message.uuid), replacements));
+    items.push(
+      messageItem(message, replyRuns.get(message.uuid), replacements, scores.get(message.uuid)),
+    );
   }
   while (next < cards.length) items.push(runCard(cards[next++]));
   fill($("message-list"), items);
@@ -276,7 +296,7 @@ function resultOf(message) {
   return null;
 }
 
-function messageItem(message, run, { replacedBy, replaces }) {
+function messageItem(message, run, { replacedBy, replaces }, feedback = []) {
   const regenerated = message.superseded && !message.deleted;
   const classes = ["message", `role-${message.role}`];
   if (message.superseded) classes.push("superseded");
@@ -310,6 +330,24 @@ function messageItem(message, run, { replacedBy, replaces }) {
       : null,
     calls(message),
     message.run_uuid ? runLine(message, run) : null,
+    feedback.length
+      ? h("ul", { class: "feedback-list", "aria-label": "Feedback" }, feedback.map(feedbackItem))
+      : null,
+  );
+}
+
+/** One named score: its value, comment and who gave it (their own name, the key's). */
+function feedbackItem(feedback) {
+  const givers = [feedback.by, feedback.key_name ? `key ${feedback.key_name}` : null]
+    .filter(Boolean)
+    .join(", ");
+  return h(
+    "li",
+    { class: "feedback" },
+    h("span", { class: "feedback-name" }, feedback.name),
+    h("span", { class: `feedback-value kind-${feedback.kind}` }, String(feedback.value)),
+    feedback.comment ? h("q", { class: "feedback-comment" }, feedback.comment) : null,
+    givers ? h("span", { class: "feedback-by" }, givers) : null,
   );
 }
 
