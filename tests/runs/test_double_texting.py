@@ -179,7 +179,10 @@ async def test_concurrent_interrupts_leave_one_reply_and_a_free_session(
     client: httpx.AsyncClient, llm_server: ScriptedLLMServer
 ) -> None:
     session = await make_remote_session(client, llm_server.base_url, QUESTION)
-    llm_server.enqueue(*[Delay(0.3, Reply(f"reply {i}")) for i in range(5)])
+    # The held run's reply takes long enough that the interrupts always come first (its
+    # call is closed at once by them); the others answer quickly.
+    llm_server.enqueue(Delay(10, Reply("reply 0")))
+    llm_server.enqueue(*[Delay(0.3, Reply(f"reply {i}")) for i in range(1, 5)])
     await hold(client, session)
     url = f"/v1/sessions/{session}/run"
     answers = await asyncio.gather(
